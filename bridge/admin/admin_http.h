@@ -1,0 +1,26 @@
+// AdminHttp: the operator's HTTP port (keep it private): GET /healthz (200 while the process
+// serves), GET /readyz (200, or 503 once draining) and GET /metrics (Prometheus text format).
+// One request per connection; small, plain, no keep-alive.
+//
+// Thread-safety: each connection runs on the I/O thread that accepted it; `metrics` is called
+// there and must be thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "runtime/lifecycle.h"
+
+namespace wsbridge {
+
+struct AdminEnvironment {
+  const Lifecycle& lifecycle;
+  std::function<std::string()> metrics;  // Prometheus exposition text
+};
+
+// Serves one admin connection on `socket`'s thread.
+void ServeAdminConnection(boost::asio::ip::tcp::socket socket, const AdminEnvironment& environment);
+
+}  // namespace wsbridge

@@ -1,0 +1,170 @@
+#include "api/bridge_service.h"
+
+#include <utility>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "api/grpc_status.h"
+
+namespace wsbridge {
+namespace {
+
+// Finishes `reactor` with `status` and returns it: the handlers' early-exit path.
+grpc::ServerUnaryReactor* FinishWith(grpc::ServerUnaryReactor* reactor,
+                                     const absl::Status& status) {
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+void FillSession(const SessionView& view, v1::Session* out) {
+  out->set_session_id(view.info.id);
+  out->set_user_id(view.info.user_id);
+  for (const std::string& topic : view.topics) out->add_topics(topic);
+  *out->mutable_connected_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(view.info.connected_at));
+  out->set_remote_address(view.info.remote_address);
+  out->mutable_metadata()->insert(view.info.metadata.begin(), view.info.metadata.end());
+  v1::SessionStats* stats = out->mutable_stats();
+  stats->set_messages_sent(view.counters.messages_sent);
+  stats->set_messages_received(view.counters.messages_received);
+  stats->set_bytes_sent(view.counters.bytes_sent);
+  stats->set_bytes_received(view.counters.bytes_received);
+  stats->set_queued_messages(view.counters.queued_messages);
+  stats->set_queued_bytes(view.counters.queued_bytes);
+}
+
+}  // namespace
+
+BridgeService::BridgeService(Broker& broker, const Lifecycle& lifecycle, const ApiKeyCheck& api_key,
+                             ApiLimits limits)
+    : broker_(broker), lifecycle_(lifecycle), api_key_(api_key), limits_(limits) {}
+
+absl::Status BridgeService::Admit(grpc::CallbackServerContext* context) const {
+  if (auto status = api_key_.Check(context->client_metadata()); !status.ok()) return status;
+  if (lifecycle_.draining()) {
+    return absl::UnavailableError("draining: this node is shutting down; retry on another node");
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* BridgeService::Push(grpc::CallbackServerContext* context,
+                                              const v1::PushRequest* request,
+                                              v1::PushResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto delivery = ValidatePush(*request, limits_);
+  if (!delivery.ok()) return FinishWith(reactor, delivery.status());
+  broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
+                  [reactor, response](DeliveryCounts counts) {
+                    response->set_matched(counts.matched);
+                    response->set_queued(counts.queued);
+                    response->set_dropped(counts.dropped);
+                    for (std::string& id : counts.unknown_session_ids) {
+                      response->add_unknown_session_ids(std::move(id));
+                    }
+                    reactor->Finish(grpc::Status::OK);
+                  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Broadcast(grpc::CallbackServerContext* context,
+                                                   const v1::BroadcastRequest* request,
+                                                   v1::BroadcastResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto delivery = ValidateBroadcast(*request, limits_);
+  if (!delivery.ok()) return FinishWith(reactor, delivery.status());
+  broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
+                  [reactor, response](DeliveryCounts counts) {
+                    response->set_matched(counts.matched);
+                    response->set_queued(counts.queued);
+                    response->set_dropped(counts.dropped);
+                    reactor->Finish(grpc::Status::OK);
+                  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Subscribe(grpc::CallbackServerContext* context,
+                                                   const v1::SubscribeRequest* request,
+                                                   v1::SubscribeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto change = ValidateSubscribe(*request);
+  if (!change.ok()) return FinishWith(reactor, change.status());
+  broker_.Subscribe(std::move(change->selector), std::move(change->topics),
+                    [reactor, response](uint32_t sessions) {
+                      response->set_sessions(sessions);
+                      reactor->Finish(grpc::Status::OK);
+                    });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Unsubscribe(grpc::CallbackServerContext* context,
+                                                     const v1::UnsubscribeRequest* request,
+                                                     v1::UnsubscribeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto change = ValidateUnsubscribe(*request);
+  if (!change.ok()) return FinishWith(reactor, change.status());
+  broker_.Unsubscribe(std::move(change->selector), std::move(change->topics),
+                      [reactor, response](uint32_t sessions) {
+                        response->set_sessions(sessions);
+                        reactor->Finish(grpc::Status::OK);
+                      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::Disconnect(grpc::CallbackServerContext* context,
+                                                    const v1::DisconnectRequest* request,
+                                                    v1::DisconnectResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto order = ValidateDisconnect(*request);
+  if (!order.ok()) return FinishWith(reactor, order.status());
+  broker_.Disconnect(std::move(order->selector), order->code, std::move(order->reason),
+                     [reactor, response](uint32_t sessions) {
+                       response->set_sessions(sessions);
+                       reactor->Finish(grpc::Status::OK);
+                     });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::GetSession(grpc::CallbackServerContext* context,
+                                                    const v1::GetSessionRequest* request,
+                                                    v1::Session* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  if (auto status = ValidateGetSession(*request); !status.ok()) {
+    return FinishWith(reactor, status);
+  }
+  broker_.GetSession(request->session_id(), [reactor, response, id = request->session_id()](
+                                                std::optional<SessionView> view) {
+    if (!view.has_value()) {
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::NOT_FOUND, "session_id: no online session " + id));
+      return;
+    }
+    FillSession(*view, response);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::ListSessions(grpc::CallbackServerContext* context,
+                                                      const v1::ListSessionsRequest* request,
+                                                      v1::ListSessionsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto query = ValidateListSessions(*request);
+  if (!query.ok()) return FinishWith(reactor, query.status());
+  broker_.ListSessions(std::move(*query), [reactor, response](SessionPage page) {
+    for (const SessionView& view : page.sessions) FillSession(view, response->add_sessions());
+    if (page.more && !page.sessions.empty()) {
+      response->set_next_page_token(EncodePageToken(page.sessions.back().info.id));
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace wsbridge

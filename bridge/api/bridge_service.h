@@ -1,0 +1,60 @@
+// BridgeService: the wsbridge.v1.Bridge gRPC service (callback API). Each unary handler checks
+// the API key and the draining state, validates its request (api/request_validator.h), hands the
+// operation to the Broker and returns at once; the Broker's completion, on an I/O thread, fills
+// the response and finishes the call. Handlers never touch a socket and never block.
+//
+// Events is not implemented yet (UNIMPLEMENTED, from the generated base class).
+//
+// Thread-safety: called concurrently by gRPC's callback threads; holds only immutable state and
+// references to thread-safe collaborators (Broker, Lifecycle, ApiKeyCheck).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "api/api_key_check.h"
+#include "api/request_validator.h"
+#include "broker/broker.h"
+#include "runtime/lifecycle.h"
+#include "wsbridge/v1/bridge.grpc.pb.h"
+
+namespace wsbridge {
+
+class BridgeService final : public v1::Bridge::CallbackService {
+ public:
+  // REQUIRES: every reference outlives the service.
+  BridgeService(Broker& broker, const Lifecycle& lifecycle, const ApiKeyCheck& api_key,
+                ApiLimits limits);
+
+  grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
+                                 const v1::PushRequest* request,
+                                 v1::PushResponse* response) override;
+  grpc::ServerUnaryReactor* Broadcast(grpc::CallbackServerContext* context,
+                                      const v1::BroadcastRequest* request,
+                                      v1::BroadcastResponse* response) override;
+  grpc::ServerUnaryReactor* Subscribe(grpc::CallbackServerContext* context,
+                                      const v1::SubscribeRequest* request,
+                                      v1::SubscribeResponse* response) override;
+  grpc::ServerUnaryReactor* Unsubscribe(grpc::CallbackServerContext* context,
+                                        const v1::UnsubscribeRequest* request,
+                                        v1::UnsubscribeResponse* response) override;
+  grpc::ServerUnaryReactor* Disconnect(grpc::CallbackServerContext* context,
+                                       const v1::DisconnectRequest* request,
+                                       v1::DisconnectResponse* response) override;
+  grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* context,
+                                       const v1::GetSessionRequest* request,
+                                       v1::Session* response) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* context,
+                                         const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) override;
+
+ private:
+  // OK when the call may proceed; otherwise UNAUTHENTICATED or UNAVAILABLE.
+  absl::Status Admit(grpc::CallbackServerContext* context) const;
+
+  Broker& broker_;
+  const Lifecycle& lifecycle_;
+  const ApiKeyCheck& api_key_;
+  const ApiLimits limits_;
+};
+
+}  // namespace wsbridge

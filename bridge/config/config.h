@@ -1,0 +1,99 @@
+// Config: every setting of one wsbridge process, as a plain value. Filled in by ParseFlags()
+// (config/flags.h) from the command line and WSBRIDGE_* environment variables; each field's
+// comment gives its meaning and its default (the value a default-constructed Config holds).
+// The ranges named below are the ones ParseFlags() enforces; code that builds a Config by hand
+// (tests) is trusted to stay inside them.
+//
+// Thread-safety: a plain value type with no synchronization of its own. Build it on one thread,
+// then share it read-only (e.g. by const reference) with as many threads as needed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace wsbridge {
+
+struct Config {
+  // --- Listeners -------------------------------------------------------------------------------
+  // Address every listener binds to. Default "0.0.0.0" (all IPv4 interfaces).
+  std::string bind = "0.0.0.0";
+  // Port of the gRPC API. 0 = let the OS pick a free port. Default 50051.
+  uint16_t grpc_port = 50051;
+  // Port browsers connect their WebSockets to. 0 = let the OS pick a free port. Default 8080.
+  uint16_t ws_port = 8080;
+  // Port of the admin HTTP endpoint. 0 = let the OS pick a free port. Default 9090.
+  uint16_t admin_port = 9090;
+  // HTTP path on ws_port where WebSocket upgrades are accepted. Starts with '/'. Default "/ws".
+  std::string ws_path = "/ws";
+  // Number of I/O threads. 0 = one per core (std::thread::hardware_concurrency). Default 0;
+  // at most 1024.
+  uint32_t io_threads = 0;
+
+  // --- Browser authentication ------------------------------------------------------------------
+  // Shared secret for HS256-signed JWTs. Empty = HS256 tokens are not accepted. Default empty.
+  std::string jwt_secret;
+  // Path to a PEM public key for verifying JWTs: an RSA key means RS256, an EC P-256 key means
+  // ES256. Empty = none. Not read by ParseFlags(); the caller loads (and checks) the file.
+  // Default empty.
+  std::string jwt_public_key;
+  // Whether a browser without a token may connect (it can then use public_topics only).
+  // Default false.
+  bool allow_anonymous = false;
+  // Topics any session, anonymous ones included, may subscribe to. Default empty.
+  std::vector<std::string> public_topics;
+  // Accepted values of the Origin header on WebSocket upgrades (exact match). Empty = any Origin
+  // is accepted. Default empty.
+  std::vector<std::string> allowed_origins;
+
+  // --- gRPC API ----------------------------------------------------------------------------------
+  // Key that gRPC callers must present. Empty = the gRPC API needs no key. Default empty.
+  std::string api_key;
+
+  // --- Limits ------------------------------------------------------------------------------------
+  // Largest WebSocket message, in bytes, in both directions. 1..64 MiB. Default 1 MiB.
+  uint64_t max_message_bytes = 1 << 20;
+  // Bytes of outbound messages that may wait in one session's send queue (a session whose queue
+  // is full is closed with 1013). At least 1024. Default 1 MiB.
+  uint64_t send_queue_bytes = 1 << 20;
+  // Messages that may wait in one session's send queue. At least 1. Default 1024.
+  uint32_t send_queue_messages = 1024;
+  // Sessions this node holds in total. 0 = unlimited. Default 0.
+  uint32_t max_sessions = 0;
+  // Sessions one user may hold on this node. 0 = unlimited. Default 0.
+  uint32_t max_sessions_per_user = 0;
+  // Topics one session may be subscribed to. At least 1. Default 256.
+  uint32_t max_topics_per_session = 256;
+
+  // --- Timing (every duration is at most 24h) --------------------------------------------------
+  // How long a browser may take to complete the WebSocket upgrade. > 0. Default 10s.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // How long a close handshake may take before the socket is dropped. > 0. Default 5s.
+  absl::Duration close_timeout = absl::Seconds(5);
+  // A peer silent this long is closed. 0 = never. Default 60s.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // Interval of protocol pings sent to idle peers. 0 = no pings. Default 25s.
+  absl::Duration ping_interval = absl::Seconds(25);
+
+  // --- Browser -> bridge messages --------------------------------------------------------------
+  // Inbound messages per second allowed per session. 0 = unlimited. Default 0.
+  uint32_t client_messages_per_second = 0;
+  // Burst size of that rate limit. 0 = same as client_messages_per_second. Default 0.
+  uint32_t client_messages_burst = 0;
+  // Whether messages browsers send become events for gRPC Events() streams. Default true.
+  bool forward_client_messages = true;
+
+  // --- Node --------------------------------------------------------------------------------------
+  // Events this node keeps for replay to Events() streams that resume. Default 100000.
+  uint64_t event_history = 100000;
+  // Name of this node, reported in events. Empty = generate one at startup. Default empty.
+  std::string node_id;
+  // Seconds a shutdown waits for sessions to close before dropping them. Default 10.
+  uint32_t drain_seconds = 10;
+  // Log verbosity: one of trace, debug, info, warn, error, off (always lowercase). Default "info".
+  std::string log_level = "info";
+};
+
+}  // namespace wsbridge

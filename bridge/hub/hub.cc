@@ -1,0 +1,186 @@
+#include "hub/hub.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+namespace wsbridge {
+namespace {
+
+SessionView ViewOf(const RoutingIndex::Entry& entry) {
+  return SessionView{entry.info, entry.topics, entry.endpoint->Counters()};
+}
+
+}  // namespace
+
+Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
+    : max_topics_per_session_(max_topics_per_session) {
+  shards_.reserve(threads.size());
+  for (IoThread* thread : threads) {
+    shards_.push_back(std::make_unique<Shard>());
+    shards_.back()->thread = thread;
+  }
+}
+
+template <class Partial, class Work, class Done>
+void Hub::ScatterGather(Work work, Done done) {
+  struct State {
+    State(size_t n, Work w, Done d)
+        : partials(n), remaining(n), work(std::move(w)), done(std::move(d)) {}
+    std::vector<Partial> partials;
+    std::atomic<size_t> remaining;
+    Work work;
+    Done done;
+  };
+  auto state = std::make_shared<State>(shards_.size(), std::move(work), std::move(done));
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Shard* shard = shards_[i].get();
+    shard->thread->Post([state, shard, i] {
+      state->partials[i] = state->work(*shard);
+      // acq_rel: the last thread sees every other thread's partial.
+      if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        state->done(std::move(state->partials));
+      }
+    });
+  }
+}
+
+void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
+                  DeliveryDone done) {
+  struct Partial {
+    uint32_t matched = 0, queued = 0, dropped = 0;
+    std::vector<bool> found_named;
+  };
+  ScatterGather<Partial>(
+      [targets, payload = std::move(payload)](Shard& shard) {
+        Partial partial;
+        partial.found_named.assign(targets->selector.session_ids.size(), false);
+        shard.scratch.clear();
+        shard.index.Resolve(*targets, &partial.found_named, shard.scratch);
+        for (RoutingIndex::Entry* entry : shard.scratch) {
+          ++partial.matched;
+          if (entry->endpoint->Deliver(payload) == DeliveryOutcome::kQueued) {
+            ++partial.queued;
+          } else {
+            ++partial.dropped;
+          }
+        }
+        shard.scratch.clear();
+        return partial;
+      },
+      [targets, done = std::move(done)](std::vector<Partial> partials) {
+        DeliveryCounts counts;
+        const auto& named = targets->selector.session_ids;
+        std::vector<bool> found(named.size(), false);
+        for (const Partial& p : partials) {
+          counts.matched += p.matched;
+          counts.queued += p.queued;
+          counts.dropped += p.dropped;
+          for (size_t i = 0; i < named.size(); ++i) found[i] = found[i] || p.found_named[i];
+        }
+        for (size_t i = 0; i < named.size(); ++i) {
+          if (!found[i]) counts.unknown_session_ids.push_back(named[i]);
+        }
+        done(std::move(counts));
+      });
+}
+
+namespace {
+auto SumCounts(Hub::CountDone done) {
+  return [done = std::move(done)](std::vector<uint32_t> partials) {
+    uint32_t total = 0;
+    for (uint32_t p : partials) total += p;
+    done(total);
+  };
+}
+}  // namespace
+
+void Hub::Subscribe(std::shared_ptr<const SessionSelector> selector,
+                    std::shared_ptr<const std::vector<std::string>> topics, CountDone done) {
+  ScatterGather<uint32_t>(
+      [selector, topics, max = max_topics_per_session_](Shard& shard) {
+        return static_cast<uint32_t>(shard.index.Subscribe(*selector, *topics, max));
+      },
+      SumCounts(std::move(done)));
+}
+
+void Hub::Unsubscribe(std::shared_ptr<const SessionSelector> selector,
+                      std::shared_ptr<const std::vector<std::string>> topics, CountDone done) {
+  ScatterGather<uint32_t>(
+      [selector, topics](Shard& shard) {
+        return static_cast<uint32_t>(shard.index.Unsubscribe(*selector, *topics));
+      },
+      SumCounts(std::move(done)));
+}
+
+void Hub::Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
+                     std::string reason, CountDone done) {
+  ScatterGather<uint32_t>(
+      [selector, code, reason = std::move(reason)](Shard& shard) {
+        shard.scratch.clear();
+        shard.index.Select(*selector, nullptr, shard.scratch);
+        // Close() may unregister the session from the index synchronously: act on a copy.
+        std::vector<RoutingIndex::Entry*> selected;
+        selected.swap(shard.scratch);
+        for (RoutingIndex::Entry* entry : selected) entry->endpoint->Close(code, reason);
+        return static_cast<uint32_t>(selected.size());
+      },
+      SumCounts(std::move(done)));
+}
+
+void Hub::DisconnectAll(uint16_t code, std::string reason, CountDone done) {
+  ScatterGather<uint32_t>(
+      [code, reason = std::move(reason)](Shard& shard) {
+        std::vector<RoutingIndex::Entry*> all;
+        DeliveryTargets everyone;
+        everyone.all_sessions = true;
+        shard.index.Resolve(everyone, nullptr, all);
+        for (RoutingIndex::Entry* entry : all) entry->endpoint->Close(code, reason);
+        return static_cast<uint32_t>(all.size());
+      },
+      SumCounts(std::move(done)));
+}
+
+void Hub::GetSession(std::string session_id, SessionDone done) {
+  ScatterGather<std::optional<SessionView>>(
+      [session_id = std::move(session_id)](Shard& shard) -> std::optional<SessionView> {
+        const RoutingIndex::Entry* entry = shard.index.Find(session_id);
+        if (entry == nullptr) return std::nullopt;
+        return ViewOf(*entry);
+      },
+      [done = std::move(done)](std::vector<std::optional<SessionView>> partials) {
+        for (auto& p : partials) {
+          if (p.has_value()) return done(std::move(p));
+        }
+        done(std::nullopt);
+      });
+}
+
+void Hub::ListSessions(ListQuery query, PageDone done) {
+  const size_t page_size = query.page_size;
+  ScatterGather<std::vector<SessionView>>(
+      [query = std::move(query)](Shard& shard) {
+        // One more than a page: tells whether anything follows.
+        auto entries =
+            shard.index.ListAfter(query.after_id, query.user_id, query.topic, query.page_size + 1);
+        std::vector<SessionView> views;
+        views.reserve(entries.size());
+        for (const RoutingIndex::Entry* entry : entries) views.push_back(ViewOf(*entry));
+        return views;
+      },
+      [page_size, done = std::move(done)](std::vector<std::vector<SessionView>> partials) {
+        SessionPage page;
+        for (auto& p : partials) {
+          std::move(p.begin(), p.end(), std::back_inserter(page.sessions));
+        }
+        std::sort(page.sessions.begin(), page.sessions.end(),
+                  [](const SessionView& a, const SessionView& b) { return a.info.id < b.info.id; });
+        if (page.sessions.size() > page_size) {
+          page.sessions.resize(page_size);
+          page.more = true;
+        }
+        done(std::move(page));
+      });
+}
+
+}  // namespace wsbridge

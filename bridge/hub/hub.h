@@ -1,0 +1,97 @@
+// Hub: the session registry of this node, sharded by I/O thread. Shard i is a RoutingIndex that
+// only I/O thread i touches, holding exactly the sessions that live on thread i. Every operation
+// that spans sessions is a scatter-gather: ONE post per I/O thread carrying the shared request
+// (and, for deliveries, one shared immutable payload), each thread resolving and acting on its
+// own sessions, and the last thread to finish calling `done` with the combined result.
+//
+// So a Broadcast to 100k sessions never holds a lock that an accept or another call waits on,
+// sessions are never reached from a foreign thread, and a session's messages keep the order in
+// which the calls reached the hub (each thread runs its posts FIFO).
+//
+// Thread-safety: the asynchronous operations may be called from any thread; `done` runs exactly
+// once, on one of the I/O threads, and must not block. shard(i) may be used only on thread i.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/payload.h"
+#include "hub/routing_index.h"
+#include "hub/targets.h"
+#include "runtime/io_thread.h"
+
+namespace wsbridge {
+
+// One session as GetSession / ListSessions report it.
+struct SessionView {
+  SessionInfo info;
+  std::vector<std::string> topics;
+  SessionCounters counters;
+};
+
+struct ListQuery {
+  std::string user_id;   // filter, when non-empty
+  std::string topic;     // filter, when non-empty
+  std::string after_id;  // sessions with a greater id only, when non-empty
+  size_t page_size = 100;
+};
+
+struct SessionPage {
+  std::vector<SessionView> sessions;  // ordered by id
+  bool more = false;                  // further sessions match after the last one
+};
+
+class Hub {
+ public:
+  // REQUIRES: threads non-empty; they outlive the hub.
+  Hub(std::vector<IoThread*> threads, size_t max_topics_per_session);
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  size_t shard_count() const { return shards_.size(); }
+  IoThread& thread(size_t i) { return *shards_[i]->thread; }
+  // REQUIRES: called on thread(i).
+  RoutingIndex& shard(size_t i) { return shards_[i]->index; }
+
+  using DeliveryDone = std::function<void(DeliveryCounts)>;
+  using CountDone = std::function<void(uint32_t sessions)>;
+  using SessionDone = std::function<void(std::optional<SessionView>)>;
+  using PageDone = std::function<void(SessionPage)>;
+
+  // Queues `payload` on every session the targets reach.
+  void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
+               DeliveryDone done);
+  void Subscribe(std::shared_ptr<const SessionSelector> selector,
+                 std::shared_ptr<const std::vector<std::string>> topics, CountDone done);
+  void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
+                   std::shared_ptr<const std::vector<std::string>> topics, CountDone done);
+  // Closes the selected sessions with `code` and `reason` once their queued messages are sent.
+  void Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
+                  std::string reason, CountDone done);
+  // Closes every session (server shutdown).
+  void DisconnectAll(uint16_t code, std::string reason, CountDone done);
+  void GetSession(std::string session_id, SessionDone done);
+  void ListSessions(ListQuery query, PageDone done);
+
+ private:
+  struct Shard {
+    IoThread* thread = nullptr;
+    RoutingIndex index;
+    std::vector<RoutingIndex::Entry*> scratch;  // reused per resolution; thread-owned
+  };
+
+  // Runs `work(shard)` on every shard's thread, then `done(partials)` once, on the thread that
+  // finished last.
+  template <class Partial, class Work, class Done>
+  void ScatterGather(Work work, Done done);
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  const size_t max_topics_per_session_;
+};
+
+}  // namespace wsbridge

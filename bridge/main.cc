@@ -1,0 +1,79 @@
+// wsbridge: holds browsers' WebSocket sessions and lets backend services drive them over gRPC.
+// Parses flags (and WSBRIDGE_* environment variables), starts one BridgeServer, prints the bound
+// ports on one line, and drains on SIGTERM/SIGINT.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/flags.h"
+#include "server/bridge_server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+int WaitForTerminationSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int received = 0;
+  sigwait(&signals, &received);
+  return received;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the termination signals in every thread (threads inherit the mask); main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto parsed =
+      wsbridge::ParseFlags(args, [](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+      });
+  if (!parsed.ok()) {
+    std::cerr << "wsbridge: " << parsed.status().message() << "\n"
+              << "run 'wsbridge --help' for the list of flags\n";
+    return 2;
+  }
+  if (parsed->help_requested) {
+    std::cout << wsbridge::FlagHelp();
+    return 0;
+  }
+  const wsbridge::Config& config = parsed->config;
+
+  auto logger = spdlog::stderr_color_mt("wsbridge");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::info("starting: {}", wsbridge::DescribeConfig(config));
+
+  auto server = wsbridge::BridgeServer::Start(config);
+  if (!server.ok()) {
+    std::cerr << "wsbridge: " << server.status().message() << "\n";
+    return absl::IsInvalidArgument(server.status()) ? 2 : 1;
+  }
+  const wsbridge::BoundPorts& ports = (*server)->ports();
+  // One line on stdout that scripts parse for the ports actually bound.
+  std::printf("wsbridge listening grpc_port=%u ws_port=%u admin_port=%u node_id=%s\n",
+              static_cast<unsigned>(ports.grpc), static_cast<unsigned>(ports.ws),
+              static_cast<unsigned>(ports.admin), (*server)->node_id().c_str());
+  std::fflush(stdout);
+
+  const int signal_number = WaitForTerminationSignal();
+  spdlog::info("signal {}: draining for up to {}s", signal_number, config.drain_seconds);
+  (*server)->Shutdown(absl::Seconds(config.drain_seconds));
+  spdlog::info("stopped");
+  return 0;
+}

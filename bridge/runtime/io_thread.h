@@ -1,0 +1,51 @@
+// IoThread: one event loop (an asio::io_context) on one OS thread. Every socket, timer and
+// session belongs to exactly one IoThread for its whole life, so their state needs no lock.
+//
+// Thread-safety: Post() is the only door from other threads and is safe from any thread.
+// context() may be used to create I/O objects that will then live on this thread.
+// IsCurrent() tells whether the caller runs on this thread (use it in DCHECK-style asserts).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+namespace wsbridge {
+
+class IoThread {
+ public:
+  explicit IoThread(size_t index);
+  ~IoThread();  // stops and joins
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  // Starts the OS thread that runs the loop.
+  void Start();
+  // Lets the loop finish its pending handlers, then stops it; joins the thread.
+  void StopAndJoin();
+
+  // Runs `task` on this thread, after the tasks posted before it (FIFO).
+  template <class Task>
+  void Post(Task&& task) {
+    boost::asio::post(context_, std::forward<Task>(task));
+  }
+
+  bool IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
+  size_t index() const { return index_; }
+  boost::asio::io_context& context() { return context_; }
+
+ private:
+  const size_t index_;
+  boost::asio::io_context context_{1};  // concurrency hint 1: one thread runs it, no locking
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+};
+
+}  // namespace wsbridge

@@ -1,0 +1,71 @@
+#include "runtime/listener.h"
+#include "absl/strings/string_view.h"
+
+#include <utility>
+
+#include <boost/asio/socket_base.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace wsbridge {
+
+namespace asio = boost::asio;
+using tcp = boost::asio::ip::tcp;
+
+Listener::Listener(IoThread& thread, AcceptHandler on_accept)
+    : thread_(thread), acceptor_(thread.context()), on_accept_(std::move(on_accept)) {}
+
+absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(IoThread& thread, tcp::endpoint endpoint,
+                                                           AcceptHandler on_accept) {
+  auto listener = std::make_shared<Listener>(thread, std::move(on_accept));
+  boost::system::error_code ec;
+  tcp::acceptor& acceptor = listener->acceptor_;
+  auto fail = [&](absl::string_view step) {
+    return absl::UnavailableError(absl::StrCat("cannot ", step, " ", endpoint.address().to_string(),
+                                               ":", endpoint.port(), ": ", ec.message()));
+  };
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open a socket for");
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return fail("configure");
+  acceptor.set_option(reuse_port(true), ec);
+  if (ec) return fail("configure");
+  acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen on");
+  listener->port_ = acceptor.local_endpoint(ec).port();
+  if (ec) return fail("read the port of");
+  return listener;
+}
+
+void Listener::Start() {
+  thread_.Post([self = shared_from_this()] { self->DoAccept(); });
+}
+
+void Listener::Stop() {
+  thread_.Post([self = shared_from_this()] {
+    boost::system::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void Listener::DoAccept() {
+  acceptor_.async_accept(thread_.context(), [self = shared_from_this()](
+                                                boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+    if (ec) {
+      // Out of descriptors and the like: keep accepting; the condition may pass.
+      spdlog::warn("accept on port {} failed: {}", self->port_, ec.message());
+    } else {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      self->on_accept_(std::move(socket));
+    }
+    self->DoAccept();
+  });
+}
+
+}  // namespace wsbridge

@@ -1,0 +1,216 @@
+#include "server/bridge_server.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <boost/asio/ip/address.hpp>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "spdlog/spdlog.h"
+
+namespace wsbridge {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+std::string GenerateNodeId() {
+  absl::BitGen random;
+  return absl::StrFormat("node-%08x", absl::Uniform<uint32_t>(random));
+}
+
+std::string GrpcAddress(const std::string& bind, uint16_t port) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(bind, ec);
+  if (!ec && address.is_v6()) return absl::StrCat("[", bind, "]:", port);
+  return absl::StrCat(bind, ":", port);
+}
+
+}  // namespace
+
+BridgeServer::BridgeServer(const Config& config)
+    : config_(config),
+      limiter_(config.max_sessions, config.max_sessions_per_user),
+      api_key_(config.api_key) {}
+
+absl::StatusOr<std::unique_ptr<BridgeServer>> BridgeServer::Start(const Config& config) {
+  std::unique_ptr<BridgeServer> server(new BridgeServer(config));
+  if (auto status = server->Init(); !status.ok()) {
+    server->Shutdown(absl::ZeroDuration());
+    return status;
+  }
+  return server;
+}
+
+absl::Status BridgeServer::Init() {
+  node_id_ = config_.node_id.empty() ? GenerateNodeId() : config_.node_id;
+
+  // Browser authentication.
+  auth::TokenVerifierOptions token_options;
+  token_options.hs256_secret = config_.jwt_secret;
+  if (!config_.jwt_public_key.empty()) {
+    auto pem = ReadFile(config_.jwt_public_key);
+    if (!pem.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--jwt_public_key: ", pem.status().message()));
+    }
+    token_options.public_key_pem = std::move(*pem);
+  }
+  auto verifier = auth::TokenVerifier::Create(std::move(token_options));
+  if (!verifier.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--jwt_public_key: ", verifier.status().message()));
+  }
+  verifier_ = std::move(*verifier);
+  if (!verifier_->enabled() && !config_.allow_anonymous) {
+    spdlog::warn(
+        "neither --jwt_secret nor --jwt_public_key is set and --allow_anonymous is off: every "
+        "WebSocket connection will be refused with 401");
+  }
+  HandshakePolicyOptions policy_options;
+  policy_options.allow_anonymous = config_.allow_anonymous;
+  policy_options.public_topics = config_.public_topics;
+  policy_options.allowed_origins = config_.allowed_origins;
+  policy_options.max_topics_per_session = config_.max_topics_per_session;
+  policy_ = std::make_unique<HandshakePolicy>(std::move(policy_options), verifier_.get());
+
+  session_limits_.max_message_bytes = config_.max_message_bytes;
+  session_limits_.send_queue.max_bytes = config_.send_queue_bytes;
+  session_limits_.send_queue.max_messages = config_.send_queue_messages;
+  session_limits_.handshake_timeout = config_.handshake_timeout;
+  session_limits_.close_timeout = config_.close_timeout;
+  session_limits_.idle_timeout = config_.idle_timeout;
+  session_limits_.keep_alive_pings = config_.ping_interval > absl::ZeroDuration();
+
+  // I/O threads, each with its hub shard and session context.
+  size_t thread_count = config_.io_threads;
+  if (thread_count == 0) thread_count = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<IoThread*> raw_threads;
+  for (size_t i = 0; i < thread_count; ++i) {
+    threads_.push_back(std::make_unique<IoThread>(i));
+    raw_threads.push_back(threads_.back().get());
+  }
+  hub_ = std::make_unique<Hub>(raw_threads, config_.max_topics_per_session);
+  broker_ = std::make_unique<LocalBroker>(*hub_);
+  for (size_t i = 0; i < thread_count; ++i) {
+    session_contexts_.push_back(std::make_unique<SessionContext>(
+        SessionContext{*threads_[i], hub_->shard(i), limiter_, session_limits_, {}}));
+  }
+  handshake_environment_ = std::make_unique<HandshakeEnvironment>(
+      HandshakeEnvironment{config_.ws_path, *policy_, lifecycle_});
+  admin_environment_ = std::make_unique<AdminEnvironment>(
+      AdminEnvironment{lifecycle_, [this] { return MetricsText(); }});
+
+  // WebSocket listeners: one per thread on one port.
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(config_.bind, ec);
+  if (ec)
+    return absl::InvalidArgumentError(absl::StrCat("--bind: not an IP address: ", config_.bind));
+  uint16_t ws_port = config_.ws_port;
+  for (size_t i = 0; i < thread_count; ++i) {
+    SessionContext* context = session_contexts_[i].get();
+    const HandshakeEnvironment* environment = handshake_environment_.get();
+    auto listener = Listener::Create(
+        *threads_[i], {address, ws_port}, [context, environment](boost::asio::ip::tcp::socket s) {
+          std::make_shared<HttpHandshake>(std::move(s), *context, *environment)->Run();
+        });
+    if (!listener.ok()) return listener.status();
+    ws_port = (*listener)->port();
+    listeners_.push_back(std::move(*listener));
+  }
+  ports_.ws = ws_port;
+
+  // Admin HTTP on the first thread.
+  const AdminEnvironment* admin_environment = admin_environment_.get();
+  auto admin = Listener::Create(*threads_[0], {address, config_.admin_port},
+                                [admin_environment](boost::asio::ip::tcp::socket s) {
+                                  ServeAdminConnection(std::move(s), *admin_environment);
+                                });
+  if (!admin.ok()) return admin.status();
+  ports_.admin = (*admin)->port();
+  listeners_.push_back(std::move(*admin));
+
+  for (auto& thread : threads_) thread->Start();
+  threads_started_ = true;
+  for (auto& listener : listeners_) listener->Start();
+
+  // gRPC: Bridge, health, reflection.
+  ApiLimits api_limits;
+  api_limits.max_message_bytes = config_.max_message_bytes;
+  service_ = std::make_unique<BridgeService>(*broker_, lifecycle_, api_key_, api_limits);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(GrpcAddress(config_.bind, config_.grpc_port),
+                           grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(service_.get());
+  // Oversized messages get our INVALID_ARGUMENT naming the limit, not a transport error.
+  const uint64_t receive_limit = std::max<uint64_t>(4u << 20, 2 * config_.max_message_bytes + 4096);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(receive_limit, INT32_MAX)));
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || grpc_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve gRPC on ", GrpcAddress(config_.bind, config_.grpc_port)));
+  }
+  ports_.grpc = static_cast<uint16_t>(grpc_port);
+  spdlog::info("node {}: {} I/O threads, grpc={} ws={} admin={} ws_path={}", node_id_, thread_count,
+               ports_.grpc, ports_.ws, ports_.admin, config_.ws_path);
+  return absl::OkStatus();
+}
+
+std::string BridgeServer::MetricsText() const {
+  return absl::StrCat(
+      "# HELP wsbridge_sessions WebSocket sessions currently open on this node.\n"
+      "# TYPE wsbridge_sessions gauge\n"
+      "wsbridge_sessions ",
+      limiter_.sessions(),
+      "\n"
+      "# HELP wsbridge_draining 1 while the node drains before exiting.\n"
+      "# TYPE wsbridge_draining gauge\n"
+      "wsbridge_draining ",
+      lifecycle_.draining() ? 1 : 0,
+      "\n"
+      "# HELP wsbridge_io_threads I/O threads serving WebSocket sessions.\n"
+      "# TYPE wsbridge_io_threads gauge\n"
+      "wsbridge_io_threads ",
+      threads_.size(), "\n");
+}
+
+void BridgeServer::Shutdown(absl::Duration drain) {
+  if (stopped_) return;
+  stopped_ = true;
+  lifecycle_.StartDraining();
+  if (grpc_server_ != nullptr) {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+  for (auto& listener : listeners_) listener->Stop();
+  if (threads_started_) {
+    absl::Notification closing;
+    hub_->DisconnectAll(1001, "server shutting down", [&closing](uint32_t) { closing.Notify(); });
+    closing.WaitForNotificationWithTimeout(absl::Seconds(5));
+    const absl::Time deadline = absl::Now() + drain + config_.close_timeout;
+    while (limiter_.sessions() > 0 && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (grpc_server_ != nullptr) {
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc_server_->Wait();
+  }
+  for (auto& thread : threads_) thread->StopAndJoin();
+}
+
+BridgeServer::~BridgeServer() { Shutdown(absl::ZeroDuration()); }
+
+}  // namespace wsbridge

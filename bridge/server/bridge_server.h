@@ -1,0 +1,86 @@
+// BridgeServer: one running wsbridge node, wired from a Config: the I/O threads (each with its
+// hub shard, WebSocket listener and sessions), the gRPC API (Bridge, health, reflection) and the
+// admin HTTP port. main() runs one; the integration tests run one in-process on free ports.
+//
+// Thread-safety: Start() and Shutdown() from one controlling thread; ports() and node_id() from
+// any thread once started.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "admin/admin_http.h"
+#include "api/api_key_check.h"
+#include "api/bridge_service.h"
+#include "auth/token_verifier.h"
+#include "broker/local_broker.h"
+#include "config/config.h"
+#include "hub/connection_limiter.h"
+#include "hub/hub.h"
+#include "runtime/io_thread.h"
+#include "runtime/lifecycle.h"
+#include "runtime/listener.h"
+#include "ws/handshake_policy.h"
+#include "ws/http_handshake.h"
+#include "ws/session_context.h"
+
+namespace wsbridge {
+
+struct BoundPorts {
+  uint16_t grpc = 0;
+  uint16_t ws = 0;
+  uint16_t admin = 0;
+};
+
+class BridgeServer {
+ public:
+  // Binds every port and starts serving. INVALID_ARGUMENT for an unusable key file or config,
+  // UNAVAILABLE when a port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<BridgeServer>> Start(const Config& config);
+
+  ~BridgeServer();  // Shutdown(0) if Shutdown was not called
+  BridgeServer(const BridgeServer&) = delete;
+  BridgeServer& operator=(const BridgeServer&) = delete;
+
+  const BoundPorts& ports() const { return ports_; }
+  const std::string& node_id() const { return node_id_; }
+
+  // Drains and stops: readiness and gRPC health go NOT_SERVING, new connections get 503 and
+  // new calls UNAVAILABLE, every session is closed with 1001, and once they are gone (or
+  // `drain` has passed) the gRPC server and the I/O threads stop. Idempotent.
+  void Shutdown(absl::Duration drain);
+
+ private:
+  explicit BridgeServer(const Config& config);
+  absl::Status Init();
+  std::string MetricsText() const;
+
+  const Config config_;
+  std::string node_id_;
+  Lifecycle lifecycle_;
+  std::unique_ptr<auth::TokenVerifier> verifier_;
+  std::unique_ptr<HandshakePolicy> policy_;
+  ConnectionLimiter limiter_;
+  SessionLimits session_limits_;
+  std::vector<std::unique_ptr<IoThread>> threads_;
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<LocalBroker> broker_;
+  std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
+  std::unique_ptr<HandshakeEnvironment> handshake_environment_;
+  std::unique_ptr<AdminEnvironment> admin_environment_;
+  std::vector<std::shared_ptr<Listener>> listeners_;
+  ApiKeyCheck api_key_;
+  std::unique_ptr<BridgeService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  BoundPorts ports_;
+  bool threads_started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace wsbridge

@@ -1,0 +1,105 @@
+#include "ws/http_handshake.h"
+
+#include <utility>
+
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+#include "ws/session.h"
+
+namespace wsbridge {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+
+namespace {
+// Upgrade requests carry no body; anything bigger than this is not a browser handshake.
+constexpr std::size_t kMaxRequestBytes = 16 * 1024;
+}  // namespace
+
+HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext& context,
+                             const HandshakeEnvironment& environment)
+    : stream_(std::move(socket)), context_(context), environment_(environment) {}
+
+void HttpHandshake::Run() {
+  stream_.expires_after(absl::ToChronoNanoseconds(context_.limits.handshake_timeout));
+  buffer_.max_size(kMaxRequestBytes);
+  http::async_read(stream_, buffer_, request_,
+                   beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));
+}
+
+void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
+  if (ec) {
+    spdlog::debug("handshake read failed: {}", ec.message());
+    // A malformed or oversized request gets an answer; a vanished or silent peer does not.
+    if (ec != http::error::end_of_stream &&
+        ec.category() == make_error_code(http::error::bad_target).category()) {
+      return Respond(400, absl::StrCat("bad request: ", ec.message(), "\n"));
+    }
+    return;
+  }
+  const std::string_view target = request_.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path != environment_.ws_path) return Respond(404, "not found\n");
+  if (!beast::websocket::is_upgrade(request_)) {
+    return Respond(426, absl::StrCat("this endpoint speaks WebSocket: connect with ws://host",
+                                     environment_.ws_path, "\n"));
+  }
+  if (environment_.lifecycle.draining()) return Respond(503, "draining: connect to another node\n");
+
+  UpgradeRequest upgrade;
+  auto to_absl = [](std::string_view s) { return absl::string_view(s.data(), s.size()); };
+  upgrade.target = to_absl(target);
+  upgrade.authorization = to_absl(request_[http::field::authorization]);
+  upgrade.origin = to_absl(request_[http::field::origin]);
+  HandshakeDecision decision = environment_.policy.Decide(upgrade, absl::Now());
+  if (auto* rejection = std::get_if<HandshakeRejection>(&decision)) {
+    return Respond(rejection->http_status, rejection->message + "\n");
+  }
+  auto& admitted = std::get<AdmittedSession>(decision);
+  if (auto slot = context_.limiter.TryAcquire(admitted.user_id); !slot.ok()) {
+    return Respond(429, absl::StrCat(slot.message(), "\n"));
+  }
+  Upgrade(std::move(admitted));
+}
+
+void HttpHandshake::Respond(unsigned status, std::string body) {
+  auto response = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(status), request_.version() == 0 ? 11 : request_.version());
+  response->set(http::field::server, "wsbridge");
+  response->set(http::field::content_type, "text/plain; charset=utf-8");
+  if (status == 426) response->set(http::field::upgrade, "websocket");
+  response->keep_alive(false);
+  response->body() = std::move(body);
+  response->prepare_payload();
+  http::async_write(
+      stream_, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+      });
+}
+
+void HttpHandshake::Upgrade(AdmittedSession admitted) {
+  stream_.expires_never();
+  beast::error_code ec;
+  SessionInfo info;
+  info.id = context_.ids.Next();
+  info.user_id = std::move(admitted.user_id);
+  info.metadata = std::move(admitted.metadata);
+  info.connected_at = absl::Now();
+  auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    const std::string address = remote.address().to_string();
+    info.remote_address = remote.address().is_v6() ? absl::StrCat("[", address, "]:", remote.port())
+                                                   : absl::StrCat(address, ":", remote.port());
+  }
+  auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(info),
+                                           std::move(admitted.topics));
+  session->Accept(std::move(request_));
+}
+
+}  // namespace wsbridge

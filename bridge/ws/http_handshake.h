@@ -1,0 +1,50 @@
+// HttpHandshake: the HTTP phase of a connection on the WebSocket port. It reads one request
+// within the handshake timeout and then either answers it over plain HTTP (404 wrong path,
+// 426 not an upgrade, 401/403/400 from the HandshakePolicy, 429 connection limit, 503 draining)
+// and closes, or hands the socket to a new Session that completes the upgrade.
+//
+// Thread-safety: runs entirely on the I/O thread that accepted the socket.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "runtime/lifecycle.h"
+#include "ws/handshake_policy.h"
+#include "ws/session_context.h"
+
+namespace wsbridge {
+
+// What every handshake of the node shares; outlives all connections.
+struct HandshakeEnvironment {
+  std::string ws_path;
+  const HandshakePolicy& policy;
+  const Lifecycle& lifecycle;
+};
+
+class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
+ public:
+  HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext& context,
+                const HandshakeEnvironment& environment);
+
+  void Run();
+
+ private:
+  void OnRead(boost::beast::error_code ec, std::size_t bytes);
+  void Respond(unsigned status, std::string body);
+  void Upgrade(AdmittedSession admitted);
+
+  boost::beast::tcp_stream stream_;
+  SessionContext& context_;
+  const HandshakeEnvironment& environment_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::request<boost::beast::http::string_body> request_;
+};
+
+}  // namespace wsbridge

@@ -1,0 +1,55 @@
+#include "ws/send_queue.h"
+
+#include <utility>
+
+namespace wsbridge {
+
+bool SendQueue::TryPush(PayloadPtr payload) {
+  const uint64_t size = payload->bytes.size();
+  if (count_ >= limits_.max_messages) return false;
+  if (count_ > 0 && bytes_ + size > limits_.max_bytes) return false;
+  if (count_ == capacity_) Grow();
+  slots_[(head_ + count_) & (capacity_ - 1)] = std::move(payload);
+  ++count_;
+  bytes_ += size;
+  return true;
+}
+
+void SendQueue::PopFront() {
+  bytes_ -= slots_[head_]->bytes.size();
+  slots_[head_].reset();
+  head_ = (head_ + 1) & (capacity_ - 1);
+  if (--count_ == 0) {
+    // Idle again: give the ring back.
+    slots_.reset();
+    capacity_ = 0;
+    head_ = 0;
+  }
+}
+
+void SendQueue::Truncate(size_t keep) {
+  while (count_ > keep) {
+    const uint32_t last = (head_ + count_ - 1) & (capacity_ - 1);
+    bytes_ -= slots_[last]->bytes.size();
+    slots_[last].reset();
+    --count_;
+  }
+  if (count_ == 0) {
+    slots_.reset();
+    capacity_ = 0;
+    head_ = 0;
+  }
+}
+
+void SendQueue::Grow() {
+  const uint32_t new_capacity = capacity_ == 0 ? 4 : capacity_ * 2;
+  auto grown = std::make_unique<PayloadPtr[]>(new_capacity);
+  for (uint32_t i = 0; i < count_; ++i) {
+    grown[i] = std::move(slots_[(head_ + i) & (capacity_ - 1)]);
+  }
+  slots_ = std::move(grown);
+  capacity_ = new_capacity;
+  head_ = 0;
+}
+
+}  // namespace wsbridge

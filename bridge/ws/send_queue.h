@@ -1,0 +1,56 @@
+// SendQueue: the bounded queue of messages waiting to be written to one session. It holds
+// shared pointers to immutable payloads (no copy of the bytes), counts bytes and messages, and
+// refuses a message that would pass either limit: the caller then treats the session as a slow
+// consumer. Its storage is allocated on the first message and released when it drains, so an
+// idle session pays only for the empty object.
+//
+// Thread-safety: none; owned by the session's I/O thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "common/payload.h"
+
+namespace wsbridge {
+
+struct SendQueueLimits {
+  uint64_t max_bytes = 1 << 20;
+  uint32_t max_messages = 1024;
+};
+
+class SendQueue {
+ public:
+  explicit SendQueue(SendQueueLimits limits) : limits_(limits) {}
+  SendQueue(const SendQueue&) = delete;
+  SendQueue& operator=(const SendQueue&) = delete;
+
+  // Appends unless that would pass a limit; false (queue unchanged) then. A message larger than
+  // max_bytes is still accepted into an empty queue, so the byte limit never makes a session
+  // unreachable for a message that the API allowed.
+  bool TryPush(PayloadPtr payload);
+
+  // REQUIRES: !empty().
+  const PayloadPtr& front() const { return slots_[head_]; }
+  void PopFront();
+
+  // Drops every message but the first `keep` ones (0 or 1: the one being written).
+  void Truncate(size_t keep);
+
+  bool empty() const { return count_ == 0; }
+  size_t size() const { return count_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  void Grow();
+
+  SendQueueLimits limits_;
+  std::unique_ptr<PayloadPtr[]> slots_;  // ring buffer, capacity_ slots, power of two
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;
+  uint32_t count_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+}  // namespace wsbridge

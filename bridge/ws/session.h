@@ -1,0 +1,89 @@
+// Session: one browser's WebSocket connection, from the upgrade to the last close frame.
+//
+// Life: Accept() answers the upgrade -> OnAccept registers the session in its thread's hub shard
+// (it is routable from then on) and starts the read loop -> OnRead repeats until the connection
+// ends -> Finish unregisters it and releases its connection slot. Finish runs exactly once, from
+// the read loop's end, which every way of closing leads to (client close, Close(), slow consumer,
+// transport failure, the close deadline).
+//
+// Outbound: Deliver() appends the shared payload to the bounded SendQueue and starts a write when
+// none is in flight (DoWrite -> OnWrite -> next). A payload that does not fit makes the session a
+// slow consumer: queued messages not yet on the wire are dropped and it closes with 1013.
+// Close() sends its close frame after the queued messages; a close handshake that does not
+// finish within close_timeout drops the socket.
+//
+// Thread-safety: every member function runs on the session's I/O thread (SessionContext::thread):
+// the hub calls Deliver/Close/Counters there, and all completion handlers run there.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "absl/strings/string_view.h"
+#include "hub/session_endpoint.h"
+#include "hub/targets.h"
+#include "ws/send_queue.h"
+#include "ws/session_context.h"
+
+namespace wsbridge {
+
+class Session final : public SessionEndpoint, public std::enable_shared_from_this<Session> {
+ public:
+  using UpgradeRequest = boost::beast::http::request<boost::beast::http::string_body>;
+
+  // Takes a connection slot already acquired from context.limiter for info.user_id; the session
+  // releases it when it ends.
+  Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
+          std::vector<std::string> topics);
+  ~Session() override;
+
+  // Completes the WebSocket upgrade for `request` (already admitted by the HandshakePolicy).
+  void Accept(UpgradeRequest request);
+
+  // SessionEndpoint
+  DeliveryOutcome Deliver(const PayloadPtr& payload) override;
+  void Close(uint16_t code, absl::string_view reason) override;
+  SessionCounters Counters() const override;
+
+  const std::string& id() const { return info_.id; }
+
+ private:
+  enum class State : uint8_t { kUpgrading, kOpen, kClosing, kFinished };
+
+  void OnAccept(boost::beast::error_code ec);
+  void DoRead();
+  void OnRead(boost::beast::error_code ec, std::size_t bytes);
+  void DoWrite();
+  void OnWrite(boost::beast::error_code ec, std::size_t bytes);
+  void DoClose();
+  void OnClose(boost::beast::error_code ec);
+  void ArmCloseDeadline();
+  void DropConnection();
+  void Finish(boost::beast::error_code ec);
+
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  SessionContext& context_;
+  SessionInfo info_;
+  std::vector<std::string> initial_topics_;  // handed to the hub shard at registration
+  boost::beast::flat_buffer read_buffer_;
+  SendQueue queue_;
+  std::unique_ptr<boost::asio::steady_timer> close_deadline_;  // only while closing
+  boost::beast::websocket::close_reason close_reason_;         // what Close() asked for
+  SessionCounters counters_;
+  State state_ = State::kUpgrading;
+  bool writing_ = false;
+  bool close_sent_ = false;
+  bool registered_ = false;
+};
+
+}  // namespace wsbridge

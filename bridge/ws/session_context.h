@@ -1,0 +1,36 @@
+// SessionContext: what every session of one I/O thread shares: the thread, its hub shard, the
+// node-wide connection limiter, the limits from the configuration and an id generator.
+//
+// Thread-safety: one instance per I/O thread, used only on that thread (the limiter inside is
+// itself thread-safe). It outlives every session of its thread.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "common/session_ids.h"
+#include "hub/connection_limiter.h"
+#include "hub/routing_index.h"
+#include "runtime/io_thread.h"
+#include "ws/send_queue.h"
+
+namespace wsbridge {
+
+struct SessionLimits {
+  uint64_t max_message_bytes = 1 << 20;  // inbound frames larger than this close with 1009
+  SendQueueLimits send_queue;
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  absl::Duration close_timeout = absl::Seconds(5);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  bool keep_alive_pings = true;
+};
+
+struct SessionContext {
+  IoThread& thread;
+  RoutingIndex& routing;  // the hub shard of `thread`
+  ConnectionLimiter& limiter;
+  const SessionLimits& limits;
+  SessionIdGenerator ids;
+};
+
+}  // namespace wsbridge
