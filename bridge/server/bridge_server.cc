@@ -195,15 +195,17 @@ void BridgeServer::Shutdown(absl::Duration drain) {
   if (grpc_server_ != nullptr) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   }
-  for (auto& listener : listeners_) listener->Stop();
+  // Listeners stay open while sessions drain, so new browsers get a clear 503.
   if (threads_started_) {
-    absl::Notification closing;
-    hub_->DisconnectAll(1001, "server shutting down", [&closing](uint32_t) { closing.Notify(); });
-    closing.WaitForNotificationWithTimeout(absl::Seconds(5));
+    auto closing = std::make_shared<absl::Notification>();
+    hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
+    closing->WaitForNotificationWithTimeout(absl::Seconds(5));
     const absl::Time deadline = absl::Now() + drain + config_.close_timeout;
-    while (limiter_.sessions() > 0 && absl::Now() < deadline)
+    while (limiter_.sessions() > 0 && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
+    }
   }
+  for (auto& listener : listeners_) listener->Stop();
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_server_->Wait();

@@ -42,9 +42,13 @@ void Session::Accept(UpgradeRequest request) {
                               : ToSteady(limits.idle_timeout);
   timeouts.keep_alive_pings = limits.keep_alive_pings;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
-    response.set(beast::http::field::server, "wsbridge");
-  }));
+  // The session id travels in the 101 response, for clients that can read it (not browsers):
+  // frames themselves carry only the pushed bytes.
+  ws_.set_option(
+      websocket::stream_base::decorator([id = info_.id](websocket::response_type& response) {
+        response.set(beast::http::field::server, "wsbridge");
+        response.set(kSessionIdHeader, id);
+      }));
   ws_.read_message_max(limits.max_message_bytes);
   // One pushed message leaves as one frame.
   ws_.auto_fragment(false);

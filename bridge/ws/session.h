@@ -37,6 +37,9 @@
 
 namespace wsbridge {
 
+// Response header of the WebSocket upgrade that names the new session's id.
+inline constexpr char kSessionIdHeader[] = "X-Wsbridge-Session-Id";
+
 class Session final : public SessionEndpoint, public std::enable_shared_from_this<Session> {
  public:
   using UpgradeRequest = boost::beast::http::request<boost::beast::http::string_body>;
