@@ -11,6 +11,7 @@
 #include <memory>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "absl/status/statusor.h"
 #include "runtime/io_thread.h"
@@ -21,10 +22,18 @@ class Listener : public std::enable_shared_from_this<Listener> {
  public:
   using AcceptHandler = std::function<void(boost::asio::ip::tcp::socket)>;
 
+  enum class PortSharing {
+    kExclusive,     // the only socket on this port
+    kFirstOfGroup,  // first of the threads' SO_REUSEPORT group: fails if anyone holds the port
+    kJoinGroup,     // a further thread joining the group (same port, same process)
+  };
+
   // Binds and listens. Port 0 picks a free port; read it back with port() and give it to the
-  // listeners of the other threads. UNAVAILABLE naming the address when binding fails.
+  // listeners of the other threads. UNAVAILABLE naming the address when binding fails; in
+  // particular a port that another process holds is never silently shared.
   static absl::StatusOr<std::shared_ptr<Listener>> Create(IoThread& thread,
                                                           boost::asio::ip::tcp::endpoint endpoint,
+                                                          PortSharing sharing,
                                                           AcceptHandler on_accept);
 
   uint16_t port() const { return port_; }
@@ -35,9 +44,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void DoAccept();
+  void RetryAcceptLater();
 
   IoThread& thread_;
   boost::asio::ip::tcp::acceptor acceptor_;  // owned by thread_
+  boost::asio::steady_timer retry_timer_;    // owned by thread_: backoff after accept errors
   AcceptHandler on_accept_;
   uint16_t port_ = 0;
 };

@@ -5,7 +5,6 @@
 #include <thread>
 #include <utility>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <boost/asio/ip/address.hpp>
 
@@ -122,7 +121,9 @@ absl::Status BridgeServer::Init() {
     SessionContext* context = session_contexts_[i].get();
     const HandshakeEnvironment* environment = handshake_environment_.get();
     auto listener = Listener::Create(
-        *threads_[i], {address, ws_port}, [context, environment](boost::asio::ip::tcp::socket s) {
+        *threads_[i], {address, ws_port},
+        i == 0 ? Listener::PortSharing::kFirstOfGroup : Listener::PortSharing::kJoinGroup,
+        [context, environment](boost::asio::ip::tcp::socket s) {
           std::make_shared<HttpHandshake>(std::move(s), *context, *environment)->Run();
         });
     if (!listener.ok()) return listener.status();
@@ -134,6 +135,7 @@ absl::Status BridgeServer::Init() {
   // Admin HTTP on the first thread.
   const AdminEnvironment* admin_environment = admin_environment_.get();
   auto admin = Listener::Create(*threads_[0], {address, config_.admin_port},
+                                Listener::PortSharing::kExclusive,
                                 [admin_environment](boost::asio::ip::tcp::socket s) {
                                   ServeAdminConnection(std::move(s), *admin_environment);
                                 });
@@ -149,13 +151,22 @@ absl::Status BridgeServer::Init() {
   ApiLimits api_limits;
   api_limits.max_message_bytes = config_.max_message_bytes;
   service_ = std::make_unique<BridgeService>(*broker_, lifecycle_, api_key_, api_limits);
+  std::vector<std::string> services = {
+      v1::Bridge::service_full_name(), "grpc.health.v1.Health",
+      grpc::reflection::v1::ServerReflection::service_full_name(),
+      grpc::reflection::v1alpha::ServerReflection::service_full_name()};
+  reflection_ = std::make_unique<ReflectionService>(services, api_key_);
+  reflection_v1alpha_ = std::make_unique<ReflectionServiceV1Alpha>(services, api_key_);
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcAddress(config_.bind, config_.grpc_port),
                            grpc::InsecureServerCredentials(), &grpc_port);
+  // gRPC would share a busy port through SO_REUSEPORT; a second node must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
+  builder.RegisterService(reflection_.get());
+  builder.RegisterService(reflection_v1alpha_.get());
   // Oversized messages get our INVALID_ARGUMENT naming the limit, not a transport error.
   const uint64_t receive_limit = std::max<uint64_t>(4u << 20, 2 * config_.max_message_bytes + 4096);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(receive_limit, INT32_MAX)));

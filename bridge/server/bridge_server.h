@@ -18,6 +18,7 @@
 #include "admin/admin_http.h"
 #include "api/api_key_check.h"
 #include "api/bridge_service.h"
+#include "api/reflection_service.h"
 #include "auth/token_verifier.h"
 #include "broker/local_broker.h"
 #include "config/config.h"
@@ -77,6 +78,8 @@ class BridgeServer {
   std::vector<std::shared_ptr<Listener>> listeners_;
   ApiKeyCheck api_key_;
   std::unique_ptr<BridgeService> service_;
+  std::unique_ptr<ReflectionService> reflection_;
+  std::unique_ptr<ReflectionServiceV1Alpha> reflection_v1alpha_;
   std::unique_ptr<grpc::Server> grpc_server_;
   BoundPorts ports_;
   bool threads_started_ = false;
