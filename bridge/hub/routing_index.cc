@@ -111,14 +111,18 @@ size_t RoutingIndex::Subscribe(const SessionSelector& selector,
                                size_t max_topics_per_session) {
   std::vector<Entry*> selected;
   Select(selector, nullptr, selected);
+  // A topic named twice is one topic.
+  std::vector<std::string> distinct(topics);
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   size_t subscribed = 0;
   for (Entry* entry : selected) {
     size_t new_topics = 0;
-    for (const std::string& topic : topics) {
+    for (const std::string& topic : distinct) {
       if (!std::binary_search(entry->topics.begin(), entry->topics.end(), topic)) ++new_topics;
     }
     if (entry->topics.size() + new_topics > max_topics_per_session) continue;
-    for (const std::string& topic : topics) AddTopic(entry, topic);
+    for (const std::string& topic : distinct) AddTopic(entry, topic);
     ++subscribed;
   }
   return subscribed;

@@ -27,7 +27,8 @@ class IoThread {
 
   // Starts the OS thread that runs the loop.
   void Start();
-  // Lets the loop finish its pending handlers, then stops it; joins the thread.
+  // Stops the loop and joins the thread. Tasks posted but not yet run are destroyed without
+  // running: callers that need a task done (e.g. closing sessions) wait for it before stopping.
   void StopAndJoin();
 
   // Runs `task` on this thread, after the tasks posted before it (FIFO).

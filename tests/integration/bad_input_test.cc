@@ -1,0 +1,118 @@
+// Bad input from browsers and from things that are not browsers: each gets a clear, specific
+// answer, and the bridge keeps serving everyone else.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+
+#include "support/test_bridge.h"
+
+namespace wsbridge::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Sends raw bytes to the WebSocket port and returns everything the bridge answers until it
+// closes the connection (or 5 s pass).
+std::string RawExchange(uint16_t port, const std::string& bytes) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  boost::beast::tcp_stream stream(io);
+  stream.connect({asio::ip::make_address("127.0.0.1"), port});
+  stream.expires_after(std::chrono::seconds(5));
+  if (!bytes.empty()) asio::write(stream.socket(), asio::buffer(bytes));
+  std::string answer;
+  boost::system::error_code ec;
+  char chunk[4096];
+  for (;;) {
+    const size_t n = stream.socket().read_some(asio::buffer(chunk), ec);
+    if (ec) break;
+    answer.append(chunk, n);
+  }
+  return answer;
+}
+
+// Pushes a message to a healthy bystander and checks it arrives: the bridge is still serving.
+void ExpectStillServing(TestBridge& bridge, WsClient& bystander) {
+  v1::PushRequest push;
+  push.add_session_ids(bystander.session_id());
+  push.mutable_message()->set_text("still here");
+  v1::PushResponse response;
+  ASSERT_TRUE(bridge.api().Push(CallContext().get(), push, &response).ok());
+  auto message = bystander.NextMessage();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->data, "still here");
+}
+
+class BadInputTest : public ::testing::Test {
+ protected:
+  TestBridge bridge_{[](Config& config) {
+    config.max_message_bytes = 64 * 1024;
+    config.handshake_timeout = absl::Seconds(1);
+  }};
+};
+
+TEST_F(BadInputTest, FrameOverTheLimitClosesThatSessionWith1009) {
+  auto bystander = bridge_.ConnectAnonymous();
+  auto sender = bridge_.ConnectAnonymous();
+  ASSERT_TRUE(bystander && sender);
+  sender->SendBinary(std::string(64 * 1024 + 1, 'x'));
+  auto close = sender->WaitClosed();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->code, 1009);
+  ExpectStillServing(bridge_, *bystander);
+}
+
+TEST_F(BadInputTest, InvalidUtf8TextClosesThatSessionWith1007) {
+  auto bystander = bridge_.ConnectAnonymous();
+  auto sender = bridge_.ConnectAnonymous();
+  ASSERT_TRUE(bystander && sender);
+  sender->SendText(std::string("bad \xc3\x28 utf8"));
+  auto close = sender->WaitClosed();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->code, 1007);
+  ExpectStillServing(bridge_, *bystander);
+}
+
+TEST_F(BadInputTest, GarbageInsteadOfHttpGets400) {
+  auto bystander = bridge_.ConnectAnonymous();
+  ASSERT_TRUE(bystander);
+  std::string answer = RawExchange(bridge_.ws_port(), "\x16\x03\x01 this is not http\r\n\r\n");
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 400"));
+  ExpectStillServing(bridge_, *bystander);
+}
+
+TEST_F(BadInputTest, OversizedRequestHeadersGet400) {
+  std::string request =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32 * 1024, 'a') + "\r\n\r\n";
+  EXPECT_THAT(RawExchange(bridge_.ws_port(), request), StartsWith("HTTP/1.1 400"));
+}
+
+TEST_F(BadInputTest, SilentConnectionIsDroppedAfterTheHandshakeTimeout) {
+  auto bystander = bridge_.ConnectAnonymous();
+  ASSERT_TRUE(bystander);
+  const absl::Time start = absl::Now();
+  std::string answer = RawExchange(bridge_.ws_port(), "");
+  EXPECT_EQ(answer, "");
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "not dropped by the 1 s handshake timeout";
+  ExpectStillServing(bridge_, *bystander);
+}
+
+TEST_F(BadInputTest, VanishedBrowserIsForgotten) {
+  auto vanished = bridge_.ConnectUser("ghost");
+  ASSERT_TRUE(vanished);
+  vanished->Abort();
+  v1::ListSessionsRequest request;
+  request.set_user_id("ghost");
+  EXPECT_TRUE(Eventually([&] {
+    v1::ListSessionsResponse response;
+    return bridge_.api().ListSessions(CallContext().get(), request, &response).ok() &&
+           response.sessions().empty();
+  }));
+}
+
+}  // namespace
+}  // namespace wsbridge::testing

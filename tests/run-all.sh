@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test twice: a normal build, then the whole
+# suite again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+#   tests/run-all.sh            both passes
+#   WSBRIDGE_SKIP_ASAN=1 tests/run-all.sh   the normal pass only (quicker while iterating)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+.ci/install-deps.sh
+
+jobs=$(nproc)
+run_pass() {
+  local dir=$1; shift
+  echo "=== configure ${dir} ($*)"
+  cmake -S . -B "${dir}" -G Ninja "$@" >/dev/null
+  echo "=== build ${dir}"
+  cmake --build "${dir}" -j "${jobs}"
+  echo "=== test ${dir}"
+  ctest --test-dir "${dir}" --output-on-failure -j "${jobs}" --timeout 300
+}
+
+run_pass build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+if [ "${WSBRIDGE_SKIP_ASAN:-0}" != 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_pass build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSBRIDGE_SANITIZE=ON
+fi
