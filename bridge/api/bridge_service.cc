@@ -4,6 +4,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "api/events_stream.h"
 #include "api/grpc_status.h"
 
 namespace wsbridge {
@@ -35,9 +36,9 @@ void FillSession(const SessionView& view, v1::Session* out) {
 
 }  // namespace
 
-BridgeService::BridgeService(Broker& broker, const Lifecycle& lifecycle, const ApiKeyCheck& api_key,
-                             ApiLimits limits)
-    : broker_(broker), lifecycle_(lifecycle), api_key_(api_key), limits_(limits) {}
+BridgeService::BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
+                             const ApiKeyCheck& api_key, ApiLimits limits)
+    : broker_(broker), events_(events), lifecycle_(lifecycle), api_key_(api_key), limits_(limits) {}
 
 absl::Status BridgeService::Admit(grpc::CallbackServerContext* context) const {
   if (auto status = api_key_.Check(context->client_metadata()); !status.ok()) return status;
@@ -165,6 +166,11 @@ grpc::ServerUnaryReactor* BridgeService::ListSessions(grpc::CallbackServerContex
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
+}
+
+grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerContext* context,
+                                                           const v1::EventsRequest* request) {
+  return EventsStream::Start(events_, *request, Admit(context));
 }
 
 }  // namespace wsbridge

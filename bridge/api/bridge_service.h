@@ -3,7 +3,7 @@
 // operation to the Broker and returns at once; the Broker's completion, on an I/O thread, fills
 // the response and finishes the call. Handlers never touch a socket and never block.
 //
-// Events is not implemented yet (UNIMPLEMENTED, from the generated base class).
+// Events streams are EventsStream reactors over the node's EventBus.
 //
 // Thread-safety: called concurrently by gRPC's callback threads; holds only immutable state and
 // references to thread-safe collaborators (Broker, Lifecycle, ApiKeyCheck).
@@ -14,6 +14,7 @@
 #include "api/api_key_check.h"
 #include "api/request_validator.h"
 #include "broker/broker.h"
+#include "events/event_bus.h"
 #include "runtime/lifecycle.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
@@ -22,8 +23,8 @@ namespace wsbridge {
 class BridgeService final : public v1::Bridge::CallbackService {
  public:
   // REQUIRES: every reference outlives the service.
-  BridgeService(Broker& broker, const Lifecycle& lifecycle, const ApiKeyCheck& api_key,
-                ApiLimits limits);
+  BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
+                const ApiKeyCheck& api_key, ApiLimits limits);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
@@ -46,12 +47,15 @@ class BridgeService final : public v1::Bridge::CallbackService {
   grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* context,
                                          const v1::ListSessionsRequest* request,
                                          v1::ListSessionsResponse* response) override;
+  grpc::ServerWriteReactor<v1::Event>* Events(grpc::CallbackServerContext* context,
+                                              const v1::EventsRequest* request) override;
 
  private:
   // OK when the call may proceed; otherwise UNAUTHENTICATED or UNAVAILABLE.
   absl::Status Admit(grpc::CallbackServerContext* context) const;
 
   Broker& broker_;
+  EventBus& events_;
   const Lifecycle& lifecycle_;
   const ApiKeyCheck& api_key_;
   const ApiLimits limits_;

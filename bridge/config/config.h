@@ -88,6 +88,9 @@ struct Config {
   // --- Node --------------------------------------------------------------------------------------
   // Events this node keeps for replay to Events() streams that resume. Default 100000.
   uint64_t event_history = 100000;
+  // Events one Events() stream may lag behind the node before it is ended with
+  // RESOURCE_EXHAUSTED. At least 1. Default 10000.
+  uint64_t events_stream_buffer = 10000;
   // Name of this node, reported in events. Empty = generate one at startup. Default empty.
   std::string node_id;
   // Seconds a shutdown waits for sessions to close before dropping them. Default 10.

@@ -390,6 +390,10 @@ const std::vector<FlagSpec>& FlagTable() {
       NumberFlag("event_history", "N", &Config::event_history, 0,
                  std::numeric_limits<uint64_t>::max(), "a whole number",
                  "Events kept for replay to resuming Events() streams."),
+      NumberFlag("events_stream_buffer", "N", &Config::events_stream_buffer, 1,
+                 std::numeric_limits<uint64_t>::max(), "a whole number",
+                 "Events one Events() stream may lag behind before it is ended with "
+                 "RESOURCE_EXHAUSTED."),
       StringFlag("node_id", "ID", &Config::node_id,
                  "Name of this node in events; empty = generate one at startup."),
       CountFlag("drain_seconds", &Config::drain_seconds, 0, std::numeric_limits<uint32_t>::max(),

@@ -91,6 +91,15 @@ absl::Status BridgeServer::Init() {
   session_limits_.close_timeout = config_.close_timeout;
   session_limits_.idle_timeout = config_.idle_timeout;
   session_limits_.keep_alive_pings = config_.ping_interval > absl::ZeroDuration();
+  session_limits_.client_messages_per_second = config_.client_messages_per_second;
+  session_limits_.client_messages_burst = config_.client_messages_burst;
+  session_limits_.forward_client_messages = config_.forward_client_messages;
+
+  EventBusOptions event_options;
+  event_options.node_id = node_id_;
+  event_options.history_capacity = config_.event_history;
+  event_options.subscription_queue_limit = config_.events_stream_buffer;
+  events_ = std::make_unique<EventBus>(std::move(event_options));
 
   // I/O threads, each with its hub shard and session context.
   size_t thread_count = config_.io_threads;
@@ -104,7 +113,7 @@ absl::Status BridgeServer::Init() {
   broker_ = std::make_unique<LocalBroker>(*hub_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(
-        SessionContext{*threads_[i], hub_->shard(i), limiter_, session_limits_, {}}));
+        SessionContext{*threads_[i], hub_->shard(i), limiter_, session_limits_, *events_, {}}));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
       HandshakeEnvironment{config_.ws_path, *policy_, lifecycle_});
@@ -150,7 +159,7 @@ absl::Status BridgeServer::Init() {
   // gRPC: Bridge, health, reflection.
   ApiLimits api_limits;
   api_limits.max_message_bytes = config_.max_message_bytes;
-  service_ = std::make_unique<BridgeService>(*broker_, lifecycle_, api_key_, api_limits);
+  service_ = std::make_unique<BridgeService>(*broker_, *events_, lifecycle_, api_key_, api_limits);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
       grpc::reflection::v1::ServerReflection::service_full_name(),
@@ -217,6 +226,14 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     }
   }
   for (auto& listener : listeners_) listener->Stop();
+  if (events_ != nullptr) {
+    // Every `closed` event is in; streams finish writing what they hold, then end with OK.
+    events_->Close();
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (events_->subscription_count() > 0 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_server_->Wait();

@@ -22,6 +22,7 @@
 #include "auth/token_verifier.h"
 #include "broker/local_broker.h"
 #include "config/config.h"
+#include "events/event_bus.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
 #include "runtime/io_thread.h"
@@ -51,10 +52,12 @@ class BridgeServer {
 
   const BoundPorts& ports() const { return ports_; }
   const std::string& node_id() const { return node_id_; }
+  EventBus& events() { return *events_; }
 
   // Drains and stops: readiness and gRPC health go NOT_SERVING, new connections get 503 and
   // new calls UNAVAILABLE, every session is closed with 1001, and once they are gone (or
-  // `drain` has passed) the gRPC server and the I/O threads stop. Idempotent.
+  // `drain` has passed) their `closed` events are delivered, the Events streams end with OK,
+  // and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
 
  private:
@@ -70,6 +73,7 @@ class BridgeServer {
   ConnectionLimiter limiter_;
   SessionLimits session_limits_;
   std::vector<std::unique_ptr<IoThread>> threads_;
+  std::unique_ptr<EventBus> events_;
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<LocalBroker> broker_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i

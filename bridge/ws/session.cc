@@ -5,6 +5,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket/error.hpp>
 
 #include "spdlog/spdlog.h"
@@ -29,7 +30,9 @@ Session::Session(boost::asio::ip::tcp::socket socket, SessionContext& context, S
       context_(context),
       info_(std::move(info)),
       initial_topics_(std::move(topics)),
-      queue_(context.limits.send_queue) {}
+      queue_(context.limits.send_queue),
+      inbound_rate_(context.limits.client_messages_per_second, context.limits.client_messages_burst,
+                    TokenBucket::Clock::now()) {}
 
 Session::~Session() = default;
 
@@ -52,6 +55,14 @@ void Session::Accept(UpgradeRequest request) {
   ws_.read_message_max(limits.max_message_bytes);
   // One pushed message leaves as one frame.
   ws_.auto_fragment(false);
+  // Routable before the browser sees the 101: a call made as soon as the browser (or a client
+  // reading X-Wsbridge-Session-Id) is connected finds the session. What is pushed during the
+  // upgrade waits in the queue and is written once the upgrade completes.
+  if (!context_.routing.Add(info_, std::move(initial_topics_), this)) {
+    spdlog::error("session {}: id already registered; dropping the connection", info_.id);
+    return Finish(make_error_code(boost::system::errc::file_exists));
+  }
+  registered_ = true;
   // Beast builds the 101 response from `request` before this call returns.
   ws_.async_accept(request, beast::bind_front_handler(&Session::OnAccept, shared_from_this()));
 }
@@ -61,15 +72,27 @@ void Session::OnAccept(beast::error_code ec) {
     spdlog::debug("session {}: upgrade failed: {}", info_.id, ec.message());
     return Finish(ec);
   }
-  if (!context_.routing.Add(info_, std::move(initial_topics_), this)) {
-    spdlog::error("session {}: id already registered; dropping the connection", info_.id);
-    return Finish(make_error_code(boost::system::errc::file_exists));
-  }
-  registered_ = true;
   state_ = State::kOpen;
+  opened_ = true;
   spdlog::debug("session {} opened user='{}' from {}", info_.id, info_.user_id,
                 info_.remote_address);
+  // Registered first, announced second: a service that reacts to `opened` finds the session.
+  v1::Event event = NewEvent();
+  v1::SessionOpened* opened = event.mutable_opened();
+  opened->set_remote_address(info_.remote_address);
+  if (const RoutingIndex::Entry* entry = context_.routing.Find(info_.id); entry != nullptr) {
+    for (const std::string& topic : entry->topics) opened->add_topics(topic);
+  }
+  opened->mutable_metadata()->insert(info_.metadata.begin(), info_.metadata.end());
+  context_.events.Publish(std::move(event));
   DoRead();
+  if (close_requested_during_upgrade_) {
+    close_requested_during_upgrade_ = false;
+    const std::string reason(close_reason_.reason.data(), close_reason_.reason.size());
+    Close(static_cast<uint16_t>(close_reason_.code), reason);
+  } else if (!queue_.empty() && !writing_) {
+    DoWrite();
+  }
 }
 
 void Session::DoRead() {
@@ -80,6 +103,23 @@ void Session::OnRead(beast::error_code ec, std::size_t bytes) {
   if (ec) return Finish(ec);
   ++counters_.messages_received;
   counters_.bytes_received += bytes;
+  if (state_ == State::kOpen) {
+    if (!inbound_rate_.TryTake(TokenBucket::Clock::now())) {
+      PublishError(v1::ERROR_CODE_RATE_LIMITED,
+                   "more than " + std::to_string(context_.limits.client_messages_per_second) +
+                       " messages per second from the browser");
+      Close(static_cast<uint16_t>(websocket::close_code::policy_error), "rate limited");
+    } else if (context_.limits.forward_client_messages) {
+      v1::Event event = NewEvent();
+      v1::Message* message = event.mutable_message()->mutable_message();
+      if (ws_.got_text()) {
+        message->set_text(beast::buffers_to_string(read_buffer_.data()));
+      } else {
+        message->set_binary(beast::buffers_to_string(read_buffer_.data()));
+      }
+      context_.events.Publish(std::move(event));
+    }
+  }
   read_buffer_.consume(read_buffer_.size());
   // Keep no large buffer around after a big message: idle sessions stay small.
   if (read_buffer_.capacity() > 16 * 1024) read_buffer_.shrink_to_fit();
@@ -87,16 +127,21 @@ void Session::OnRead(beast::error_code ec, std::size_t bytes) {
 }
 
 DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
-  if (state_ != State::kOpen) return DeliveryOutcome::kDropped;
+  const bool upgrading = state_ == State::kUpgrading && !close_requested_during_upgrade_;
+  if (state_ != State::kOpen && !upgrading) return DeliveryOutcome::kDropped;
   if (!queue_.TryPush(payload)) {
     spdlog::info("session {}: send queue full ({} messages, {} bytes): closing as slow consumer",
                  info_.id, queue_.size(), queue_.bytes());
+    PublishError(v1::ERROR_CODE_SLOW_CONSUMER,
+                 "send queue full (" + std::to_string(queue_.size()) + " messages, " +
+                     std::to_string(queue_.bytes()) + " bytes) with a message of " +
+                     std::to_string(payload->bytes.size()) + " bytes waiting");
     // What is not on the wire yet will never be: keep only the frame being written.
     queue_.Truncate(writing_ ? 1 : 0);
     Close(static_cast<uint16_t>(websocket::close_code::try_again_later), "slow consumer");
     return DeliveryOutcome::kDropped;
   }
-  if (!writing_) DoWrite();
+  if (!writing_ && state_ == State::kOpen) DoWrite();
   return DeliveryOutcome::kQueued;
 }
 
@@ -127,6 +172,13 @@ void Session::OnWrite(beast::error_code ec, std::size_t /*bytes*/) {
 }
 
 void Session::Close(uint16_t code, absl::string_view reason) {
+  if (state_ == State::kUpgrading) {
+    // Closed as soon as the upgrade completes (the close frame needs an open WebSocket).
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code),
+                                            std::string_view(reason.data(), reason.size()));
+    close_requested_during_upgrade_ = true;
+    return;
+  }
   if (state_ != State::kOpen) return;
   state_ = State::kClosing;
   close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code),
@@ -167,8 +219,24 @@ SessionCounters Session::Counters() const {
   return counters;
 }
 
+v1::Event Session::NewEvent() const {
+  v1::Event event;
+  event.set_session_id(info_.id);
+  event.set_user_id(info_.user_id);
+  return event;
+}
+
+void Session::PublishError(v1::ErrorCode code, std::string detail) {
+  v1::Event event = NewEvent();
+  event.mutable_error()->set_code(code);
+  event.mutable_error()->set_detail(std::move(detail));
+  context_.events.Publish(std::move(event));
+}
+
 void Session::Finish(beast::error_code ec) {
   if (state_ == State::kFinished) return;
+  const bool server_closing = state_ == State::kClosing;
+  const bool was_open = opened_;
   state_ = State::kFinished;
   if (registered_) {
     context_.routing.Remove(info_.id);
@@ -177,12 +245,50 @@ void Session::Finish(beast::error_code ec) {
   context_.limiter.Release(info_.user_id);
   if (close_deadline_) close_deadline_->cancel();
   queue_.Truncate(writing_ ? 1 : 0);
-  const websocket::close_reason& peer = ws_.reason();
-  spdlog::debug("session {} closed: {} (close code {} '{}', {})", info_.id, ec.message(),
-                static_cast<unsigned>(peer.code),
-                std::string(peer.reason.data(), peer.reason.size()),
-                close_sent_ ? "server initiated" : "not server initiated");
   DropConnection();
+  if (!was_open) return;  // never opened: no events
+
+  // Exactly one `closed` per opened session, saying who ended it and how.
+  v1::SessionClosed closed;
+  if (ec == websocket::error::closed && close_sent_) {
+    closed.set_initiator(v1::INITIATOR_SERVER);
+    closed.set_code(static_cast<uint32_t>(close_reason_.code));
+    closed.set_reason(std::string(close_reason_.reason.data(), close_reason_.reason.size()));
+  } else if (ec == websocket::error::closed) {
+    const websocket::close_reason& peer = ws_.reason();
+    closed.set_initiator(v1::INITIATOR_CLIENT);
+    closed.set_code(static_cast<uint32_t>(peer.code));
+    closed.set_reason(std::string(peer.reason.data(), peer.reason.size()));
+  } else if (ec == websocket::error::message_too_big) {
+    PublishError(v1::ERROR_CODE_MESSAGE_TOO_LARGE,
+                 "a message from the browser exceeded max_message_bytes (" +
+                     std::to_string(context_.limits.max_message_bytes) + ")");
+    closed.set_initiator(v1::INITIATOR_SERVER);
+    closed.set_code(static_cast<uint32_t>(websocket::close_code::too_big));
+    closed.set_reason("message too big");
+  } else if (ec == websocket::condition::protocol_violation) {
+    const bool bad_utf8 = ec == websocket::error::bad_frame_payload;
+    PublishError(v1::ERROR_CODE_PROTOCOL_ERROR,
+                 bad_utf8 ? "invalid UTF-8 in a text message" : ec.message());
+    closed.set_initiator(v1::INITIATOR_SERVER);
+    closed.set_code(static_cast<uint32_t>(bad_utf8 ? websocket::close_code::bad_payload
+                                                   : websocket::close_code::protocol_error));
+    closed.set_reason(bad_utf8 ? "invalid UTF-8" : "protocol error");
+  } else if (server_closing) {
+    // We were closing (Disconnect, slow consumer, drain) and the peer never completed it.
+    closed.set_initiator(v1::INITIATOR_SERVER);
+    closed.set_code(static_cast<uint32_t>(close_reason_.code));
+    closed.set_reason(std::string(close_reason_.reason.data(), close_reason_.reason.size()));
+  } else {
+    closed.set_initiator(v1::INITIATOR_TRANSPORT);
+    closed.set_code(static_cast<uint32_t>(websocket::close_code::abnormal));
+    closed.set_reason(ec.message());
+  }
+  spdlog::debug("session {} closed: code {} '{}' initiator {}", info_.id, closed.code(),
+                closed.reason(), v1::Initiator_Name(closed.initiator()));
+  v1::Event event = NewEvent();
+  *event.mutable_closed() = std::move(closed);
+  context_.events.Publish(std::move(event));
 }
 
 }  // namespace wsbridge

@@ -1,10 +1,15 @@
 // Session: one browser's WebSocket connection, from the upgrade to the last close frame.
 //
-// Life: Accept() answers the upgrade -> OnAccept registers the session in its thread's hub shard
-// (it is routable from then on) and starts the read loop -> OnRead repeats until the connection
-// ends -> Finish unregisters it and releases its connection slot. Finish runs exactly once, from
-// the read loop's end, which every way of closing leads to (client close, Close(), slow consumer,
-// transport failure, the close deadline).
+// Life: Accept() registers the session in its thread's hub shard (it is routable from then on)
+// and answers the upgrade -> OnAccept publishes `opened` and starts the read loop -> OnRead
+// repeats until the connection ends -> Finish unregisters it and releases its connection slot.
+// Finish runs exactly once, from the read loop's end, which every way of closing leads to (client
+// close, Close(), slow consumer, transport failure, the close deadline).
+//
+// Events: `opened` right after registration (so a service reacting to it finds the session),
+// `message` for each frame from the browser, `error` before the close it causes, and `closed`
+// exactly once from Finish, with the code, reason and initiator. All from the session's thread,
+// so they are published in the order they happened.
 //
 // Outbound: Deliver() appends the shared payload to the bounded SendQueue and starts a write when
 // none is in flight (DoWrite -> OnWrite -> next). A payload that does not fit makes the session a
@@ -34,6 +39,7 @@
 #include "hub/targets.h"
 #include "ws/send_queue.h"
 #include "ws/session_context.h"
+#include "ws/token_bucket.h"
 
 namespace wsbridge {
 
@@ -73,6 +79,8 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
   void ArmCloseDeadline();
   void DropConnection();
   void Finish(boost::beast::error_code ec);
+  void PublishError(v1::ErrorCode code, std::string detail);
+  v1::Event NewEvent() const;
 
   boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
   SessionContext& context_;
@@ -83,10 +91,13 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
   std::unique_ptr<boost::asio::steady_timer> close_deadline_;  // only while closing
   boost::beast::websocket::close_reason close_reason_;         // what Close() asked for
   SessionCounters counters_;
+  TokenBucket inbound_rate_;
   State state_ = State::kUpgrading;
   bool writing_ = false;
   bool close_sent_ = false;
-  bool registered_ = false;
+  bool registered_ = false;  // in the hub shard (from Accept to Finish)
+  bool opened_ = false;      // upgrade done and `opened` published: `closed` will follow
+  bool close_requested_during_upgrade_ = false;
 };
 
 }  // namespace wsbridge

@@ -1,5 +1,6 @@
 // SessionContext: what every session of one I/O thread shares: the thread, its hub shard, the
-// node-wide connection limiter, the limits from the configuration and an id generator.
+// node-wide connection limiter and event bus, the limits from the configuration and an id
+// generator.
 //
 // Thread-safety: one instance per I/O thread, used only on that thread (the limiter inside is
 // itself thread-safe). It outlives every session of its thread.
@@ -9,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "common/session_ids.h"
+#include "events/event_bus.h"
 #include "hub/connection_limiter.h"
 #include "hub/routing_index.h"
 #include "runtime/io_thread.h"
@@ -23,6 +25,9 @@ struct SessionLimits {
   absl::Duration close_timeout = absl::Seconds(5);
   absl::Duration idle_timeout = absl::Seconds(60);
   bool keep_alive_pings = true;
+  uint32_t client_messages_per_second = 0;  // 0: no inbound rate limit
+  uint32_t client_messages_burst = 0;       // 0: same as per second
+  bool forward_client_messages = true;      // publish `message` events
 };
 
 struct SessionContext {
@@ -30,6 +35,7 @@ struct SessionContext {
   RoutingIndex& routing;  // the hub shard of `thread`
   ConnectionLimiter& limiter;
   const SessionLimits& limits;
+  EventBus& events;
   SessionIdGenerator ids;
 };
 

@@ -61,6 +61,7 @@ void WsClient::StartReading() {
 void WsClient::ReadLoop() {
   ws_.async_read(buffer_, [this](beast::error_code ec, std::size_t) {
     absl::MutexLock lock(&mutex_);
+    if (ec && closing_ && !ws_.is_open()) return;  // our Close() completes and reports it
     if (ec) {
       WsClose close;
       if (ec == websocket::error::closed) {
@@ -122,8 +123,18 @@ void WsClient::SendBinary(std::string bytes) { Send(true, std::move(bytes)); }
 
 void WsClient::Close(uint16_t code, std::string reason) {
   asio::post(io_, [this, code, reason = std::move(reason)] {
+    closing_ = true;
     ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
-                    [](beast::error_code) {});
+                    [this](beast::error_code ec) {
+                      absl::MutexLock lock(&mutex_);
+                      if (closed_.has_value()) return;
+                      WsClose close;
+                      close.code = ec ? 1006 : static_cast<uint16_t>(ws_.reason().code);
+                      close.reason =
+                          ec ? ec.message()
+                             : std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
+                      closed_ = close;
+                    });
   });
 }
 

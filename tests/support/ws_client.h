@@ -83,6 +83,7 @@ class WsClient {
   std::string session_id_;
   std::thread thread_;
   bool reading_ = false;
+  bool closing_ = false;  // Close() was called; used on the client's io thread
 
   mutable absl::Mutex mutex_;
   std::deque<WsMessage> messages_ ABSL_GUARDED_BY(mutex_);

@@ -175,6 +175,8 @@ std::vector<FlagCase> EveryFlag() {
       {"forward_client_messages", "false",
        [](const Config& c) { EXPECT_FALSE(c.forward_client_messages); }},
       {"event_history", "0", [](const Config& c) { EXPECT_EQ(c.event_history, 0u); }},
+      {"events_stream_buffer", "50",
+       [](const Config& c) { EXPECT_EQ(c.events_stream_buffer, 50u); }},
       {"node_id", "node-7", [](const Config& c) { EXPECT_EQ(c.node_id, "node-7"); }},
       {"drain_seconds", "30", [](const Config& c) { EXPECT_EQ(c.drain_seconds, 30u); }},
       {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.log_level, "debug"); }},
