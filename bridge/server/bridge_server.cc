@@ -90,7 +90,7 @@ absl::Status BridgeServer::Init() {
   session_limits_.handshake_timeout = config_.handshake_timeout;
   session_limits_.close_timeout = config_.close_timeout;
   session_limits_.idle_timeout = config_.idle_timeout;
-  session_limits_.keep_alive_pings = config_.ping_interval > absl::ZeroDuration();
+  session_limits_.ping_interval = config_.ping_interval;
   session_limits_.client_messages_per_second = config_.client_messages_per_second;
   session_limits_.client_messages_burst = config_.client_messages_burst;
   session_limits_.forward_client_messages = config_.forward_client_messages;
@@ -113,7 +113,8 @@ absl::Status BridgeServer::Init() {
   broker_ = std::make_unique<LocalBroker>(*hub_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(
-        SessionContext{*threads_[i], hub_->shard(i), limiter_, session_limits_, *events_, {}}));
+        SessionContext{*threads_[i], hub_->shard(i), limiter_, session_limits_, *events_, {}, {}}));
+    sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
       HandshakeEnvironment{config_.ws_path, *policy_, lifecycle_});
@@ -155,6 +156,7 @@ absl::Status BridgeServer::Init() {
   for (auto& thread : threads_) thread->Start();
   threads_started_ = true;
   for (auto& listener : listeners_) listener->Start();
+  for (auto& sweeper : sweepers_) sweeper->Start();
 
   // gRPC: Bridge, health, reflection.
   ApiLimits api_limits;
@@ -226,6 +228,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     }
   }
   for (auto& listener : listeners_) listener->Stop();
+  for (auto& sweeper : sweepers_) sweeper->Stop();
   if (events_ != nullptr) {
     // Every `closed` event is in; streams finish writing what they hold, then end with OK.
     events_->Close();

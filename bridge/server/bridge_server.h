@@ -30,6 +30,7 @@
 #include "runtime/listener.h"
 #include "ws/handshake_policy.h"
 #include "ws/http_handshake.h"
+#include "ws/liveness_sweeper.h"
 #include "ws/session_context.h"
 
 namespace wsbridge {
@@ -77,6 +78,7 @@ class BridgeServer {
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<LocalBroker> broker_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
+  std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
   std::unique_ptr<HandshakeEnvironment> handshake_environment_;
   std::unique_ptr<AdminEnvironment> admin_environment_;
   std::vector<std::shared_ptr<Listener>> listeners_;

@@ -38,12 +38,12 @@ Session::~Session() = default;
 
 void Session::Accept(UpgradeRequest request) {
   const SessionLimits& limits = context_.limits;
+  // Beast times the upgrade and the close handshake; silence is the LivenessSweeper's job, so
+  // pings and the idle timeout follow --ping_interval and --idle_timeout exactly.
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = ToSteady(limits.handshake_timeout);
-  timeouts.idle_timeout = limits.idle_timeout <= absl::ZeroDuration()
-                              ? websocket::stream_base::none()
-                              : ToSteady(limits.idle_timeout);
-  timeouts.keep_alive_pings = limits.keep_alive_pings;
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
   ws_.set_option(timeouts);
   // The session id travels in the 101 response, for clients that can read it (not browsers):
   // frames themselves carry only the pushed bytes.
@@ -74,6 +74,13 @@ void Session::OnAccept(beast::error_code ec) {
   }
   state_ = State::kOpen;
   opened_ = true;
+  last_heard_ = TokenBucket::Clock::now();
+  live_index_ = context_.live_sessions.size();
+  context_.live_sessions.push_back(this);
+  // Pings, pongs and close frames from the browser count as signs of life.
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    last_heard_ = TokenBucket::Clock::now();
+  });
   spdlog::debug("session {} opened user='{}' from {}", info_.id, info_.user_id,
                 info_.remote_address);
   // Registered first, announced second: a service that reacts to `opened` finds the session.
@@ -101,6 +108,7 @@ void Session::DoRead() {
 
 void Session::OnRead(beast::error_code ec, std::size_t bytes) {
   if (ec) return Finish(ec);
+  last_heard_ = TokenBucket::Clock::now();
   ++counters_.messages_received;
   counters_.bytes_received += bytes;
   if (state_ == State::kOpen) {
@@ -188,6 +196,11 @@ void Session::Close(uint16_t code, absl::string_view reason) {
 }
 
 void Session::DoClose() {
+  // Beast allows one control frame at a time: a close waits for the ping in flight.
+  if (ping_in_flight_) {
+    close_after_ping_ = true;
+    return;
+  }
   close_sent_ = true;
   ws_.async_close(close_reason_, beast::bind_front_handler(&Session::OnClose, shared_from_this()));
 }
@@ -233,8 +246,40 @@ void Session::PublishError(v1::ErrorCode code, std::string detail) {
   context_.events.Publish(std::move(event));
 }
 
+void Session::CheckLiveness(TokenBucket::Clock::time_point now) {
+  if (state_ != State::kOpen && state_ != State::kClosing) return;
+  const SessionLimits& limits = context_.limits;
+  const auto silent = now - last_heard_;
+  if (limits.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(limits.idle_timeout)) {
+    spdlog::debug("session {}: silent past the idle timeout; dropping the connection", info_.id);
+    return DropConnection();  // ends the read loop: `closed` with initiator TRANSPORT
+  }
+  if (state_ != State::kOpen || ping_in_flight_ || limits.ping_interval <= absl::ZeroDuration()) {
+    return;
+  }
+  const auto interval = ToSteady(limits.ping_interval);
+  if (silent < interval || now - last_ping_ < interval) return;
+  ping_in_flight_ = true;
+  last_ping_ = now;
+  ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
+    self->ping_in_flight_ = false;
+    if (ec || self->state_ == State::kFinished) return;
+    if (self->close_after_ping_) {
+      self->close_after_ping_ = false;
+      self->DoClose();
+    }
+  });
+}
+
 void Session::Finish(beast::error_code ec) {
   if (state_ == State::kFinished) return;
+  if (opened_) {
+    // Leave the liveness list: swap with the last one.
+    auto& live = context_.live_sessions;
+    live[live_index_] = live.back();
+    live[live_index_]->live_index_ = live_index_;
+    live.pop_back();
+  }
   const bool server_closing = state_ == State::kClosing;
   const bool was_open = opened_;
   state_ = State::kFinished;

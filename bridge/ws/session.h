@@ -66,6 +66,10 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
 
   const std::string& id() const { return info_.id; }
 
+  // Drops the session if the browser has been silent past the idle timeout, or pings it when
+  // it has been silent for a ping interval. Called by the thread's LivenessSweeper.
+  void CheckLiveness(TokenBucket::Clock::time_point now);
+
  private:
   enum class State : uint8_t { kUpgrading, kOpen, kClosing, kFinished };
 
@@ -98,6 +102,11 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
   bool registered_ = false;  // in the hub shard (from Accept to Finish)
   bool opened_ = false;      // upgrade done and `opened` published: `closed` will follow
   bool close_requested_during_upgrade_ = false;
+  bool ping_in_flight_ = false;
+  bool close_after_ping_ = false;
+  size_t live_index_ = 0;                        // position in context_.live_sessions while open
+  TokenBucket::Clock::time_point last_heard_{};  // last frame of any kind from the browser
+  TokenBucket::Clock::time_point last_ping_{};
 };
 
 }  // namespace wsbridge

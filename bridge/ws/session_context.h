@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "common/session_ids.h"
@@ -23,11 +24,11 @@ struct SessionLimits {
   SendQueueLimits send_queue;
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration close_timeout = absl::Seconds(5);
-  absl::Duration idle_timeout = absl::Seconds(60);
-  bool keep_alive_pings = true;
-  uint32_t client_messages_per_second = 0;  // 0: no inbound rate limit
-  uint32_t client_messages_burst = 0;       // 0: same as per second
-  bool forward_client_messages = true;      // publish `message` events
+  absl::Duration idle_timeout = absl::Seconds(60);   // silent this long: dropped (0 = never)
+  absl::Duration ping_interval = absl::Seconds(25);  // silent this long: pinged (0 = never)
+  uint32_t client_messages_per_second = 0;           // 0: no inbound rate limit
+  uint32_t client_messages_burst = 0;                // 0: same as per second
+  bool forward_client_messages = true;               // publish `message` events
 };
 
 struct SessionContext {
@@ -37,6 +38,8 @@ struct SessionContext {
   const SessionLimits& limits;
   EventBus& events;
   SessionIdGenerator ids;
+  // The open sessions of this thread, for the liveness sweep (ws/liveness_sweeper.h).
+  std::vector<class Session*> live_sessions;
 };
 
 }  // namespace wsbridge

@@ -201,5 +201,26 @@ TEST(IdleTimeoutTest, SilentPeerIsClosedAsTransportWhileAPingAnsweringPeerStays)
       << "a peer that answers pings must stay open past the idle timeout";
 }
 
+TEST(PingTest, SilentBrowsersArePingedEveryPingInterval) {
+  TestBridge bridge([](Config& config) {
+    config.idle_timeout = absl::ZeroDuration();  // never dropped: only pings are measured
+    config.ping_interval = absl::Milliseconds(200);
+  });
+  auto browser = bridge.ConnectAnonymous();
+  ASSERT_TRUE(browser);
+  absl::SleepFor(absl::Milliseconds(1100));
+  EXPECT_GE(browser->pings_received(), 3);
+  EXPECT_LE(browser->pings_received(), 6);
+  EXPECT_FALSE(browser->WaitClosed(absl::Milliseconds(10)).has_value());
+}
+
+TEST(PingTest, NoPingsWhenTheIntervalIsZero) {
+  TestBridge bridge([](Config& config) { config.ping_interval = absl::ZeroDuration(); });
+  auto browser = bridge.ConnectAnonymous();
+  ASSERT_TRUE(browser);
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(browser->pings_received(), 0);
+}
+
 }  // namespace
 }  // namespace wsbridge::testing

@@ -28,6 +28,10 @@ std::unique_ptr<WsClient> WsClient::Connect(uint16_t port, const std::string& ta
     for (const auto& [name, value] : headers) req.set(name, value);
   }));
   client->ws_.read_message_max(64 << 20);
+  WsClient* raw = client.get();
+  client->ws_.control_callback([raw](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) ++raw->pings_;
+  });
   websocket::response_type response;
   client->ws_.handshake(response, "127.0.0.1:" + std::to_string(port), target, ec);
   if (answer != nullptr) {

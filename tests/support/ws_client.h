@@ -7,6 +7,7 @@
 // Thread-safety: one test thread calls the public methods; the reader thread is internal.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -61,6 +62,8 @@ class WsClient {
   std::optional<WsClose> WaitClosed(absl::Duration timeout = absl::Seconds(5));
   // Messages received so far and not yet taken.
   size_t pending() const;
+  // Protocol pings received from the bridge (answered automatically while reading).
+  int pings_received() const { return pings_.load(); }
 
   void SendText(std::string text);
   void SendBinary(std::string bytes);
@@ -83,7 +86,8 @@ class WsClient {
   std::string session_id_;
   std::thread thread_;
   bool reading_ = false;
-  bool closing_ = false;  // Close() was called; used on the client's io thread
+  bool closing_ = false;
+  std::atomic<int> pings_{0};  // Close() was called; used on the client's io thread
 
   mutable absl::Mutex mutex_;
   std::deque<WsMessage> messages_ ABSL_GUARDED_BY(mutex_);

@@ -1,0 +1,35 @@
+// LivenessSweeper: keeps the sessions of one I/O thread honest about being alive. On a short
+// tick it asks each open session to check itself: a browser silent for --ping_interval gets a
+// protocol ping; one silent past --idle_timeout (no data, no pong) is dropped and reported with
+// initiator TRANSPORT. One timer per thread instead of one per session keeps idle sessions
+// small.
+//
+// Thread-safety: Start/Stop post to the owning thread; the sweep runs there.
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "ws/session_context.h"
+
+namespace wsbridge {
+
+class LivenessSweeper : public std::enable_shared_from_this<LivenessSweeper> {
+ public:
+  // REQUIRES: context outlives the sweeper's last tick (Stop, then stop the thread).
+  explicit LivenessSweeper(SessionContext& context);
+
+  void Start();
+  void Stop();
+
+ private:
+  void Tick();
+
+  SessionContext& context_;
+  boost::asio::steady_timer timer_;  // owned by context_.thread
+  std::chrono::steady_clock::duration period_;
+  bool stopped_ = false;
+};
+
+}  // namespace wsbridge
