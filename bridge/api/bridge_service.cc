@@ -1,5 +1,6 @@
 #include "api/bridge_service.h"
 
+#include <type_traits>
 #include <utility>
 
 #include <google/protobuf/util/time_util.h>
@@ -15,6 +16,31 @@ grpc::ServerUnaryReactor* FinishWith(grpc::ServerUnaryReactor* reactor,
                                      const absl::Status& status) {
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+// Completion for Push and Broadcast: fills the counts every delivery response has.
+template <class Response>
+Hub::DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response) {
+  return [reactor, response](DeliveryCounts counts) {
+    response->set_matched(counts.matched);
+    response->set_queued(counts.queued);
+    response->set_dropped(counts.dropped);
+    if constexpr (std::is_same_v<Response, v1::PushResponse>) {
+      for (std::string& id : counts.unknown_session_ids) {
+        response->add_unknown_session_ids(std::move(id));
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
+// Completion for Subscribe, Unsubscribe and Disconnect: the number of sessions acted on.
+template <class Response>
+Hub::CountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) {
+  return [reactor, response](uint32_t sessions) {
+    response->set_sessions(sessions);
+    reactor->Finish(grpc::Status::OK);
+  };
 }
 
 void FillSession(const SessionView& view, v1::Session* out) {
@@ -56,15 +82,7 @@ grpc::ServerUnaryReactor* BridgeService::Push(grpc::CallbackServerContext* conte
   auto delivery = ValidatePush(*request, limits_);
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
-                  [reactor, response](DeliveryCounts counts) {
-                    response->set_matched(counts.matched);
-                    response->set_queued(counts.queued);
-                    response->set_dropped(counts.dropped);
-                    for (std::string& id : counts.unknown_session_ids) {
-                      response->add_unknown_session_ids(std::move(id));
-                    }
-                    reactor->Finish(grpc::Status::OK);
-                  });
+                  AnswerDelivery(reactor, response));
   return reactor;
 }
 
@@ -76,12 +94,7 @@ grpc::ServerUnaryReactor* BridgeService::Broadcast(grpc::CallbackServerContext* 
   auto delivery = ValidateBroadcast(*request, limits_);
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
-                  [reactor, response](DeliveryCounts counts) {
-                    response->set_matched(counts.matched);
-                    response->set_queued(counts.queued);
-                    response->set_dropped(counts.dropped);
-                    reactor->Finish(grpc::Status::OK);
-                  });
+                  AnswerDelivery(reactor, response));
   return reactor;
 }
 
@@ -93,10 +106,7 @@ grpc::ServerUnaryReactor* BridgeService::Subscribe(grpc::CallbackServerContext* 
   auto change = ValidateSubscribe(*request);
   if (!change.ok()) return FinishWith(reactor, change.status());
   broker_.Subscribe(std::move(change->selector), std::move(change->topics),
-                    [reactor, response](uint32_t sessions) {
-                      response->set_sessions(sessions);
-                      reactor->Finish(grpc::Status::OK);
-                    });
+                    AnswerSessions(reactor, response));
   return reactor;
 }
 
@@ -108,10 +118,7 @@ grpc::ServerUnaryReactor* BridgeService::Unsubscribe(grpc::CallbackServerContext
   auto change = ValidateUnsubscribe(*request);
   if (!change.ok()) return FinishWith(reactor, change.status());
   broker_.Unsubscribe(std::move(change->selector), std::move(change->topics),
-                      [reactor, response](uint32_t sessions) {
-                        response->set_sessions(sessions);
-                        reactor->Finish(grpc::Status::OK);
-                      });
+                      AnswerSessions(reactor, response));
   return reactor;
 }
 
@@ -123,10 +130,7 @@ grpc::ServerUnaryReactor* BridgeService::Disconnect(grpc::CallbackServerContext*
   auto order = ValidateDisconnect(*request);
   if (!order.ok()) return FinishWith(reactor, order.status());
   broker_.Disconnect(std::move(order->selector), order->code, std::move(order->reason),
-                     [reactor, response](uint32_t sessions) {
-                       response->set_sessions(sessions);
-                       reactor->Finish(grpc::Status::OK);
-                     });
+                     AnswerSessions(reactor, response));
   return reactor;
 }
 

@@ -6,8 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <google/protobuf/descriptor.pb.h>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1/reflection.grpc.pb.h"
@@ -42,21 +40,6 @@ grpc::Status Reflect(TestBridge& bridge, const Request& request, Response* respo
   while (stream->Read(response)) {
   }
   return stream->Finish();
-}
-
-std::pair<unsigned, std::string> AdminGet(uint16_t port, const std::string& target) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  boost::asio::io_context io;
-  beast::tcp_stream stream(io);
-  stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::empty_body> request{http::verb::get, target, 11};
-  request.set(http::field::host, "127.0.0.1");
-  http::write(stream, request);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> response;
-  http::read(stream, buffer, response);
-  return {response.result_int(), response.body()};
 }
 
 TEST(GrpcServicesTest, HealthIsServing) {
@@ -155,13 +138,13 @@ TEST(AdminTest, HealthzReadyzAndMetrics) {
   TestBridge bridge;
   auto browser = bridge.ConnectAnonymous();
   ASSERT_TRUE(browser);
-  EXPECT_EQ(AdminGet(bridge.admin_port(), "/healthz").first, 200u);
-  EXPECT_EQ(AdminGet(bridge.admin_port(), "/readyz").first, 200u);
-  auto [status, metrics] = AdminGet(bridge.admin_port(), "/metrics");
+  EXPECT_EQ(HttpGet(bridge.admin_port(), "/healthz").status, 200u);
+  EXPECT_EQ(HttpGet(bridge.admin_port(), "/readyz").status, 200u);
+  auto [status, metrics] = HttpGet(bridge.admin_port(), "/metrics");
   EXPECT_EQ(status, 200u);
   EXPECT_THAT(metrics, HasSubstr("# TYPE wsbridge_sessions gauge"));
   EXPECT_THAT(metrics, HasSubstr("\nwsbridge_sessions 1\n"));
-  EXPECT_EQ(AdminGet(bridge.admin_port(), "/nope").first, 404u);
+  EXPECT_EQ(HttpGet(bridge.admin_port(), "/nope").status, 404u);
 }
 
 TEST(DrainTest, WhileDrainingReadinessHealthAndApiSayUnavailable) {
@@ -171,7 +154,7 @@ TEST(DrainTest, WhileDrainingReadinessHealthAndApiSayUnavailable) {
   ASSERT_TRUE(stubborn);
   std::thread drain([&] { bridge.server().Shutdown(absl::Seconds(3)); });
 
-  EXPECT_TRUE(Eventually([&] { return AdminGet(bridge.admin_port(), "/readyz").first == 503u; }));
+  EXPECT_TRUE(Eventually([&] { return HttpGet(bridge.admin_port(), "/readyz").status == 503u; }));
   EXPECT_EQ(Health(bridge), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   v1::PushRequest request;
   request.add_user_ids("stubborn");

@@ -5,6 +5,9 @@
 
 #include <jwt.h>
 
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
 #include "absl/strings/str_cat.h"
 
 namespace wsbridge::testing {
@@ -81,6 +84,22 @@ std::unique_ptr<WsClient> TestBridge::ConnectUser(const std::string& user_id,
 std::unique_ptr<WsClient> TestBridge::ConnectAnonymous(const std::string& query) {
   return WsClient::Connect(
       ws_port(), query.empty() ? config_.ws_path : absl::StrCat(config_.ws_path, "?", query));
+}
+
+HttpReply HttpGet(uint16_t port, const std::string& target) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  stream.expires_after(std::chrono::seconds(10));
+  http::request<http::empty_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  http::write(stream, request);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  return {response.result_int(), response.body()};
 }
 
 std::unique_ptr<grpc::ClientContext> CallContext() {

@@ -61,6 +61,13 @@ class TestBridge {
   std::unique_ptr<v1::Bridge::Stub> stub_;
 };
 
+struct HttpReply {
+  unsigned status = 0;
+  std::string body;
+};
+// A plain HTTP/1.1 GET to 127.0.0.1:port (admin endpoints, non-WebSocket requests).
+HttpReply HttpGet(uint16_t port, const std::string& target);
+
 // A ClientContext with a 10 s deadline, so a hung call fails the test instead of hanging it.
 std::unique_ptr<grpc::ClientContext> CallContext();
 
