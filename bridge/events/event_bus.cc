@@ -88,11 +88,14 @@ void EventBus::Deliver(Subscription* subscription, const EventPtr& event,
                        std::vector<std::function<void()>>& wakes,
                        std::vector<Subscription*>& cut_off) {
   if (subscription->overflowed_) return;
-  if (subscription->queue_.size() >= subscription->queue_limit_) {
+  // Replayed events still queued do not count: the limit is on how far it lags the live flow.
+  if (subscription->queue_.size() - subscription->replay_pending_ >=
+      options_.subscription_queue_limit) {
     // Cut off rather than skip: the consumer learns it lost events (RESOURCE_EXHAUSTED), and
     // its group's other members take over its share from the next event on.
     subscription->overflowed_ = true;
     subscription->queue_.clear();
+    subscription->replay_pending_ = 0;
     cut_off.push_back(subscription);
     wakes.push_back(subscription->wake_);
     return;
@@ -157,7 +160,7 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
       ++replayed;
     }
   }
-  raw->queue_limit_ = replayed + options_.subscription_queue_limit;
+  raw->replay_pending_ = replayed;
   return subscription;
 }
 
@@ -189,6 +192,7 @@ EventBus::Pulled EventBus::Pull(Subscription& subscription) {
   if (!subscription.queue_.empty()) {
     EventPtr event = std::move(subscription.queue_.front());
     subscription.queue_.pop_front();
+    if (subscription.replay_pending_ > 0) --subscription.replay_pending_;
     return {PullOutcome::kEvent, std::move(event)};
   }
   if (closed_ || !subscription.attached_) return {PullOutcome::kClosed, nullptr};

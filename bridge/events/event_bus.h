@@ -134,9 +134,9 @@ class EventBus::Subscription {
   const std::function<void()> wake_;
   const uint64_t member_id_;  // rendezvous hashing identity within a group
   std::deque<EventPtr> queue_;
-  size_t queue_limit_ = 0;
-  bool waiting_ = false;     // Pull found nothing; wake on the next event
-  bool overflowed_ = false;  // cut off: the consumer fell too far behind
+  size_t replay_pending_ = 0;  // replayed events still at the front of queue_
+  bool waiting_ = false;       // Pull found nothing; wake on the next event
+  bool overflowed_ = false;    // cut off: the consumer fell too far behind
   bool attached_ = true;
 };
 
