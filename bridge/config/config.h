@@ -72,6 +72,9 @@ struct Config {
   absl::Duration handshake_timeout = absl::Seconds(10);
   // How long a close handshake may take before the socket is dropped. > 0. Default 5s.
   absl::Duration close_timeout = absl::Seconds(5);
+  // A write to a browser that makes no progress this long marks it a slow consumer (closed with
+  // 1013) even when its queue is not full. > 0. Default 10s.
+  absl::Duration write_timeout = absl::Seconds(10);
   // A peer silent this long is closed. 0 = never. Default 60s.
   absl::Duration idle_timeout = absl::Seconds(60);
   // Interval of protocol pings sent to idle peers. 0 = no pings. Default 25s.

@@ -373,6 +373,8 @@ const std::vector<FlagSpec>& FlagTable() {
                    "Time a browser has to complete the WebSocket upgrade."),
       DurationFlag("close_timeout", &Config::close_timeout, /*allow_zero=*/false,
                    "Time a close handshake may take before the socket is dropped."),
+      DurationFlag("write_timeout", &Config::write_timeout, /*allow_zero=*/false,
+                   "Time one write to a browser may stall before it is a slow consumer (1013)."),
       DurationFlag("idle_timeout", &Config::idle_timeout, /*allow_zero=*/true,
                    "Close a peer silent this long; 0 = never."),
       DurationFlag("ping_interval", &Config::ping_interval, /*allow_zero=*/true,

@@ -89,6 +89,7 @@ absl::Status BridgeServer::Init() {
   session_limits_.send_queue.max_messages = config_.send_queue_messages;
   session_limits_.handshake_timeout = config_.handshake_timeout;
   session_limits_.close_timeout = config_.close_timeout;
+  session_limits_.write_timeout = config_.write_timeout;
   session_limits_.idle_timeout = config_.idle_timeout;
   session_limits_.ping_interval = config_.ping_interval;
   session_limits_.client_messages_per_second = config_.client_messages_per_second;

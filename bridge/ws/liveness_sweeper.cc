@@ -10,7 +10,7 @@ namespace {
 // A quarter of the shortest interval it has to notice, between 20 ms and 1 s.
 std::chrono::steady_clock::duration SweepPeriod(const SessionLimits& limits) {
   absl::Duration shortest = absl::Seconds(4);
-  for (absl::Duration d : {limits.idle_timeout, limits.ping_interval}) {
+  for (absl::Duration d : {limits.idle_timeout, limits.ping_interval, limits.write_timeout}) {
     if (d > absl::ZeroDuration()) shortest = std::min(shortest, d);
   }
   const absl::Duration period = std::clamp(shortest / 4, absl::Milliseconds(20), absl::Seconds(1));

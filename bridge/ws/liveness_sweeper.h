@@ -1,8 +1,9 @@
 // LivenessSweeper: keeps the sessions of one I/O thread honest about being alive. On a short
 // tick it asks each open session to check itself: a browser silent for --ping_interval gets a
 // protocol ping; one silent past --idle_timeout (no data, no pong) is dropped and reported with
-// initiator TRANSPORT. One timer per thread instead of one per session keeps idle sessions
-// small.
+// initiator TRANSPORT; one whose current write has stalled past --write_timeout is closed as a
+// slow consumer (1013), even if its queue never filled. One timer per thread instead of one per
+// session keeps idle sessions small.
 //
 // Thread-safety: Start/Stop post to the owning thread; the sweep runs there.
 #pragma once

@@ -155,6 +155,7 @@ DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
 
 void Session::DoWrite() {
   writing_ = true;
+  write_started_ = TokenBucket::Clock::now();
   const Payload& payload = *queue_.front();
   ws_.text(payload.kind == Payload::Kind::kText);
   // The buffer stays valid: the queue holds the payload until OnWrite pops it.
@@ -253,6 +254,14 @@ void Session::CheckLiveness(TokenBucket::Clock::time_point now) {
   if (limits.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(limits.idle_timeout)) {
     spdlog::debug("session {}: silent past the idle timeout; dropping the connection", info_.id);
     return DropConnection();  // ends the read loop: `closed` with initiator TRANSPORT
+  }
+  if (state_ == State::kOpen && writing_ &&
+      now - write_started_ >= ToSteady(limits.write_timeout)) {
+    PublishError(v1::ERROR_CODE_SLOW_CONSUMER, "a write to the browser made no progress for " +
+                                                   absl::FormatDuration(limits.write_timeout) +
+                                                   " (--write_timeout)");
+    queue_.Truncate(1);  // keep only the frame being written
+    return Close(static_cast<uint16_t>(websocket::close_code::try_again_later), "slow consumer");
   }
   if (state_ != State::kOpen || ping_in_flight_ || limits.ping_interval <= absl::ZeroDuration()) {
     return;

@@ -66,8 +66,9 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
 
   const std::string& id() const { return info_.id; }
 
-  // Drops the session if the browser has been silent past the idle timeout, or pings it when
-  // it has been silent for a ping interval. Called by the thread's LivenessSweeper.
+  // Drops the session if the browser has been silent past the idle timeout, closes it as a slow
+  // consumer if its write in flight has stalled past the write timeout, or pings it when it has
+  // been silent for a ping interval. Called by the thread's LivenessSweeper.
   void CheckLiveness(TokenBucket::Clock::time_point now);
 
  private:
@@ -107,6 +108,7 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
   size_t live_index_ = 0;                        // position in context_.live_sessions while open
   TokenBucket::Clock::time_point last_heard_{};  // last frame of any kind from the browser
   TokenBucket::Clock::time_point last_ping_{};
+  TokenBucket::Clock::time_point write_started_{};  // when the write in flight began
 };
 
 }  // namespace wsbridge

@@ -24,6 +24,7 @@ struct SessionLimits {
   SendQueueLimits send_queue;
   absl::Duration handshake_timeout = absl::Seconds(10);
   absl::Duration close_timeout = absl::Seconds(5);
+  absl::Duration write_timeout = absl::Seconds(10);  // a write stalled this long: slow consumer
   absl::Duration idle_timeout = absl::Seconds(60);   // silent this long: dropped (0 = never)
   absl::Duration ping_interval = absl::Seconds(25);  // silent this long: pinged (0 = never)
   uint32_t client_messages_per_second = 0;           // 0: no inbound rate limit

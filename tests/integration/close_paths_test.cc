@@ -222,5 +222,35 @@ TEST(PingTest, NoPingsWhenTheIntervalIsZero) {
   EXPECT_EQ(browser->pings_received(), 0);
 }
 
+TEST(WriteTimeoutTest, StalledWriteIsASlowConsumerEvenWithRoomInTheQueue) {
+  TestBridge bridge([](Config& config) {
+    config.write_timeout = absl::Milliseconds(500);
+    config.send_queue_bytes = 256 << 20;  // the queue never fills: only the stall can tell
+    config.send_queue_messages = 100000;
+  });
+  EventsReader reader(bridge.api(), v1::EventsRequest());
+  ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));
+  auto stalled = bridge.ConnectUser("stalled", "", /*start_reading=*/false);
+  ASSERT_TRUE(stalled);
+  // A few MB fill the socket buffers; the write in flight then makes no progress.
+  const std::string chunk(1 << 20, 'w');
+  for (int i = 0; i < 24; ++i) {
+    v1::PushRequest push;
+    push.add_session_ids(stalled->session_id());
+    push.mutable_message()->set_binary(chunk);
+    v1::PushResponse response;
+    ASSERT_TRUE(bridge.api().Push(CallContext().get(), push, &response).ok());
+    if (response.matched() == 0) break;  // already closed
+    EXPECT_EQ(response.dropped(), 0u) << "the queue itself must not overflow in this test";
+  }
+  Ending ending = EndingOf(reader, stalled->session_id());
+  ASSERT_EQ(ending.errors.size(), 1u);
+  EXPECT_EQ(ending.errors[0].error().code(), v1::ERROR_CODE_SLOW_CONSUMER);
+  EXPECT_THAT(ending.errors[0].error().detail(), HasSubstr("write_timeout"));
+  ASSERT_TRUE(ending.closed.has_value());
+  EXPECT_EQ(ending.closed->code(), 1013u);
+  EXPECT_EQ(ending.closed->initiator(), v1::INITIATOR_SERVER);
+}
+
 }  // namespace
 }  // namespace wsbridge::testing

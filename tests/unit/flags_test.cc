@@ -164,6 +164,8 @@ std::vector<FlagCase> EveryFlag() {
        [](const Config& c) { EXPECT_EQ(c.handshake_timeout, absl::Seconds(3)); }},
       {"close_timeout", "250ms",
        [](const Config& c) { EXPECT_EQ(c.close_timeout, absl::Milliseconds(250)); }},
+      {"write_timeout", "3s",
+       [](const Config& c) { EXPECT_EQ(c.write_timeout, absl::Seconds(3)); }},
       {"idle_timeout", "0",
        [](const Config& c) { EXPECT_EQ(c.idle_timeout, absl::ZeroDuration()); }},
       {"ping_interval", "2m",
@@ -187,7 +189,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 30u);
+  EXPECT_EQ(tested.size(), 31u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
