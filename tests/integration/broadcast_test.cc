@@ -188,7 +188,15 @@ TEST_F(SlowConsumerTest, BrowserThatStopsReadingIsClosedWith1013WhileOthersKeepR
     ASSERT_TRUE(message.has_value()) << "healthy browser missed message " << i;
     ASSERT_EQ(message->data, chunk + std::to_string(i));
   }
-  // And it keeps receiving after the stalled one is gone.
+  // And it keeps receiving after the stalled one is gone (the bridge ends the session once
+  // the close handshake completes, a moment after the browser saw the close frame).
+  ASSERT_TRUE(Eventually([&] {
+    v1::ListSessionsRequest request;
+    request.set_user_id("stalled");
+    v1::ListSessionsResponse response;
+    return bridge_.api().ListSessions(CallContext().get(), request, &response).ok() &&
+           response.sessions().empty();
+  }));
   v1::BroadcastResponse after;
   ASSERT_TRUE(
       bridge_.api().Broadcast(CallContext().get(), ToTopics({"news"}, "after"), &after).ok());
