@@ -6,6 +6,8 @@
 #include <fstream>
 #include <regex>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -121,6 +123,36 @@ TEST(BinaryTest, PortAlreadyInUseFailsWithAMessage) {
   EXPECT_THAT(second.Stderr(), HasSubstr(std::to_string(ports->grpc)));
   first.Signal(SIGTERM);
   EXPECT_EQ(first.WaitExit(absl::Seconds(15)), 0);
+}
+
+bool PortIsFree(uint16_t port) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io);
+  boost::system::error_code ec;
+  acceptor.open(boost::asio::ip::tcp::v4(), ec);
+  if (!ec) acceptor.bind({boost::asio::ip::tcp::v4(), port}, ec);
+  return !ec;
+}
+
+TEST(BinaryTest, WithNoFlagsAtAllItServesOnTheDefaultPorts) {
+  for (uint16_t port : {50051, 8080, 9090}) {
+    if (!PortIsFree(port)) GTEST_SKIP() << "default port " << port << " is taken on this machine";
+  }
+  ChildProcess bridge(WSBRIDGE_BINARY, {});
+  auto line = bridge.ReadStdoutLine(absl::Seconds(20));
+  ASSERT_TRUE(line.has_value()) << bridge.Stderr();
+  auto ports = ParseStartupLine(*line);
+  ASSERT_TRUE(ports.has_value()) << *line;
+  EXPECT_EQ(ports->grpc, 50051);
+  EXPECT_EQ(ports->ws, 8080);
+  EXPECT_EQ(ports->admin, 9090);
+  // Secure by default: no key and no --allow_anonymous means browsers are refused, and it says so.
+  HttpAnswer answer;
+  WsClient::Connect(8080, "/ws", {}, &answer);
+  EXPECT_EQ(answer.status, 401u);
+  bridge.Signal(SIGTERM);
+  EXPECT_EQ(bridge.WaitExit(absl::Seconds(15)), 0);
+  EXPECT_THAT(bridge.Stderr(), HasSubstr("--allow_anonymous"));
 }
 
 TEST(BinaryTest, HelpListsEveryFlagWithItsEnvironmentVariable) {
