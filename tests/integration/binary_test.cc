@@ -130,6 +130,8 @@ bool PortIsFree(uint16_t port) {
   boost::asio::ip::tcp::acceptor acceptor(io);
   boost::system::error_code ec;
   acceptor.open(boost::asio::ip::tcp::v4(), ec);
+  // As the bridge binds: connections lingering in TIME_WAIT do not make a port busy.
+  if (!ec) acceptor.set_option(boost::asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind({boost::asio::ip::tcp::v4(), port}, ec);
   return !ec;
 }
