@@ -7,6 +7,7 @@
 
 #include "api/events_stream.h"
 #include "api/grpc_status.h"
+#include "api/push_stream.h"
 
 namespace wsbridge {
 namespace {
@@ -175,6 +176,11 @@ grpc::ServerUnaryReactor* BridgeService::ListSessions(grpc::CallbackServerContex
 grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerContext* context,
                                                            const v1::EventsRequest* request) {
   return EventsStream::Start(events_, *request, Admit(context));
+}
+
+grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* BridgeService::PushStream(
+    grpc::CallbackServerContext* context) {
+  return new PushStreamReactor(broker_, limits_, Admit(context));
 }
 
 }  // namespace wsbridge

@@ -49,6 +49,8 @@ class BridgeService final : public v1::Bridge::CallbackService {
                                          v1::ListSessionsResponse* response) override;
   grpc::ServerWriteReactor<v1::Event>* Events(grpc::CallbackServerContext* context,
                                               const v1::EventsRequest* request) override;
+  grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* PushStream(
+      grpc::CallbackServerContext* context) override;
 
  private:
   // OK when the call may proceed; otherwise UNAUTHENTICATED or UNAVAILABLE.

@@ -1,0 +1,112 @@
+#include "api/push_stream.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "api/grpc_status.h"
+
+namespace wsbridge {
+
+PushStreamReactor::PushStreamReactor(Broker& broker, ApiLimits limits, absl::Status admitted)
+    : broker_(broker), limits_(limits) {
+  absl::MutexLock lock(&mutex_);
+  if (!admitted.ok()) {
+    FinishLocked(ToGrpcStatus(admitted));
+    return;
+  }
+  reading_ = true;
+  StartRead(&request_);
+}
+
+void PushStreamReactor::OnReadDone(bool ok) {
+  ValidatedDelivery delivery;
+  std::shared_ptr<Slot> slot;
+  {
+    absl::MutexLock lock(&mutex_);
+    // reading_ stays true until this request is handed to the Broker: no other thread may
+    // start the next read (and hand over the next request) before it.
+    if (!ok) {
+      reading_ = false;
+      reads_done_ = true;  // the publisher closed its side (or went away)
+      return PumpLocked();
+    }
+    ++requests_read_;
+    if (finish_status_.has_value()) {
+      reading_ = false;
+      return PumpLocked();
+    }
+    auto validated = ValidatePush(request_, limits_);
+    if (!validated.ok()) {
+      reading_ = false;
+      return FinishLocked(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("request ", requests_read_, ": ", validated.status().message())));
+    }
+    delivery = std::move(*validated);
+    slot = std::make_shared<Slot>();
+    pending_.push_back(slot);
+    ++outstanding_answers_;
+  }
+  // Deliveries are handed over in read order, so messages keep the order of the requests.
+  broker_.Deliver(std::move(delivery.targets), std::move(delivery.payload),
+                  [this, slot](DeliveryCounts counts) { OnAnswered(slot, std::move(counts)); });
+  absl::MutexLock lock(&mutex_);
+  reading_ = false;
+  PumpLocked();
+}
+
+void PushStreamReactor::OnAnswered(std::shared_ptr<Slot> slot, DeliveryCounts counts) {
+  absl::MutexLock lock(&mutex_);
+  slot->response.set_matched(counts.matched);
+  slot->response.set_queued(counts.queued);
+  slot->response.set_dropped(counts.dropped);
+  for (std::string& id : counts.unknown_session_ids) {
+    slot->response.add_unknown_session_ids(std::move(id));
+  }
+  slot->ready = true;
+  --outstanding_answers_;
+  PumpLocked();
+}
+
+void PushStreamReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mutex_);
+  writing_.reset();
+  if (!ok) {
+    write_failed_ = true;  // the publisher is gone: its remaining answers cannot be sent
+    return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+  }
+  PumpLocked();
+}
+
+void PushStreamReactor::PumpLocked() {
+  if (writing_ == nullptr && !write_failed_ && !pending_.empty() && pending_.front()->ready) {
+    writing_ = std::move(pending_.front());
+    pending_.pop_front();
+    StartWrite(&writing_->response);
+  }
+  if (finish_status_.has_value()) {
+    // The answers of the requests before the one that ended the stream still go out first.
+    const bool flushed = pending_.empty() || write_failed_;
+    if (!finish_called_ && !reading_ && outstanding_answers_ == 0 && writing_ == nullptr &&
+        flushed) {
+      finish_called_ = true;
+      Finish(*finish_status_);
+    }
+    return;
+  }
+  if (!reading_ && !reads_done_ && pending_.size() < kMaxInFlight) {
+    reading_ = true;
+    StartRead(&request_);
+  }
+  if (reads_done_ && pending_.empty() && writing_ == nullptr) FinishLocked(grpc::Status::OK);
+}
+
+void PushStreamReactor::FinishLocked(grpc::Status status) {
+  if (finish_status_.has_value()) return;
+  finish_status_ = std::move(status);
+  PumpLocked();
+}
+
+void PushStreamReactor::OnDone() { delete this; }
+
+}  // namespace wsbridge
