@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test twice: a normal build, then the whole
-# suite again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero on any failure.
+# Installs what is missing, checks formatting, builds, and runs every test twice: a normal build,
+# then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero
+# on any failure.
 #   tests/run-all.sh            both passes
 #   WSBRIDGE_SKIP_ASAN=1 tests/run-all.sh   the normal pass only (quicker while iterating)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 .ci/install-deps.sh
+
+echo "=== clang-format"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
+else
+  find bridge tests bench clients -name '*.cc' -o -name '*.h' 2>/dev/null | xargs -r clang-format --dry-run -Werror
+fi
 
 jobs=$(nproc)
 # Share compiled objects across clones and build folders (CI builds a fresh clone each time).
