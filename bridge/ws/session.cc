@@ -108,25 +108,28 @@ void Session::DoRead() {
 
 void Session::OnRead(beast::error_code ec, std::size_t bytes) {
   if (ec) return Finish(ec);
-  last_heard_ = TokenBucket::Clock::now();
+  const auto now = TokenBucket::Clock::now();
+  last_heard_ = now;
   ++counters_.messages_received;
   counters_.bytes_received += bytes;
-  if (state_ == State::kOpen) {
-    if (!inbound_rate_.TryTake(TokenBucket::Clock::now())) {
-      PublishError(v1::ERROR_CODE_RATE_LIMITED,
-                   "more than " + std::to_string(context_.limits.client_messages_per_second) +
-                       " messages per second from the browser");
-      Close(static_cast<uint16_t>(websocket::close_code::policy_error), "rate limited");
-    } else if (context_.limits.forward_client_messages) {
-      v1::Event event = NewEvent();
-      v1::Message* message = event.mutable_message()->mutable_message();
-      if (ws_.got_text()) {
-        message->set_text(beast::buffers_to_string(read_buffer_.data()));
-      } else {
-        message->set_binary(beast::buffers_to_string(read_buffer_.data()));
-      }
-      context_.events.Publish(std::move(event));
+  if (state_ == State::kOpen && !inbound_rate_.TryTake(now)) {
+    rate_limited_ = true;
+    PublishError(v1::ERROR_CODE_RATE_LIMITED,
+                 "more than " + std::to_string(context_.limits.client_messages_per_second) +
+                     " messages per second from the browser");
+    Close(static_cast<uint16_t>(websocket::close_code::policy_error), "rate limited");
+  }
+  // Frames that arrive while the session closes are still the browser's words and are
+  // forwarded, except the flood that got it closed for its rate.
+  if (context_.limits.forward_client_messages && !rate_limited_) {
+    v1::Event event = NewEvent();
+    v1::Message* message = event.mutable_message()->mutable_message();
+    if (ws_.got_text()) {
+      message->set_text(beast::buffers_to_string(read_buffer_.data()));
+    } else {
+      message->set_binary(beast::buffers_to_string(read_buffer_.data()));
     }
+    context_.events.Publish(std::move(event));
   }
   read_buffer_.consume(read_buffer_.size());
   // Keep no large buffer around after a big message: idle sessions stay small.

@@ -103,6 +103,7 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
   bool registered_ = false;  // in the hub shard (from Accept to Finish)
   bool opened_ = false;      // upgrade done and `opened` published: `closed` will follow
   bool close_requested_during_upgrade_ = false;
+  bool rate_limited_ = false;  // closed for its inbound rate: later frames are not forwarded
   bool ping_in_flight_ = false;
   bool close_after_ping_ = false;
   size_t live_index_ = 0;                        // position in context_.live_sessions while open

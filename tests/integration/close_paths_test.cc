@@ -17,6 +17,7 @@ struct Ending {
   std::optional<v1::SessionClosed> closed;
   int opened = 0;
   int closed_count = 0;
+  std::vector<std::string> messages;  // texts of the session's message events
 };
 
 // Reads `reader` until the session's closed event, then a little longer to catch duplicates.
@@ -25,6 +26,7 @@ Ending EndingOf(EventsReader& reader, const std::string& session_id) {
   auto take = [&](const v1::Event& event) {
     if (event.session_id() != session_id) return;
     if (event.has_opened()) ++ending.opened;
+    if (event.has_message()) ending.messages.push_back(event.message().message().text());
     if (event.has_error()) ending.errors.push_back(event);
     if (event.has_closed()) {
       ++ending.closed_count;
@@ -91,6 +93,38 @@ TEST_F(ClosePathsTest, DisconnectRpcIsReportedAsServer) {
   EXPECT_EQ(ending.closed_count, 1);
 }
 
+TEST(CloseWhileQueuedTest, FramesArrivingWhileTheServerClosesAreStillForwarded) {
+  TestBridge bridge([](Config& config) { config.send_queue_bytes = 64 << 20; });
+  EventsReader reader(bridge.api(), v1::EventsRequest());
+  ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));
+  // A browser that is not reading keeps the close frame waiting behind megabytes of queued
+  // messages: the session is closing, but its close is not on the wire yet.
+  auto browser = bridge.ConnectUser("leaving", "", /*start_reading=*/false);
+  ASSERT_TRUE(browser);
+  for (int i = 0; i < 16; ++i) {
+    v1::PushRequest push;
+    push.add_session_ids(browser->session_id());
+    push.mutable_message()->set_binary(std::string(1 << 20, 'q'));
+    v1::PushResponse response;
+    ASSERT_TRUE(bridge.api().Push(CallContext().get(), push, &response).ok());
+    ASSERT_EQ(response.queued(), 1u);
+  }
+  v1::DisconnectRequest disconnect;
+  disconnect.add_session_ids(browser->session_id());
+  disconnect.set_code(4000);
+  v1::DisconnectResponse disconnected;
+  ASSERT_TRUE(bridge.api().Disconnect(CallContext().get(), disconnect, &disconnected).ok());
+  browser->SendText("last words");
+  browser->StartReading();
+  auto close = browser->WaitClosed(absl::Seconds(10));
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->code, 4000);
+  Ending ending = EndingOf(reader, browser->session_id());
+  EXPECT_THAT(ending.messages, ::testing::ElementsAre("last words"));
+  ASSERT_TRUE(ending.closed.has_value());
+  EXPECT_EQ(ending.closed->initiator(), v1::INITIATOR_SERVER);
+}
+
 TEST_F(ClosePathsTest, TcpDropWithoutCloseFrameIsTransport1006) {
   auto browser = bridge_.ConnectAnonymous();
   ASSERT_TRUE(browser);
@@ -145,6 +179,8 @@ TEST_F(ClosePathsTest, InboundRateLimitIs1008WithRateLimited) {
   Ending ending = EndingOf(*reader_, browser->session_id());
   ASSERT_GE(ending.errors.size(), 1u);
   EXPECT_EQ(ending.errors[0].error().code(), v1::ERROR_CODE_RATE_LIMITED);
+  // The burst of 5 was forwarded; the flood that broke the limit was not.
+  EXPECT_EQ(ending.messages.size(), 5u);
   ASSERT_TRUE(ending.closed.has_value());
   EXPECT_EQ(ending.closed->code(), 1008u);
   EXPECT_EQ(ending.closed->initiator(), v1::INITIATOR_SERVER);

@@ -32,22 +32,18 @@ TEST(HandshakeTest, ValidTokenInQueryOrBearerHeaderOpensASessionForItsSubject) {
   TestBridge bridge([](Config& config) { config.allow_anonymous = false; });
   TokenSpec spec;
   spec.user_id = "user-42";
+  auto by_query = WsClient::Connect(bridge.ws_port(), "/ws?token=" + MakeToken(spec));
+  auto by_header =
+      WsClient::Connect(bridge.ws_port(), "/ws", {{"Authorization", "Bearer " + MakeToken(spec)}});
+  ASSERT_TRUE(by_query && by_header);
 
-  HttpAnswer query = Upgrade(bridge.ws_port(), "/ws?token=" + MakeToken(spec));
-  EXPECT_EQ(query.status, 101u);
-  HttpAnswer header =
-      Upgrade(bridge.ws_port(), "/ws", {{"Authorization", "Bearer " + MakeToken(spec)}});
-  EXPECT_EQ(header.status, 101u);
-
-  v1::GetSessionRequest request;
-  request.set_session_id(header.session_id);
-  v1::Session session;
-  // The client of `header` is gone once Upgrade returns; ask for the first while it may live.
-  auto live = WsClient::Connect(bridge.ws_port(), "/ws?token=" + MakeToken(spec));
-  ASSERT_TRUE(live);
-  request.set_session_id(live->session_id());
-  ASSERT_TRUE(bridge.api().GetSession(CallContext().get(), request, &session).ok());
-  EXPECT_EQ(session.user_id(), "user-42");
+  for (const WsClient* browser : {by_query.get(), by_header.get()}) {
+    v1::GetSessionRequest request;
+    request.set_session_id(browser->session_id());
+    v1::Session session;
+    ASSERT_TRUE(bridge.api().GetSession(CallContext().get(), request, &session).ok());
+    EXPECT_EQ(session.user_id(), "user-42");
+  }
 }
 
 TEST(HandshakeTest, MissingTokenIs401UnlessAnonymousIsAllowed) {
@@ -67,7 +63,7 @@ TEST(HandshakeTest, MissingTokenIs401UnlessAnonymousIsAllowed) {
 }
 
 TEST(HandshakeTest, BadTokensAre401WithTheReason) {
-  TestBridge bridge;
+  TestBridge bridge;  // anonymous sessions allowed: a bad token is refused all the same
   TokenSpec wrong_secret;
   wrong_secret.user_id = "mallory";
   wrong_secret.secret = "some-other-secret-some-other-secret";
@@ -96,8 +92,6 @@ TEST(HandshakeTest, BadTokensAre401WithTheReason) {
   }
   HttpAnswer not_bearer = Upgrade(bridge.ws_port(), "/ws", {{"Authorization", "Basic dTpw"}});
   EXPECT_EQ(not_bearer.status, 401u);
-  // A bad token is refused even where anonymous sessions are allowed.
-  EXPECT_EQ(bridge.server().ports().ws, bridge.ws_port());
 }
 
 TEST(HandshakeTest, TopicsThatAreNotPublicAre403) {

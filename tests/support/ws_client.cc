@@ -126,6 +126,7 @@ void WsClient::SendText(std::string text) { Send(false, std::move(text)); }
 void WsClient::SendBinary(std::string bytes) { Send(true, std::move(bytes)); }
 
 void WsClient::Close(uint16_t code, std::string reason) {
+  StartReading();  // the close handshake runs on the reader's thread
   asio::post(io_, [this, code, reason = std::move(reason)] {
     closing_ = true;
     ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
@@ -143,6 +144,7 @@ void WsClient::Close(uint16_t code, std::string reason) {
 }
 
 void WsClient::Abort() {
+  StartReading();
   asio::post(io_, [this] {
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).close(ignored);
