@@ -3,12 +3,14 @@
 #include <utility>
 
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
+#include "ws/frame_codec.h"
 #include "ws/session.h"
 
 namespace wsbridge {
@@ -49,6 +51,12 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
     return Respond(426, absl::StrCat("this endpoint speaks WebSocket: connect with ws://host",
                                      environment_.ws_path, "\n"));
   }
+  if (request_[http::field::sec_websocket_version] != "13") {
+    return Respond(426, "unsupported WebSocket version: this server speaks version 13\n");
+  }
+  if (!ws::IsValidClientKey(request_[http::field::sec_websocket_key])) {
+    return Respond(400, "missing or malformed Sec-WebSocket-Key\n");
+  }
   if (environment_.lifecycle.draining()) return Respond(503, "draining: connect to another node\n");
 
   UpgradeRequest upgrade;
@@ -72,7 +80,10 @@ void HttpHandshake::Respond(unsigned status, std::string body) {
       static_cast<http::status>(status), request_.version() == 0 ? 11 : request_.version());
   response->set(http::field::server, "wsbridge");
   response->set(http::field::content_type, "text/plain; charset=utf-8");
-  if (status == 426) response->set(http::field::upgrade, "websocket");
+  if (status == 426) {
+    response->set(http::field::upgrade, "websocket");
+    response->set(http::field::sec_websocket_version, "13");
+  }
   response->keep_alive(false);
   response->body() = std::move(body);
   response->prepare_payload();
@@ -99,7 +110,9 @@ void HttpHandshake::Upgrade(AdmittedSession admitted) {
   }
   auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(info),
                                            std::move(admitted.topics));
-  session->Accept(std::move(request_));
+  // Frames the browser sent right behind its request arrived in the same read.
+  session->Accept(request_[http::field::sec_websocket_key],
+                  beast::buffers_to_string(buffer_.data()));
 }
 
 }  // namespace wsbridge

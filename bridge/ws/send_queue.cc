@@ -15,6 +15,13 @@ bool SendQueue::TryPush(PayloadPtr payload) {
   return true;
 }
 
+void SendQueue::PushUnbounded(PayloadPtr payload) {
+  if (count_ == capacity_) Grow();
+  bytes_ += payload->bytes.size();
+  slots_[(head_ + count_) & (capacity_ - 1)] = std::move(payload);
+  ++count_;
+}
+
 void SendQueue::PopFront() {
   bytes_ -= slots_[head_]->bytes.size();
   slots_[head_].reset();

@@ -30,9 +30,14 @@ class SendQueue {
   // max_bytes is still accepted into an empty queue, so the byte limit never makes a session
   // unreachable for a message that the API allowed.
   bool TryPush(PayloadPtr payload);
+  // Appends whatever the limits say: control frames (pong, close) and the upgrade response, which
+  // are small and must not be refused.
+  void PushUnbounded(PayloadPtr payload);
 
   // REQUIRES: !empty().
   const PayloadPtr& front() const { return slots_[head_]; }
+  // REQUIRES: i < size(). The i-th message from the front.
+  const PayloadPtr& at(size_t i) const { return slots_[(head_ + i) & (capacity_ - 1)]; }
   void PopFront();
 
   // Drops every message but the first `keep` ones (0 or 1: the one being written).

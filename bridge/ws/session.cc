@@ -1,86 +1,92 @@
 #include "ws/session.h"
-#include "absl/strings/string_view.h"
 
+#include <algorithm>
+#include <array>
+#include <span>
 #include <utility>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/websocket/error.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace wsbridge {
 
-namespace beast = boost::beast;
-namespace websocket = boost::beast::websocket;
+namespace asio = boost::asio;
+using boost::system::error_code;
 
 namespace {
+
+// The thread's shared read buffer: one read takes up to this much from a socket.
+constexpr size_t kReadScratchBytes = 64 * 1024;
+// Reads per readiness before the session lets the thread serve others.
+constexpr int kMaxReadsPerWakeup = 4;
+// Frames gathered into one write (two buffers each: header and body).
+constexpr size_t kMaxFramesPerWrite = 64;
 
 std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       absl::ToChronoNanoseconds(d));
 }
 
+bool WouldBlock(const error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+PayloadPtr UpgradeResponse(std::string_view client_key, const std::string& session_id) {
+  return MakePayload(Payload::Kind::kHandshake,
+                     absl::StrCat("HTTP/1.1 101 Switching Protocols\r\n"
+                                  "Upgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\n"
+                                  "Sec-WebSocket-Accept: ",
+                                  ws::ComputeAcceptKey(client_key),
+                                  "\r\n"
+                                  "Server: wsbridge\r\n",
+                                  kSessionIdHeader, ": ", session_id, "\r\n\r\n"));
+}
+
 }  // namespace
 
-Session::Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
+Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
                  std::vector<std::string> topics)
-    : ws_(std::move(socket)),
+    : socket_(std::move(socket)),
       context_(context),
       info_(std::move(info)),
       initial_topics_(std::move(topics)),
       queue_(context.limits.send_queue),
+      reader_(context.limits.max_message_bytes),
       inbound_rate_(context.limits.client_messages_per_second, context.limits.client_messages_burst,
                     TokenBucket::Clock::now()) {}
 
 Session::~Session() = default;
 
-void Session::Accept(UpgradeRequest request) {
-  const SessionLimits& limits = context_.limits;
-  // Beast times the upgrade and the close handshake; silence is the LivenessSweeper's job, so
-  // pings and the idle timeout follow --ping_interval and --idle_timeout exactly.
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = ToSteady(limits.handshake_timeout);
-  timeouts.idle_timeout = websocket::stream_base::none();
-  timeouts.keep_alive_pings = false;
-  ws_.set_option(timeouts);
-  // The session id travels in the 101 response, for clients that can read it (not browsers):
-  // frames themselves carry only the pushed bytes.
-  ws_.set_option(
-      websocket::stream_base::decorator([id = info_.id](websocket::response_type& response) {
-        response.set(beast::http::field::server, "wsbridge");
-        response.set(kSessionIdHeader, id);
-      }));
-  ws_.read_message_max(limits.max_message_bytes);
-  // One pushed message leaves as one frame.
-  ws_.auto_fragment(false);
+void Session::Accept(std::string_view client_key, std::string early_bytes) {
+  error_code ignored;
+  // Reads and writes are attempted directly and only wait when the socket is not ready.
+  socket_.non_blocking(true, ignored);
+  // A pushed message is latency-sensitive and already leaves in as few writes as possible.
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (!early_bytes.empty()) early_bytes_ = std::make_unique<std::string>(std::move(early_bytes));
   // Routable before the browser sees the 101: a call made as soon as the browser (or a client
   // reading X-Wsbridge-Session-Id) is connected finds the session. What is pushed during the
-  // upgrade waits in the queue and is written once the upgrade completes.
+  // upgrade is queued behind the 101 and leaves right after it.
   if (!context_.routing.Add(info_, std::move(initial_topics_), this)) {
     spdlog::error("session {}: id already registered; dropping the connection", info_.id);
     return Finish(make_error_code(boost::system::errc::file_exists));
   }
   registered_ = true;
-  // Beast builds the 101 response from `request` before this call returns.
-  ws_.async_accept(request, beast::bind_front_handler(&Session::OnAccept, shared_from_this()));
+  queue_.PushUnbounded(UpgradeResponse(client_key, info_.id));
+  WriteQueued();
 }
 
-void Session::OnAccept(beast::error_code ec) {
-  if (ec) {
-    spdlog::debug("session {}: upgrade failed: {}", info_.id, ec.message());
-    return Finish(ec);
-  }
-  state_ = State::kOpen;
+void Session::OnUpgraded() {
+  state_ = closing_ ? State::kClosing : State::kOpen;
   opened_ = true;
   last_heard_ = TokenBucket::Clock::now();
   live_index_ = context_.live_sessions.size();
   context_.live_sessions.push_back(this);
-  // Pings, pongs and close frames from the browser count as signs of life.
-  ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-    last_heard_ = TokenBucket::Clock::now();
-  });
   spdlog::debug("session {} opened user='{}' from {}", info_.id, info_.user_id,
                 info_.remote_address);
   // Registered first, announced second: a service that reacts to `opened` finds the session.
@@ -92,54 +98,153 @@ void Session::OnAccept(beast::error_code ec) {
   }
   opened->mutable_metadata()->insert(info_.metadata.begin(), info_.metadata.end());
   context_.events.Publish(std::move(event));
-  DoRead();
-  if (close_requested_during_upgrade_) {
-    close_requested_during_upgrade_ = false;
-    const std::string reason(close_reason_.reason.data(), close_reason_.reason.size());
-    Close(static_cast<uint16_t>(close_reason_.code), reason);
-  } else if (!queue_.empty() && !writing_) {
-    DoWrite();
+  if (early_bytes_) {
+    const std::unique_ptr<std::string> early = std::move(early_bytes_);
+    Consume(early->data(), early->size());
   }
+  WaitReadable();
 }
 
-void Session::DoRead() {
-  ws_.async_read(read_buffer_, beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+// ---- Inbound ----
+
+void Session::WaitReadable() {
+  if (reading_ || dropped_ || state_ == State::kFinished) return;
+  if (reader_.close_received()) return;  // the browser may send nothing after its close frame
+  reading_ = true;
+  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+    self->reading_ = false;
+    self->OnReadable(ec);
+  });
 }
 
-void Session::OnRead(beast::error_code ec, std::size_t bytes) {
+void Session::OnReadable(error_code ec) {
+  if (state_ == State::kFinished || dropped_) return;
   if (ec) return Finish(ec);
+  std::vector<char>& scratch = context_.read_scratch;
+  if (scratch.size() < kReadScratchBytes) scratch.resize(kReadScratchBytes);
+  for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
+    const size_t bytes = socket_.read_some(asio::buffer(scratch), ec);
+    if (WouldBlock(ec)) break;
+    if (ec) return Finish(ec);  // end of stream or reset without a close frame
+    Consume(scratch.data(), bytes);
+    if (state_ == State::kFinished || dropped_) return;
+    if (bytes < scratch.size()) break;
+  }
+  WaitReadable();
+}
+
+void Session::Consume(char* data, size_t size) {
+  // After a protocol failure the rest is read only to be discarded (see FailConnection).
+  if (reader_.error() != ws::FrameReader::Error::kNone) return;
+  const ws::FrameReader::Error error = reader_.Feed(data, size, *this);
+  if (error != ws::FrameReader::Error::kNone) FailConnection(error, reader_.error_detail());
+}
+
+void Session::OnMessage(bool text, std::string_view data) {
   const auto now = TokenBucket::Clock::now();
   last_heard_ = now;
   ++counters_.messages_received;
-  counters_.bytes_received += bytes;
+  counters_.bytes_received += data.size();
   if (state_ == State::kOpen && !inbound_rate_.TryTake(now)) {
     rate_limited_ = true;
     PublishError(v1::ERROR_CODE_RATE_LIMITED,
                  "more than " + std::to_string(context_.limits.client_messages_per_second) +
                      " messages per second from the browser");
-    Close(static_cast<uint16_t>(websocket::close_code::policy_error), "rate limited");
+    Close(ws::kClosePolicy, "rate limited");
   }
-  // Frames that arrive while the session closes are still the browser's words and are
+  // Messages that arrive while the session closes are still the browser's words and are
   // forwarded, except the flood that got it closed for its rate.
   if (context_.limits.forward_client_messages && !rate_limited_) {
     v1::Event event = NewEvent();
     v1::Message* message = event.mutable_message()->mutable_message();
-    if (ws_.got_text()) {
-      message->set_text(beast::buffers_to_string(read_buffer_.data()));
+    if (text) {
+      message->set_text(data.data(), data.size());
     } else {
-      message->set_binary(beast::buffers_to_string(read_buffer_.data()));
+      message->set_binary(data.data(), data.size());
     }
     context_.events.Publish(std::move(event));
   }
-  read_buffer_.consume(read_buffer_.size());
-  // Keep no large buffer around after a big message: idle sessions stay small.
-  if (read_buffer_.capacity() > 16 * 1024) read_buffer_.shrink_to_fit();
-  DoRead();
 }
 
+void Session::OnPing(std::string_view data) {
+  last_heard_ = TokenBucket::Clock::now();
+  if (closing_) return;  // nothing may follow our close frame
+  queue_.PushUnbounded(MakePayload(Payload::Kind::kPong, std::string(data)));
+  ScheduleFlush();
+}
+
+void Session::OnPong(std::string_view /*data*/) { last_heard_ = TokenBucket::Clock::now(); }
+
+void Session::OnClose(uint16_t code, std::string_view reason) {
+  last_heard_ = TokenBucket::Clock::now();
+  if (closing_ && closing_->server_initiated) {
+    // The answer to our close frame: the handshake is done once ours is on the wire.
+    closing_->peer_closed = true;
+    closing_->peer_code = code;
+    closing_->peer_reason.assign(reason);
+    if (closing_->frame_sent) Teardown();
+    return;
+  }
+  // The browser closes: answer with its code right after the frame being written; what is
+  // queued behind that frame will not be read any more.
+  Closing& closing = EnsureClosing();
+  closing.peer_closed = true;
+  closing.peer_code = code;
+  closing.peer_reason.assign(reason);
+  queue_.Truncate(front_written_ > 0 ? 1 : 0);
+  QueueCloseFrame(code, "");
+  state_ = State::kClosing;
+}
+
+void Session::FailConnection(ws::FrameReader::Error error, const char* detail) {
+  uint16_t code = ws::kCloseProtocolError;
+  std::string reason = "protocol error";
+  switch (error) {
+    case ws::FrameReader::Error::kTooBig:
+      PublishError(v1::ERROR_CODE_MESSAGE_TOO_LARGE,
+                   "a message from the browser exceeded max_message_bytes (" +
+                       std::to_string(context_.limits.max_message_bytes) + ")");
+      code = ws::kCloseTooBig;
+      reason = "message too big";
+      break;
+    case ws::FrameReader::Error::kBadUtf8:
+      PublishError(v1::ERROR_CODE_PROTOCOL_ERROR, detail);
+      code = ws::kCloseBadPayload;
+      reason = "invalid UTF-8";
+      break;
+    case ws::FrameReader::Error::kProtocol:
+    case ws::FrameReader::Error::kNone:
+      PublishError(v1::ERROR_CODE_PROTOCOL_ERROR, detail);
+      break;
+  }
+  spdlog::debug("session {}: failing the connection: {}", info_.id, detail);
+  if (!closing_) {
+    Closing& closing = EnsureClosing();
+    closing.server_initiated = true;
+    queue_.Truncate(front_written_ > 0 ? 1 : 0);
+    QueueCloseFrame(code, reason);
+    state_ = State::kClosing;
+  }
+  // The connection is failed (RFC 6455 section 7.1.7): no need to wait for the browser's answer.
+  closing_->drop_after_sent = true;
+  if (closing_->frame_sent) LingeringClose();
+}
+
+void Session::LingeringClose() {
+  // Closing a socket with unread bytes (the rest of a bad frame) would reset the connection and
+  // could destroy the close frame before the browser reads it. So only our direction is shut
+  // down; what the browser still sends is read and discarded until it closes too or the close
+  // deadline drops the socket.
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  WaitReadable();
+}
+
+// ---- Outbound ----
+
 DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
-  const bool upgrading = state_ == State::kUpgrading && !close_requested_during_upgrade_;
-  if (state_ != State::kOpen && !upgrading) return DeliveryOutcome::kDropped;
+  const bool accepting = state_ == State::kOpen || (state_ == State::kUpgrading && !closing_);
+  if (!accepting) return DeliveryOutcome::kDropped;
   if (!queue_.TryPush(payload)) {
     spdlog::info("session {}: send queue full ({} messages, {} bytes): closing as slow consumer",
                  info_.id, queue_.size(), queue_.bytes());
@@ -147,86 +252,158 @@ DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
                  "send queue full (" + std::to_string(queue_.size()) + " messages, " +
                      std::to_string(queue_.bytes()) + " bytes) with a message of " +
                      std::to_string(payload->bytes.size()) + " bytes waiting");
-    // What is not on the wire yet will never be: keep only the frame being written.
-    queue_.Truncate(writing_ ? 1 : 0);
-    Close(static_cast<uint16_t>(websocket::close_code::try_again_later), "slow consumer");
+    // What is not on the wire yet will never be: keep only a frame already started (or the
+    // upgrade response).
+    const bool keep_front = front_written_ > 0 || queue_.front()->kind == Payload::Kind::kHandshake;
+    queue_.Truncate(keep_front ? 1 : 0);
+    Close(ws::kCloseTryAgainLater, "slow consumer");
     return DeliveryOutcome::kDropped;
   }
-  if (!writing_ && state_ == State::kOpen) DoWrite();
+  ScheduleFlush();
   return DeliveryOutcome::kQueued;
 }
 
-void Session::DoWrite() {
+void Session::ScheduleFlush() {
+  if (flush_scheduled_ || writing_ || dropped_ || state_ == State::kFinished) return;
+  flush_scheduled_ = true;
+  context_.flusher.Schedule(context_.thread, shared_from_this());
+}
+
+void Session::Flush() {
+  flush_scheduled_ = false;
+  if (writing_ || dropped_ || state_ == State::kFinished) return;
+  WriteQueued();
+}
+
+void Session::WriteQueued() {
+  while (!queue_.empty()) {
+    // Gather up to kMaxFramesPerWrite frames, the first one from where the last write stopped.
+    std::array<asio::const_buffer, 2 * kMaxFramesPerWrite> buffers;
+    size_t buffer_count = 0;
+    size_t total = 0;
+    const size_t frames = std::min(queue_.size(), kMaxFramesPerWrite);
+    for (size_t i = 0; i < frames; ++i) {
+      const Payload& payload = *queue_.at(i);
+      size_t skip = i == 0 ? front_written_ : 0;
+      const std::string_view header = payload.header();
+      if (skip < header.size()) {
+        buffers[buffer_count++] = asio::buffer(header.data() + skip, header.size() - skip);
+        skip = 0;
+      } else {
+        skip -= header.size();
+      }
+      if (payload.bytes.size() > skip) {
+        buffers[buffer_count++] =
+            asio::buffer(payload.bytes.data() + skip, payload.bytes.size() - skip);
+      }
+      total += payload.wire_size() - (i == 0 ? front_written_ : 0);
+    }
+    error_code ec;
+    const size_t written =
+        socket_.write_some(std::span<const asio::const_buffer>(buffers.data(), buffer_count), ec);
+    if (WouldBlock(ec)) break;
+    if (ec) {
+      spdlog::debug("session {}: write failed: {}", info_.id, ec.message());
+      return DropConnection(ec);
+    }
+    // Pop every frame now fully on the wire.
+    size_t left = written;
+    while (left > 0) {
+      const size_t remaining = queue_.front()->wire_size() - front_written_;
+      if (left < remaining) {
+        front_written_ += left;
+        break;
+      }
+      left -= remaining;
+      front_written_ = 0;
+      const Payload::Kind kind = queue_.front()->kind;
+      const size_t bytes = queue_.front()->bytes.size();
+      queue_.PopFront();
+      OnFrameWritten(kind, bytes);
+      if (dropped_ || state_ == State::kFinished) return;
+    }
+    if (written < total) break;  // the socket is full
+  }
+  if (queue_.empty() || writing_) return;
+  // The socket takes no more for now: continue when it is writable again.
   writing_ = true;
-  write_started_ = TokenBucket::Clock::now();
-  const Payload& payload = *queue_.front();
-  ws_.text(payload.kind == Payload::Kind::kText);
-  // The buffer stays valid: the queue holds the payload until OnWrite pops it.
-  ws_.async_write(boost::asio::buffer(payload.bytes),
-                  beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
-}
-
-void Session::OnWrite(beast::error_code ec, std::size_t /*bytes*/) {
-  writing_ = false;
-  if (state_ == State::kFinished) {
-    queue_.Truncate(0);
-    return;
-  }
-  if (ec) {
-    spdlog::debug("session {}: write failed: {}", info_.id, ec.message());
-    return DropConnection();
-  }
-  ++counters_.messages_sent;
-  counters_.bytes_sent += queue_.front()->bytes.size();
-  queue_.PopFront();
-  if (!queue_.empty()) return DoWrite();
-  if (state_ == State::kClosing && !close_sent_) DoClose();
-}
-
-void Session::Close(uint16_t code, absl::string_view reason) {
-  if (state_ == State::kUpgrading) {
-    // Closed as soon as the upgrade completes (the close frame needs an open WebSocket).
-    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code),
-                                            std::string_view(reason.data(), reason.size()));
-    close_requested_during_upgrade_ = true;
-    return;
-  }
-  if (state_ != State::kOpen) return;
-  state_ = State::kClosing;
-  close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code),
-                                          std::string_view(reason.data(), reason.size()));
-  ArmCloseDeadline();
-  if (!writing_) DoClose();
-}
-
-void Session::DoClose() {
-  // Beast allows one control frame at a time: a close waits for the ping in flight.
-  if (ping_in_flight_) {
-    close_after_ping_ = true;
-    return;
-  }
-  close_sent_ = true;
-  ws_.async_close(close_reason_, beast::bind_front_handler(&Session::OnClose, shared_from_this()));
-}
-
-void Session::OnClose(beast::error_code ec) {
-  // On success the pending read ends with websocket::error::closed and finishes the session.
-  if (ec && state_ != State::kFinished) DropConnection();
-}
-
-void Session::ArmCloseDeadline() {
-  close_deadline_ = std::make_unique<boost::asio::steady_timer>(context_.thread.context());
-  close_deadline_->expires_after(ToSteady(context_.limits.close_timeout));
-  close_deadline_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->state_ == State::kFinished) return;
-    spdlog::info("session {}: close handshake timed out; dropping the connection", self->id());
-    self->DropConnection();
+  write_blocked_since_ = TokenBucket::Clock::now();
+  socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
+    self->writing_ = false;
+    if (ec || self->dropped_ || self->state_ == State::kFinished) return;
+    self->WriteQueued();
   });
 }
 
-void Session::DropConnection() {
-  beast::error_code ignored;
-  ws_.next_layer().close(ignored);  // the pending read then ends and finishes the session
+void Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
+  switch (kind) {
+    case Payload::Kind::kText:
+    case Payload::Kind::kBinary:
+      ++counters_.messages_sent;
+      counters_.bytes_sent += bytes;
+      break;
+    case Payload::Kind::kHandshake:
+      OnUpgraded();
+      break;
+    case Payload::Kind::kClose:
+      closing_->frame_sent = true;
+      if (closing_->drop_after_sent) {
+        LingeringClose();
+      } else if (closing_->peer_closed) {
+        Teardown();
+      }
+      break;
+    case Payload::Kind::kPing:
+    case Payload::Kind::kPong:
+      break;
+  }
+}
+
+// ---- Closing ----
+
+Session::Closing& Session::EnsureClosing() {
+  if (closing_) return *closing_;
+  closing_ = std::make_unique<Closing>(context_.thread.context());
+  closing_->deadline.expires_after(ToSteady(context_.limits.close_timeout));
+  closing_->deadline.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || self->state_ == State::kFinished) return;
+    spdlog::info("session {}: close handshake timed out; dropping the connection", self->id());
+    self->DropConnection(asio::error::timed_out);
+  });
+  return *closing_;
+}
+
+void Session::QueueCloseFrame(uint16_t code, std::string_view reason) {
+  closing_->code = code;
+  closing_->reason.assign(reason);
+  queue_.PushUnbounded(MakePayload(Payload::Kind::kClose, ws::EncodeCloseBody(code, reason)));
+  ScheduleFlush();
+}
+
+void Session::Close(uint16_t code, absl::string_view reason) {
+  if (closing_) return;  // already closing
+  if (state_ != State::kOpen && state_ != State::kUpgrading) return;
+  Closing& closing = EnsureClosing();
+  closing.server_initiated = true;
+  // Queued behind the messages already accepted (and, while upgrading, the 101).
+  QueueCloseFrame(code, std::string_view(reason.data(), reason.size()));
+  if (state_ == State::kOpen) state_ = State::kClosing;
+}
+
+void Session::Teardown() {
+  // Both close frames are exchanged: the server closes the TCP connection first (RFC 6455 7.1.1).
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  DropConnection(asio::error::eof);
+}
+
+void Session::DropConnection(error_code why) {
+  if (dropped_) return;
+  dropped_ = true;
+  error_code ignored;
+  socket_.close(ignored);
+  // Finished from a handler of its own: the caller may be walking a list of sessions.
+  asio::post(context_.thread.context(), [self = shared_from_this(), why] { self->Finish(why); });
 }
 
 SessionCounters Session::Counters() const {
@@ -252,38 +429,30 @@ void Session::PublishError(v1::ErrorCode code, std::string detail) {
 
 void Session::CheckLiveness(TokenBucket::Clock::time_point now) {
   if (state_ != State::kOpen && state_ != State::kClosing) return;
+  if (dropped_) return;
   const SessionLimits& limits = context_.limits;
   const auto silent = now - last_heard_;
   if (limits.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(limits.idle_timeout)) {
     spdlog::debug("session {}: silent past the idle timeout; dropping the connection", info_.id);
-    return DropConnection();  // ends the read loop: `closed` with initiator TRANSPORT
+    return DropConnection(asio::error::timed_out);  // `closed` with initiator TRANSPORT
   }
   if (state_ == State::kOpen && writing_ &&
-      now - write_started_ >= ToSteady(limits.write_timeout)) {
+      now - write_blocked_since_ >= ToSteady(limits.write_timeout)) {
     PublishError(v1::ERROR_CODE_SLOW_CONSUMER, "a write to the browser made no progress for " +
                                                    absl::FormatDuration(limits.write_timeout) +
                                                    " (--write_timeout)");
-    queue_.Truncate(1);  // keep only the frame being written
-    return Close(static_cast<uint16_t>(websocket::close_code::try_again_later), "slow consumer");
+    queue_.Truncate(front_written_ > 0 ? 1 : 0);  // keep only a frame already started
+    return Close(ws::kCloseTryAgainLater, "slow consumer");
   }
-  if (state_ != State::kOpen || ping_in_flight_ || limits.ping_interval <= absl::ZeroDuration()) {
-    return;
-  }
+  if (state_ != State::kOpen || limits.ping_interval <= absl::ZeroDuration()) return;
   const auto interval = ToSteady(limits.ping_interval);
   if (silent < interval || now - last_ping_ < interval) return;
-  ping_in_flight_ = true;
   last_ping_ = now;
-  ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
-    self->ping_in_flight_ = false;
-    if (ec || self->state_ == State::kFinished) return;
-    if (self->close_after_ping_) {
-      self->close_after_ping_ = false;
-      self->DoClose();
-    }
-  });
+  queue_.PushUnbounded(MakePayload(Payload::Kind::kPing, std::string()));
+  ScheduleFlush();
 }
 
-void Session::Finish(beast::error_code ec) {
+void Session::Finish(error_code ec) {
   if (state_ == State::kFinished) return;
   if (opened_) {
     // Leave the liveness list: swap with the last one.
@@ -292,7 +461,6 @@ void Session::Finish(beast::error_code ec) {
     live[live_index_]->live_index_ = live_index_;
     live.pop_back();
   }
-  const bool server_closing = state_ == State::kClosing;
   const bool was_open = opened_;
   state_ = State::kFinished;
   if (registered_) {
@@ -300,45 +468,30 @@ void Session::Finish(beast::error_code ec) {
     registered_ = false;
   }
   context_.limiter.Release(info_.user_id);
-  if (close_deadline_) close_deadline_->cancel();
-  queue_.Truncate(writing_ ? 1 : 0);
-  DropConnection();
+  if (closing_) closing_->deadline.cancel();
+  queue_.Truncate(0);
+  if (!dropped_) {
+    dropped_ = true;
+    error_code ignored;
+    socket_.close(ignored);
+  }
   if (!was_open) return;  // never opened: no events
 
   // Exactly one `closed` per opened session, saying who ended it and how.
   v1::SessionClosed closed;
-  if (ec == websocket::error::closed && close_sent_) {
+  if (closing_ && closing_->server_initiated) {
+    // Disconnect, slow consumer, drain, a protocol failure: ours, whether or not the browser
+    // answered in time.
     closed.set_initiator(v1::INITIATOR_SERVER);
-    closed.set_code(static_cast<uint32_t>(close_reason_.code));
-    closed.set_reason(std::string(close_reason_.reason.data(), close_reason_.reason.size()));
-  } else if (ec == websocket::error::closed) {
-    const websocket::close_reason& peer = ws_.reason();
+    closed.set_code(closing_->code);
+    closed.set_reason(closing_->reason);
+  } else if (closing_ && closing_->peer_closed) {
     closed.set_initiator(v1::INITIATOR_CLIENT);
-    closed.set_code(static_cast<uint32_t>(peer.code));
-    closed.set_reason(std::string(peer.reason.data(), peer.reason.size()));
-  } else if (ec == websocket::error::message_too_big) {
-    PublishError(v1::ERROR_CODE_MESSAGE_TOO_LARGE,
-                 "a message from the browser exceeded max_message_bytes (" +
-                     std::to_string(context_.limits.max_message_bytes) + ")");
-    closed.set_initiator(v1::INITIATOR_SERVER);
-    closed.set_code(static_cast<uint32_t>(websocket::close_code::too_big));
-    closed.set_reason("message too big");
-  } else if (ec == websocket::condition::protocol_violation) {
-    const bool bad_utf8 = ec == websocket::error::bad_frame_payload;
-    PublishError(v1::ERROR_CODE_PROTOCOL_ERROR,
-                 bad_utf8 ? "invalid UTF-8 in a text message" : ec.message());
-    closed.set_initiator(v1::INITIATOR_SERVER);
-    closed.set_code(static_cast<uint32_t>(bad_utf8 ? websocket::close_code::bad_payload
-                                                   : websocket::close_code::protocol_error));
-    closed.set_reason(bad_utf8 ? "invalid UTF-8" : "protocol error");
-  } else if (server_closing) {
-    // We were closing (Disconnect, slow consumer, drain) and the peer never completed it.
-    closed.set_initiator(v1::INITIATOR_SERVER);
-    closed.set_code(static_cast<uint32_t>(close_reason_.code));
-    closed.set_reason(std::string(close_reason_.reason.data(), close_reason_.reason.size()));
+    closed.set_code(closing_->peer_code);
+    closed.set_reason(closing_->peer_reason);
   } else {
     closed.set_initiator(v1::INITIATOR_TRANSPORT);
-    closed.set_code(static_cast<uint32_t>(websocket::close_code::abnormal));
+    closed.set_code(ws::kCloseAbnormal);
     closed.set_reason(ec.message());
   }
   spdlog::debug("session {} closed: code {} '{}' initiator {}", info_.id, closed.code(),

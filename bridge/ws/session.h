@@ -1,21 +1,28 @@
-// Session: one browser's WebSocket connection, from the upgrade to the last close frame.
+// Session: one browser's WebSocket connection, from the upgrade to the last close frame. It
+// speaks the WebSocket protocol itself (ws/frame_codec.h) on a plain TCP socket, so that what is
+// pushed is framed once per call and several frames leave in one write.
 //
 // Life: Accept() registers the session in its thread's hub shard (it is routable from then on)
-// and answers the upgrade -> OnAccept publishes `opened` and starts the read loop -> OnRead
-// repeats until the connection ends -> Finish unregisters it and releases its connection slot.
-// Finish runs exactly once, from the read loop's end, which every way of closing leads to (client
-// close, Close(), slow consumer, transport failure, the close deadline).
+// and queues the 101 response -> once the 101 is written, the session publishes `opened` and
+// starts reading -> frames are read until the connection ends -> Finish unregisters it and
+// releases its connection slot. Finish runs exactly once, whatever ends the connection (client
+// close, Close(), a protocol error, slow consumer, transport failure, the close deadline).
 //
-// Events: `opened` right after registration (so a service reacting to it finds the session),
-// `message` for each frame from the browser, `error` before the close it causes, and `closed`
+// Events: `opened` once the upgrade is done (so a service reacting to it finds the session),
+// `message` for each message from the browser, `error` before the close it causes, and `closed`
 // exactly once from Finish, with the code, reason and initiator. All from the session's thread,
 // so they are published in the order they happened.
 //
-// Outbound: Deliver() appends the shared payload to the bounded SendQueue and starts a write when
-// none is in flight (DoWrite -> OnWrite -> next). A payload that does not fit makes the session a
+// Outbound: everything written to the socket goes through the bounded SendQueue, in order: the
+// 101 response, pushed messages (shared, pre-framed Payloads), pings, pongs and the close frame.
+// Deliver() only appends and asks the thread's WriteFlusher for a flush; Flush() writes as many
+// queued frames as the socket takes in one gathered, non-blocking write, and waits for the socket
+// to become writable when it is full. A message that does not fit the queue makes the session a
 // slow consumer: queued messages not yet on the wire are dropped and it closes with 1013.
-// Close() sends its close frame after the queued messages; a close handshake that does not
-// finish within close_timeout drops the socket.
+//
+// Inbound: the session waits for the socket to be readable and reads into the thread's shared
+// scratch buffer; its FrameReader keeps bytes only while a frame is incomplete. Idle sessions
+// therefore hold no read or write buffer at all.
 //
 // Thread-safety: every member function runs on the session's I/O thread (SessionContext::thread):
 // the hub calls Deliver/Close/Counters there, and all completion handlers run there.
@@ -29,14 +36,11 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/websocket/stream.hpp>
 
 #include "absl/strings/string_view.h"
 #include "hub/session_endpoint.h"
 #include "hub/targets.h"
+#include "ws/frame_codec.h"
 #include "ws/send_queue.h"
 #include "ws/session_context.h"
 #include "ws/token_bucket.h"
@@ -46,18 +50,20 @@ namespace wsbridge {
 // Response header of the WebSocket upgrade that names the new session's id.
 inline constexpr char kSessionIdHeader[] = "X-Wsbridge-Session-Id";
 
-class Session final : public SessionEndpoint, public std::enable_shared_from_this<Session> {
+class Session final : public SessionEndpoint,
+                      public std::enable_shared_from_this<Session>,
+                      private ws::FrameReader::Handler {
  public:
-  using UpgradeRequest = boost::beast::http::request<boost::beast::http::string_body>;
-
   // Takes a connection slot already acquired from context.limiter for info.user_id; the session
   // releases it when it ends.
   Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
           std::vector<std::string> topics);
   ~Session() override;
 
-  // Completes the WebSocket upgrade for `request` (already admitted by the HandshakePolicy).
-  void Accept(UpgradeRequest request);
+  // Completes the WebSocket upgrade of a request already admitted by the HandshakePolicy, whose
+  // Sec-WebSocket-Key is `client_key` (valid: ws::IsValidClientKey). `early_bytes` are bytes the
+  // browser sent after the request (its first frames), read along with it.
+  void Accept(std::string_view client_key, std::string early_bytes);
 
   // SessionEndpoint
   DeliveryOutcome Deliver(const PayloadPtr& payload) override;
@@ -66,50 +72,77 @@ class Session final : public SessionEndpoint, public std::enable_shared_from_thi
 
   const std::string& id() const { return info_.id; }
 
+  // Writes what the queue holds, as far as the socket takes it. Called by the WriteFlusher.
+  void Flush();
+
   // Drops the session if the browser has been silent past the idle timeout, closes it as a slow
-  // consumer if its write in flight has stalled past the write timeout, or pings it when it has
+  // consumer if its writes have made no progress past the write timeout, or pings it when it has
   // been silent for a ping interval. Called by the thread's LivenessSweeper.
   void CheckLiveness(TokenBucket::Clock::time_point now);
 
  private:
   enum class State : uint8_t { kUpgrading, kOpen, kClosing, kFinished };
 
-  void OnAccept(boost::beast::error_code ec);
-  void DoRead();
-  void OnRead(boost::beast::error_code ec, std::size_t bytes);
-  void DoWrite();
-  void OnWrite(boost::beast::error_code ec, std::size_t bytes);
-  void DoClose();
-  void OnClose(boost::beast::error_code ec);
-  void ArmCloseDeadline();
-  void DropConnection();
-  void Finish(boost::beast::error_code ec);
+  // The close handshake under way; allocated only once the session starts closing.
+  struct Closing {
+    explicit Closing(boost::asio::io_context& io) : deadline(io) {}
+    boost::asio::steady_timer deadline;
+    uint16_t code = 0;  // what our close frame says
+    std::string reason;
+    bool server_initiated = false;  // else it answers the browser's close
+    bool drop_after_sent = false;   // a failed connection: no need to wait for the answer
+    bool frame_sent = false;        // our close frame is on the wire
+    bool peer_closed = false;       // the browser's close frame arrived
+    uint16_t peer_code = ws::kCloseNoStatus;
+    std::string peer_reason;
+  };
+
+  // ws::FrameReader::Handler
+  void OnMessage(bool text, std::string_view data) override;
+  void OnPing(std::string_view data) override;
+  void OnPong(std::string_view data) override;
+  void OnClose(uint16_t code, std::string_view reason) override;
+
+  void OnUpgraded();
+  void WaitReadable();
+  void OnReadable(boost::system::error_code ec);
+  void Consume(char* data, size_t size);
+  void FailConnection(ws::FrameReader::Error error, const char* detail);
+  void ScheduleFlush();
+  void WriteQueued();
+  void OnFrameWritten(Payload::Kind kind, size_t bytes);
+  Closing& EnsureClosing();
+  void QueueCloseFrame(uint16_t code, std::string_view reason);
+  void Teardown();
+  void LingeringClose();
+  void DropConnection(boost::system::error_code why);
+  void Finish(boost::system::error_code ec);
   void PublishError(v1::ErrorCode code, std::string detail);
   v1::Event NewEvent() const;
 
-  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  boost::asio::ip::tcp::socket socket_;
   SessionContext& context_;
   SessionInfo info_;
   std::vector<std::string> initial_topics_;  // handed to the hub shard at registration
-  boost::beast::flat_buffer read_buffer_;
   SendQueue queue_;
-  std::unique_ptr<boost::asio::steady_timer> close_deadline_;  // only while closing
-  boost::beast::websocket::close_reason close_reason_;         // what Close() asked for
+  ws::FrameReader reader_;
+  std::unique_ptr<Closing> closing_;
+  std::unique_ptr<std::string> early_bytes_;  // frames that came with the upgrade request
   SessionCounters counters_;
   TokenBucket inbound_rate_;
-  State state_ = State::kUpgrading;
-  bool writing_ = false;
-  bool close_sent_ = false;
-  bool registered_ = false;  // in the hub shard (from Accept to Finish)
-  bool opened_ = false;      // upgrade done and `opened` published: `closed` will follow
-  bool close_requested_during_upgrade_ = false;
-  bool rate_limited_ = false;  // closed for its inbound rate: later frames are not forwarded
-  bool ping_in_flight_ = false;
-  bool close_after_ping_ = false;
+  size_t front_written_ = 0;                     // bytes of the queue's front frame already written
   size_t live_index_ = 0;                        // position in context_.live_sessions while open
   TokenBucket::Clock::time_point last_heard_{};  // last frame of any kind from the browser
   TokenBucket::Clock::time_point last_ping_{};
-  TokenBucket::Clock::time_point write_started_{};  // when the write in flight began
+  TokenBucket::Clock::time_point write_blocked_since_{};  // when the socket last stopped taking
+  State state_ = State::kUpgrading;
+  bool writing_ = false;          // waiting for the socket to take more bytes
+  bool flush_scheduled_ = false;  // in the WriteFlusher's list
+  bool reading_ = false;          // a wait for readability is pending
+  bool registered_ = false;       // in the hub shard (from Accept to Finish)
+  bool opened_ = false;           // upgrade done and `opened` published: `closed` will follow
+  bool dropped_ = false;          // the socket is closed
+  bool rate_limited_ = false;     // closed for its inbound rate: later frames are not forwarded
 };
 
 }  // namespace wsbridge

@@ -1,6 +1,6 @@
 // SessionContext: what every session of one I/O thread shares: the thread, its hub shard, the
 // node-wide connection limiter and event bus, the limits from the configuration and an id
-// generator.
+// generator, and the buffers the thread's sessions share.
 //
 // Thread-safety: one instance per I/O thread, used only on that thread (the limiter inside is
 // itself thread-safe). It outlives every session of its thread.
@@ -16,6 +16,7 @@
 #include "hub/routing_index.h"
 #include "runtime/io_thread.h"
 #include "ws/send_queue.h"
+#include "ws/write_flusher.h"
 
 namespace wsbridge {
 
@@ -41,6 +42,11 @@ struct SessionContext {
   SessionIdGenerator ids;
   // The open sessions of this thread, for the liveness sweep (ws/liveness_sweeper.h).
   std::vector<class Session*> live_sessions;
+  // Sessions with frames to write, flushed together (ws/write_flusher.h).
+  WriteFlusher flusher;
+  // Where every session of this thread reads its socket into; a session keeps bytes only while
+  // a frame is incomplete, so idle sessions hold no read buffer.
+  std::vector<char> read_scratch;
 };
 
 }  // namespace wsbridge

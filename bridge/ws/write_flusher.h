@@ -1,0 +1,34 @@
+// WriteFlusher: gathers the sessions of one I/O thread that have frames to write and writes them
+// all in one handler that runs after the work already queued on the thread. A Broadcast only
+// appends its payload to each session's queue; when several Broadcasts are queued on the thread,
+// their frames leave each socket in ONE gathered write, which is what keeps the syscalls per
+// delivery low under fan-out. With no backlog the flush runs right after the call, so latency
+// stays that of a direct write.
+//
+// Thread-safety: none; one per I/O thread, used only there.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "runtime/io_thread.h"
+
+namespace wsbridge {
+
+class Session;
+
+class WriteFlusher {
+ public:
+  // Runs session->Flush() once, from a handler posted to `thread` (at most one such handler is
+  // pending at a time, whatever the number of sessions).
+  void Schedule(IoThread& thread, std::shared_ptr<Session> session);
+
+ private:
+  void Run();
+
+  std::vector<std::shared_ptr<Session>> pending_;
+  std::vector<std::shared_ptr<Session>> running_;  // swapped with pending_ while flushing
+  bool posted_ = false;
+};
+
+}  // namespace wsbridge
