@@ -5,9 +5,14 @@
 // delivery low under fan-out. With no backlog the flush runs right after the call, so latency
 // stays that of a direct write.
 //
+// A flush of many sessions runs in slices of kSessionsPerRun, each slice a handler of its own:
+// a broadcast that reaches the thread meanwhile is queued on the sessions still waiting for their
+// slice, and those write both messages at once. Under load, batches thus grow by themselves.
+//
 // Thread-safety: none; one per I/O thread, used only there.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -24,10 +29,14 @@ class WriteFlusher {
   void Schedule(IoThread& thread, std::shared_ptr<Session> session);
 
  private:
+  static constexpr size_t kSessionsPerRun = 256;
+
   void Run();
 
-  std::vector<std::shared_ptr<Session>> pending_;
-  std::vector<std::shared_ptr<Session>> running_;  // swapped with pending_ while flushing
+  IoThread* thread_ = nullptr;
+  std::vector<std::shared_ptr<Session>> pending_;  // scheduled since the current pass began
+  std::vector<std::shared_ptr<Session>> running_;  // the current pass, flushed from next_ on
+  size_t next_ = 0;
   bool posted_ = false;
 };
 
