@@ -1,0 +1,1304 @@
+#!/usr/bin/env python3
+"""wsbridge benchmark driver: wsbridge against nginx+nchan and a minimal Beast "floor" server.
+
+Usage: bench/run.py [--build=build] [--rounds=3] [--quick] [--out=bench/out] [--only=a,b,c,d,e]
+                    [--servers=wsbridge,nchan,floor] [--charts_from=FILE.json] [--keep_temp]
+
+Each round starts every server fresh (wsbridge, then nginx+nchan, then the floor server), each with
+two worker threads/processes on loopback, runs the workloads against it and stops it:
+
+  (d) memory     server RSS per idle session (15k sessions), first, on the fresh server
+  (e) handshakes handshakes/s and server CPU per handshake while (d) connects
+  (a) fan-out    one topic with 1k/5k/15k subscribers, 100-byte messages, published strictly in
+                 order (one call at a time) as fast as the server answers; deliveries/s and server
+                 CPU per delivery. The message count aims at ~4 s of deliveries, estimated from the
+                 server's previous point (the first point sends 1M deliveries), at least 100.
+  (c) latency    fan-out to 1k subscribers at 10/25/50/75% of that server's (a) maximum at 1k in
+                 the same round, ~3 s each; p50/p99/p99.9 publish-to-receive
+  (b) unicast    10k sessions of distinct users, 20 messages each; publisher calls/s, CPU per call
+                 (wsbridge: gRPC Push with 16 and 64 in flight, PushStream with 1024; nchan and
+                 floor: HTTP publish over 16 and 64 keep-alive connections)
+
+--quick: 1 round, 200/1000 subscribers, 2k users, 3k idle sessions (well under a minute).
+
+Every message is checked by the load generator (every subscriber gets every seq, in order); a point
+that fails the check is reported loudly and left out of the medians. Server CPU is the sum over
+all threads of all the server's processes of /proc/<pid>/task/<tid>/schedstat (ns on CPU).
+
+Results: <out>/results-<timestamp>.json and <out>/latest.json (raw points and per-point medians
+over rounds with wsbridge/nchan and wsbridge/floor ratios), <out>/summary.md, and gnuplot charts
+<out>/fanout_deliveries.png, fanout_cpu.png, latency.png. `--charts_from=FILE.json` redraws the
+charts (and summary.md) from a saved result file.
+
+Python standard library only. Every process it starts is stopped by PID on exit, Ctrl-C included.
+"""
+
+import argparse
+import atexit
+import base64
+import datetime
+import hashlib
+import hmac
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SERVERS = ["wsbridge", "nchan", "floor"]
+WORKLOADS = ["a", "b", "c", "d", "e"]
+NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
+JWT_SECRET = "bench-secret-not-for-production"
+BUILD_HINT = ("cmake --build {build} --target wsbridge wsbridge_bench_loadgen "
+              "wsbridge_bench_publisher wsbridge_bench_floor")
+NCHAN_HINT = "apt-get install nginx-light libnginx-mod-nchan"
+
+
+class BenchError(Exception):
+    """A setup problem that ends the run (a server did not start, a tool is missing)."""
+
+
+# --- Sizes -------------------------------------------------------------------------------------
+
+class Plan:
+    """What one run measures. Plain attributes; --quick shrinks them for a smoke test."""
+
+    def __init__(self, quick):
+        self.quick = quick
+        if quick:
+            self.fanout_subscribers = [200, 1000]
+            self.fanout_first_deliveries = 200_000
+            self.fanout_target_seconds = 1.0
+            self.fanout_min_messages = 50
+            self.unicast_users = 2000
+            self.unicast_messages_per_user = 10
+            self.latency_subscribers = 1000
+            self.latency_seconds = 1.0
+            self.idle_sessions = 3000
+            self.loadgen_timeout = 5
+        else:
+            self.fanout_subscribers = [1000, 5000, 15000]
+            self.fanout_first_deliveries = 1_000_000
+            self.fanout_target_seconds = 4.0
+            self.fanout_min_messages = 100
+            self.unicast_users = 10_000
+            self.unicast_messages_per_user = 20
+            self.latency_subscribers = 1000
+            self.latency_seconds = 3.0
+            self.idle_sessions = 15_000
+            self.loadgen_timeout = 10
+        self.latency_loads = [10, 25, 50, 75]   # percent of the (a) maximum at latency_subscribers
+        self.unicast_in_flight = [16, 64]
+        self.pushstream_in_flight = 1024
+        self.message_size = 100
+        self.connections_per_loadgen = 10_000   # above this, two load generator processes
+        self.connect_concurrency = 200           # over all load generator processes
+        self.send_queue_messages = 100_000       # wsbridge: nothing may be dropped as slow
+        self.send_queue_bytes = "64MiB"
+
+    def fanout_messages(self, subscribers, previous_deliveries_per_sec=None):
+        """Messages for a fan-out point: about fanout_target_seconds of deliveries, estimated from
+        the server's previous (smaller) point in this run, or fanout_first_deliveries for the
+        first one. Never so many that a wsbridge send queue could overflow."""
+        if previous_deliveries_per_sec:
+            # Larger fan-outs are rarely faster per delivery: aim a little short.
+            deliveries = 0.8 * previous_deliveries_per_sec * self.fanout_target_seconds
+        else:
+            deliveries = self.fanout_first_deliveries
+        messages = max(self.fanout_min_messages, int(deliveries // subscribers))
+        return min(messages, self.send_queue_messages)
+
+
+# --- Processes ---------------------------------------------------------------------------------
+
+class Child:
+    """A started process: stdout lines are collected by a reader thread, stderr goes to a log file.
+
+    Thread-safety: lines are appended by the reader thread under `cond`; wait_line and lines may be
+    called from the main thread.
+    """
+
+    def __init__(self, name, argv, log_dir, stdin_pipe=False):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log_path = Path(log_dir) / f"{name}.stderr"
+        self._log = open(self.log_path, "wb")
+        self.lines = []
+        self.cond = threading.Condition()
+        self.rusage = None  # resource usage once reaped (CPU time of the tool itself)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.PIPE, stderr=self._log,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL, start_new_session=True)
+        self.pid = self.proc.pid
+        LIVE_CHILDREN[self.pid] = self
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_line(self, prefix, timeout):
+        """The first stdout line starting with `prefix`; None on timeout or when the process ends."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    if line.startswith(prefix):
+                        return line
+                if not self._reader.is_alive():
+                    return None  # stdout closed: the process has ended
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.5))
+
+    def json_line(self, prefix, timeout):
+        line = self.wait_line(prefix + " ", timeout)
+        if line is None:
+            return None
+        try:
+            return json.loads(line[len(prefix) + 1:])
+        except ValueError:
+            return None
+
+    def close_stdin(self):
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
+    def wait(self, timeout):
+        """Exit code, or None if still running after `timeout` s. Reaps with wait4 to keep the
+        child's CPU usage (Popen would discard it)."""
+        deadline = time.monotonic() + timeout
+        while self.proc.returncode is None:
+            try:
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.proc.returncode = -1
+                break
+            if pid == self.pid:
+                self.rusage = usage
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+        return self.proc.returncode
+
+    def running(self):
+        return self.wait(0) is None
+
+    def cpu_seconds(self):
+        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else None
+
+    def stop(self, sig=signal.SIGTERM, grace=10.0):
+        """Signals the process (by PID), waits up to `grace` s, then SIGKILLs it."""
+        if self.running():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+            if self.wait(grace) is None:
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.wait(60)
+        self._reader.join(timeout=2)
+        self.close_stdin()
+        self._log.close()
+        LIVE_CHILDREN.pop(self.pid, None)
+        return self.proc.returncode
+
+    def stderr_tail(self, lines=8):
+        try:
+            text = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join("    " + line for line in text[-lines:])
+
+
+LIVE_CHILDREN = {}     # pid -> Child, for cleanup
+EXTRA_PIDS = set()     # pids started indirectly (nginx workers) that cleanup must also kill
+
+
+def stop_everything():
+    for child in list(LIVE_CHILDREN.values()):
+        try:
+            child.stop(signal.SIGKILL, grace=2)
+        except Exception:  # cleanup must go on
+            pass
+    for pid in list(EXTRA_PIDS):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        EXTRA_PIDS.discard(pid)
+
+
+def on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# --- /proc readings ----------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ns(pids):
+    """CPU time of every thread of `pids` in ns (schedstat), and utime+stime in ns (/proc/pid/stat,
+    which also counts threads that have exited, but at clock-tick resolution)."""
+    schedstat_total = 0
+    stat_total = 0
+    for pid in pids:
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                        schedstat_total += int(f.read().split()[0])
+                except (OSError, ValueError, IndexError):
+                    pass
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            stat_total += (int(fields[11]) + int(fields[12])) * 1_000_000_000 // CLOCK_TICKS
+        except OSError:
+            pass
+    return schedstat_total, stat_total
+
+
+def cpu_delta_ns(before, after):
+    """Server CPU between two cpu_ns readings. schedstat unless threads that exited in between make
+    the tick counters clearly larger."""
+    sched = after[0] - before[0]
+    ticks = after[1] - before[1]
+    tolerance = 3 * 1_000_000_000 // CLOCK_TICKS + sched // 20
+    return ticks if ticks > sched + tolerance else sched
+
+
+def rss_kib(pids):
+    """(VmRSS summed, Pss summed) in KiB."""
+    rss = 0
+    pss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
+def children_of(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Servers -----------------------------------------------------------------------------------
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_jwt(secret, user_id):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = b64url(json.dumps({"sub": user_id}, separators=(",", ":")).encode())
+    signing_input = f"{header}.{claims}".encode()
+    signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+    return f"{header}.{claims}.{b64url(signature)}"
+
+
+class Server:
+    """One server under test. Subclasses start it and know its URL shapes and publisher flags."""
+
+    name = ""
+
+    def __init__(self, tools, work_dir):
+        self.tools = tools
+        self.work_dir = Path(work_dir)
+        self.child = None
+        self.ws_port = 0
+
+    def pids(self):
+        return [self.child.pid] if self.child else []
+
+    def cpu(self):
+        return cpu_ns(self.pids())
+
+    def rss(self):
+        return rss_kib(self.pids())
+
+    def topic_path(self, topic):
+        return f"/sub/{topic}"
+
+    def user_paths(self, user_template, users):
+        """(path_template, paths_file) for the loadgen: one session per user."""
+        return f"/sub/{user_template}", None
+
+    def fanout_publisher(self, topic):
+        return ["--mode=http", f"--http=127.0.0.1:{self.ws_port}", f"--topic={topic}"]
+
+    def unicast_publishers(self, plan):
+        """[(point name, flags without --users/--messages)]."""
+        return [(f"k{k}", ["--mode=http", f"--http=127.0.0.1:{self.ws_port}", f"--in_flight={k}"])
+                for k in plan.unicast_in_flight]
+
+    def stop(self):
+        if self.child:
+            self.child.stop(signal.SIGTERM, grace=10)
+            self.child = None
+
+
+class WsbridgeServer(Server):
+    name = "wsbridge"
+
+    def start(self, plan, topics):
+        argv = [self.tools["wsbridge"], "--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0",
+                "--admin_port=0", "--io_threads=2", "--allow_anonymous",
+                "--public_topics=" + ",".join(topics), f"--jwt_secret={JWT_SECRET}",
+                f"--send_queue_messages={plan.send_queue_messages}",
+                f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
+                "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn"]
+        self.child = Child("wsbridge", argv, self.work_dir)
+        line = self.child.wait_line("wsbridge listening", 20)
+        if line is None:
+            raise BenchError("wsbridge did not start:\n" + self.child.stderr_tail())
+        ports = dict(re.findall(r"(\w+)=(\S+)", line))
+        self.ws_port = int(ports["ws_port"])
+        self.grpc_port = int(ports["grpc_port"])
+
+    def topic_path(self, topic):
+        return f"/ws?topics={topic}"
+
+    def user_paths(self, user_template, users):
+        path_file = self.work_dir / f"paths-{user_template.replace('{i}', 'i')}.txt"
+        with open(path_file, "w") as f:
+            for i in range(users):
+                f.write(f"/ws?token={mint_jwt(JWT_SECRET, user_template.replace('{i}', str(i)))}\n")
+        return None, str(path_file)
+
+    def fanout_publisher(self, topic):
+        return ["--mode=grpc-broadcast", f"--target=127.0.0.1:{self.grpc_port}", f"--topic={topic}"]
+
+    def unicast_publishers(self, plan):
+        target = f"--target=127.0.0.1:{self.grpc_port}"
+        points = [(f"k{k}", ["--mode=grpc-push", target, f"--in_flight={k}", "--expect_queued=1"])
+                  for k in plan.unicast_in_flight]
+        k = plan.pushstream_in_flight
+        points.append((f"stream{k}", ["--mode=grpc-pushstream", target, f"--in_flight={k}",
+                                      "--expect_queued=1"]))
+        return points
+
+    def stop(self):
+        if self.child:
+            # SIGTERM drains (a few seconds at most); SIGKILL after 10 s.
+            self.child.stop(signal.SIGTERM, grace=10)
+            self.child = None
+
+
+NGINX_CONF = """\
+# Generated by bench/run.py: nginx + nchan for the benchmark, two workers, loopback only.
+load_module {module};
+daemon off;
+master_process on;
+worker_processes 2;
+worker_rlimit_nofile {nofile};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{
+    worker_connections {connections};
+    multi_accept on;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_buffer_size 64k;
+    nchan_shared_memory_size 1024m;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location ~ /pub/(.+)$ {{
+            nchan_publisher;
+            nchan_channel_id $1;
+            nchan_message_buffer_length 100000;
+            nchan_message_timeout 5m;
+        }}
+        location ~ /sub/(.+)$ {{
+            nchan_subscriber websocket;
+            nchan_channel_id $1;
+            nchan_subscriber_first_message newest;
+        }}
+    }}
+}}
+"""
+
+
+class NchanServer(Server):
+    name = "nchan"
+
+    def start(self, plan, topics):
+        prefix = self.work_dir / "nginx"
+        prefix.mkdir(exist_ok=True)
+        self.ws_port = free_port()
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        nofile = 40000 if hard == resource.RLIM_INFINITY else min(40000, hard)
+        conf = prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(module=NCHAN_MODULE, prefix=prefix, port=self.ws_port,
+                                          nofile=nofile, connections=nofile - 100))
+        argv = [self.tools["nginx"], "-c", conf, "-p", prefix, "-e", prefix / "error.log"]
+        self.child = Child("nginx", argv, self.work_dir)
+        self.workers = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if not self.child.running():
+                break
+            self.workers = children_of(self.child.pid)
+            if len(self.workers) >= 2 and port_open(self.ws_port):
+                break
+            time.sleep(0.05)
+        EXTRA_PIDS.update(self.workers)
+        if len(self.workers) < 2 or not port_open(self.ws_port):
+            log = (prefix / "error.log")
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise BenchError(f"nginx+nchan did not start:\n{self.child.stderr_tail()}\n{tail}")
+
+    def pids(self):
+        if not self.child:
+            return []
+        # Workers are re-read so a worker nginx replaced (it should not) is still counted.
+        current = children_of(self.child.pid)
+        EXTRA_PIDS.update(current)
+        return [self.child.pid] + current
+
+    def stop(self):
+        if self.child:
+            workers = children_of(self.child.pid)
+            self.child.stop(signal.SIGTERM, grace=10)
+            for pid in workers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.child = None
+        for pid in list(EXTRA_PIDS):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            EXTRA_PIDS.discard(pid)
+
+
+class FloorServer(Server):
+    name = "floor"
+
+    def start(self, plan, topics):
+        argv = [self.tools["floor"], "--port=0", "--bind=127.0.0.1", "--threads=2"]
+        self.child = Child("floor", argv, self.work_dir)
+        line = self.child.wait_line("floor listening", 20)
+        if line is None:
+            raise BenchError("floor server did not start:\n" + self.child.stderr_tail())
+        self.ws_port = int(re.search(r"port=(\d+)", line).group(1))
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+# --- Load generator and publisher --------------------------------------------------------------
+
+class LoadgenGroup:
+    """`connections` WebSocket clients over one or two loadgen processes (global indices 0..n-1)."""
+
+    def __init__(self, tools, plan, work_dir, name, port, connections, expect,
+                 path_template=None, paths_file=None):
+        self.children = []
+        self.cpu_seconds = None  # CPU of all processes since mark_cpu(), known after finish()
+        self._cpu_mark = 0.0
+        processes = 1 if connections <= plan.connections_per_loadgen else 2
+        concurrency = max(1, plan.connect_concurrency // processes)
+        offset = 0
+        for p in range(processes):
+            count = connections // processes + (1 if p < connections % processes else 0)
+            argv = [tools["loadgen"], "--host=127.0.0.1", f"--port={port}",
+                    f"--connections={count}", f"--index_offset={offset}", "--threads=1",
+                    f"--connect_concurrency={concurrency}", f"--expect={expect}",
+                    f"--timeout={plan.loadgen_timeout}"]
+            argv.append(f"--path_template={path_template}" if path_template
+                        else f"--paths_file={paths_file}")
+            self.children.append(Child(f"{name}-loadgen{p}", argv, work_dir, stdin_pipe=True))
+            offset += count
+
+    def wait_ready(self, timeout):
+        """READY objects of every process, or raises BenchError."""
+        readies = []
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            ready = child.json_line("READY", max(1, deadline - time.monotonic()))
+            if ready is None:
+                raise BenchError(f"{child.name}: no READY line\n{child.stderr_tail()}")
+            readies.append(ready)
+        return readies
+
+    def mark_cpu(self):
+        """Starts the CPU count that finish() reports (leaves out the connect phase)."""
+        self._cpu_mark = cpu_ns([c.pid for c in self.children])[0] / 1e9
+
+    def finish(self, timeout, close_stdin=False):
+        """RESULT objects (None for a process that printed none) and exit codes."""
+        if close_stdin:
+            for child in self.children:
+                child.close_stdin()
+        results = []
+        codes = []
+        deadline = time.monotonic() + timeout
+        for child in self.children:
+            results.append(child.json_line("RESULT", max(1, deadline - time.monotonic())))
+            code = child.wait(max(1, deadline - time.monotonic()))
+            if code is None:
+                code = child.stop(signal.SIGTERM, grace=5)
+            else:
+                child.stop()
+            codes.append(code)
+        cpu = [child.cpu_seconds() for child in self.children]
+        self.cpu_seconds = sum(c for c in cpu if c is not None) - self._cpu_mark
+        return results, codes
+
+    def stop(self):
+        for child in self.children:
+            child.stop(signal.SIGTERM, grace=5)
+
+
+def run_publisher(tools, work_dir, name, flags, timeout):
+    """Runs the publisher to the end: (RESULT object or None, exit code, Child)."""
+    child = Child(f"{name}-publisher", [tools["publisher"]] + flags, work_dir)
+    result = child.json_line("RESULT", timeout)
+    code = child.wait(10 if result is not None else 1)
+    if code is None:
+        code = child.stop(signal.SIGTERM, grace=5)
+    else:
+        child.stop()
+    return result, code, child
+
+
+def merge_latency(results):
+    """Latency of several loadgen results: the worst of each percentile (exact for one process)."""
+    keys = ["p50", "p90", "p99", "p999", "max", "mean"]
+    merged = {}
+    for key in keys:
+        values = [r.get("latency_us", {}).get(key) for r in results if r]
+        values = [v for v in values if v is not None]
+        merged[key] = max(values) if values else None
+    return merged
+
+
+# --- Workloads ---------------------------------------------------------------------------------
+
+def fmt_si(value, unit=""):
+    if value is None:
+        return "n/a"
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f}{suffix}{unit}"
+    return f"{value:.1f}{unit}"
+
+
+def fmt_num(value, digits=2):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+class Bench:
+    """Runs rounds of workloads against the servers and keeps the raw measurements."""
+
+    def __init__(self, args, plan, tools, servers, workloads):
+        self.args = args
+        self.plan = plan
+        self.tools = tools
+        self.servers = servers
+        self.workloads = workloads
+        self.points = []
+
+    def log(self, round_index, server, text):
+        print(f"[round {round_index}/{self.args.rounds}] {server} {text}", flush=True)
+
+    def record(self, round_index, server, workload, point, metrics, problems, details):
+        entry = {"round": round_index, "server": server, "workload": workload, "point": point,
+                 "valid": not problems, "problems": problems, "metrics": metrics,
+                 "details": details}
+        self.points.append(entry)
+        if problems:
+            self.log(round_index, server,
+                     f"({workload}) {point}: INVALID: " + "; ".join(problems))
+        return entry
+
+    def run(self):
+        for round_index in range(1, self.args.rounds + 1):
+            for server_name in self.servers:
+                self.run_server(round_index, server_name)
+
+    def topics(self, round_index):
+        names = [f"fan{n}_r{round_index}" for n in self.plan.fanout_subscribers]
+        names += [f"lat{load}_r{round_index}" for load in self.plan.latency_loads]
+        names.append(f"idle_r{round_index}")
+        return names
+
+    def run_server(self, round_index, server_name):
+        work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{server_name}-r{round_index}-",
+                                         dir=self.args.tmp_root))
+        server = {"wsbridge": WsbridgeServer, "nchan": NchanServer,
+                  "floor": FloorServer}[server_name](self.tools, work_dir)
+        try:
+            server.start(self.plan, self.topics(round_index))
+            self.log(round_index, server_name, f"started (pids {server.pids()})")
+            # Idle memory first, on the fresh server: later workloads leave freed memory in the
+            # allocator that new sessions would reuse.
+            if "d" in self.workloads or "e" in self.workloads:
+                self.idle_point(round_index, server, work_dir)
+            max_msgs_at_latency_subs = None
+            if "a" in self.workloads or "c" in self.workloads:
+                subs_list = list(self.plan.fanout_subscribers) if "a" in self.workloads else []
+                if "c" in self.workloads and self.plan.latency_subscribers not in subs_list:
+                    subs_list.insert(0, self.plan.latency_subscribers)
+                previous = None
+                for subs in subs_list:
+                    entry = self.fanout_point(round_index, server, work_dir, subs, previous)
+                    if entry["valid"]:
+                        previous = entry["metrics"]["deliveries_per_sec"]
+                    if subs == self.plan.latency_subscribers and entry["valid"]:
+                        max_msgs_at_latency_subs = entry["metrics"]["messages_per_sec"]
+            if "c" in self.workloads:
+                if max_msgs_at_latency_subs:
+                    for load in self.plan.latency_loads:
+                        self.latency_point(round_index, server, work_dir, load,
+                                           max_msgs_at_latency_subs * load / 100)
+                else:
+                    self.log(round_index, server_name,
+                             "(c) latency skipped: no valid (a) maximum at "
+                             f"{self.plan.latency_subscribers} subscribers")
+            if "b" in self.workloads:
+                self.unicast_points(round_index, server, work_dir)
+        except BenchError as error:
+            self.record(round_index, server_name, "setup", "server", {}, [str(error)], {})
+        finally:
+            server.stop()
+            if not self.args.keep_temp:
+                shutil.rmtree(work_dir, ignore_errors=True)
+
+    # (a) and (c): one topic, `subs` subscribers, `messages` messages (at `rate`, or flat out).
+    def fanout_run(self, round_index, server, work_dir, tag, topic, subs, messages, rate=0.0):
+        problems = []
+        group = LoadgenGroup(self.tools, self.plan, work_dir, tag, server.ws_port, subs, messages,
+                             path_template=server.topic_path(topic))
+        try:
+            readies = group.wait_ready(timeout=60 + subs / 100)
+            connected = sum(r.get("connected", 0) for r in readies)
+            if connected != subs:
+                problems.append(f"only {connected}/{subs} subscribers connected")
+            time.sleep(0.3)  # let subscriptions settle (nchan registers them across workers)
+            group.mark_cpu()
+            cpu_before = server.cpu()
+            flags = server.fanout_publisher(topic) + [
+                f"--messages={messages}", f"--size={self.plan.message_size}", "--in_flight=1",
+                f"--rate={rate}", "--timeout=30"]
+            expected_seconds = messages / rate if rate else 60
+            pub, pub_code, pub_child = run_publisher(self.tools, work_dir, tag, flags,
+                                                     timeout=expected_seconds * 2 + 120)
+            results, codes = group.finish(timeout=expected_seconds + 60 +
+                                          2 * self.plan.loadgen_timeout)
+            cpu_after = server.cpu()
+        finally:
+            group.stop()
+        if pub is None:
+            problems.append("publisher printed no RESULT:\n" + pub_child.stderr_tail())
+        elif pub_code != 0 or pub.get("failed", 1) != 0:
+            problems.append(f"publisher: {pub.get('failed')} calls failed "
+                            f"({pub.get('first_error')})")
+        if any(r is None for r in results):
+            problems.append("a loadgen printed no RESULT")
+        results = [r for r in results if r]
+        complete = sum(r.get("complete_connections", 0) for r in results)
+        received = sum(r.get("received", 0) for r in results)
+        if complete != subs:
+            gaps = sum(r.get("gaps", 0) for r in results)
+            dups = sum(r.get("duplicates", 0) for r in results)
+            missing = sum(r.get("missing", 0) for r in results)
+            closed = sum(r.get("closed_early", 0) for r in results)
+            problems.append(f"DELIVERY CHECK FAILED: {complete}/{subs} subscribers got all "
+                            f"{messages} messages in order (missing {missing}, gaps {gaps}, "
+                            f"duplicates {dups}, closed early {closed})")
+        if any(code != 0 for code in codes) and complete == subs:
+            problems.append(f"loadgen exit codes {codes}")
+        firsts = [r["first_receive_ns"] for r in results if r.get("first_receive_ns")]
+        lasts = [r["last_receive_ns"] for r in results if r.get("last_receive_ns")]
+        window = (max(lasts) - min(firsts)) / 1e9 if firsts and lasts else 0
+        cpu = cpu_delta_ns(cpu_before, cpu_after)
+        metrics = {
+            "subscribers": subs, "messages": messages, "received": received,
+            "deliveries_per_sec": received / window if window > 0 else None,
+            "messages_per_sec": received / subs / window if window > 0 else None,
+            "receive_seconds": window,
+            "server_cpu_ns": cpu,
+            "cpu_us_per_delivery": cpu / received / 1e3 if received else None,
+            "latency_us": merge_latency(results),
+            "publisher_calls_per_sec": pub.get("calls_per_sec") if pub else None,
+            # Client-side CPU over the receive window, to tell when the tools were the limit.
+            "loadgen_cores": group.cpu_seconds / window if window > 0 else None,
+            "publisher_cores":
+                pub_child.cpu_seconds() / window if window > 0 and pub_child.cpu_seconds() else None,
+            "server_cores": cpu / 1e9 / window if window > 0 else None,
+        }
+        details = {"publisher": pub, "loadgen": results, "ready": readies}
+        return metrics, problems, details
+
+    def fanout_point(self, round_index, server, work_dir, subs, previous_deliveries_per_sec):
+        messages = self.plan.fanout_messages(subs, previous_deliveries_per_sec)
+        topic = f"fan{subs}_r{round_index}"
+        metrics, problems, details = self.fanout_run(round_index, server, work_dir, topic, topic,
+                                                     subs, messages)
+        entry = self.record(round_index, server.name, "a", str(subs), metrics, problems, details)
+        self.log(round_index, server.name,
+                 f"(a) fan-out {subs}: {fmt_si(metrics['deliveries_per_sec'])} deliveries/s, "
+                 f"{fmt_num(metrics['cpu_us_per_delivery'], 3)} us CPU/delivery, "
+                 f"{fmt_si(metrics['messages_per_sec'])} msg/s, "
+                 f"p50 {fmt_num(metrics['latency_us']['p50'], 0)} us; cores: server "
+                 f"{fmt_num(metrics['server_cores'])}, loadgen {fmt_num(metrics['loadgen_cores'])}, "
+                 f"publisher {fmt_num(metrics['publisher_cores'])}"
+                 + ("" if entry["valid"] else "  [INVALID]"))
+        return entry
+
+    def latency_point(self, round_index, server, work_dir, load, rate):
+        subs = self.plan.latency_subscribers
+        messages = max(20, int(rate * self.plan.latency_seconds))
+        topic = f"lat{load}_r{round_index}"
+        metrics, problems, details = self.fanout_run(round_index, server, work_dir, topic, topic,
+                                                     subs, messages, rate=rate)
+        lat = metrics["latency_us"]
+        metrics.update({"load_percent": load, "rate": rate, "p50_us": lat["p50"],
+                        "p99_us": lat["p99"], "p999_us": lat["p999"], "max_us": lat["max"]})
+        entry = self.record(round_index, server.name, "c", f"{load}%", metrics, problems, details)
+        self.log(round_index, server.name,
+                 f"(c) latency {load}% load ({fmt_si(rate)} msg/s to {subs}): "
+                 f"p50 {fmt_num(lat['p50'], 0)} us, p99 {fmt_num(lat['p99'], 0)} us, "
+                 f"p999 {fmt_num(lat['p999'], 0)} us"
+                 + ("" if entry["valid"] else "  [INVALID]"))
+
+    def unicast_points(self, round_index, server, work_dir):
+        users = self.plan.unicast_users
+        per_user = self.plan.unicast_messages_per_user
+        for point, flags in server.unicast_publishers(self.plan):
+            problems = []
+            user_template = f"b{point}_r{round_index}_u{{i}}"
+            path_template, paths_file = server.user_paths(user_template, users)
+            group = LoadgenGroup(self.tools, self.plan, work_dir, f"b-{point}", server.ws_port,
+                                 users, per_user, path_template=path_template,
+                                 paths_file=paths_file)
+            try:
+                readies = group.wait_ready(timeout=60 + users / 100)
+                connected = sum(r.get("connected", 0) for r in readies)
+                if connected != users:
+                    problems.append(f"only {connected}/{users} sessions connected")
+                time.sleep(0.3)
+                group.mark_cpu()
+                cpu_before = server.cpu()
+                pub, pub_code, pub_child = run_publisher(
+                    self.tools, work_dir, f"b-{point}",
+                    flags + [f"--users={users}", f"--user_template={user_template}",
+                             f"--messages={users * per_user}",
+                             f"--size={self.plan.message_size}", "--timeout=30"],
+                    timeout=300)
+                results, codes = group.finish(timeout=60 + 2 * self.plan.loadgen_timeout)
+                cpu_after = server.cpu()
+            finally:
+                group.stop()
+            if pub is None:
+                problems.append("publisher printed no RESULT:\n" + pub_child.stderr_tail())
+            elif pub_code != 0 or pub.get("failed", 1) != 0:
+                problems.append(f"publisher: {pub.get('failed')} calls failed "
+                                f"({pub.get('first_error')})")
+            results = [r for r in results if r]
+            complete = sum(r.get("complete_connections", 0) for r in results)
+            received = sum(r.get("received", 0) for r in results)
+            if complete != users:
+                problems.append(f"DELIVERY CHECK FAILED: {complete}/{users} sessions got all "
+                                f"{per_user} messages in order (received {received}/"
+                                f"{users * per_user})")
+            cpu = cpu_delta_ns(cpu_before, cpu_after)
+            calls = pub.get("ok", 0) if pub else 0
+            metrics = {
+                "users": users, "messages": users * per_user, "received": received,
+                "calls_per_sec": pub.get("calls_per_sec") if pub else None,
+                "server_cpu_ns": cpu,
+                "cpu_us_per_call": cpu / calls / 1e3 if calls else None,
+                "rpc_latency_us": pub.get("rpc_latency_us") if pub else None,
+                "latency_us": merge_latency(results),
+                "mode": flags[0].split("=", 1)[1],
+            }
+            pub_seconds = pub.get("seconds") if pub else None
+            if pub_seconds:
+                metrics["server_cores"] = cpu / 1e9 / pub_seconds
+                metrics["publisher_cores"] = (pub_child.cpu_seconds() or 0) / pub_seconds
+                metrics["loadgen_cores"] = group.cpu_seconds / pub_seconds
+            entry = self.record(round_index, server.name, "b", point, metrics, problems,
+                                {"publisher": pub, "loadgen": results, "ready": readies})
+            self.log(round_index, server.name,
+                     f"(b) unicast {point} ({metrics['mode']}, {users} users): "
+                     f"{fmt_si(metrics['calls_per_sec'])} calls/s, "
+                     f"{fmt_num(metrics['cpu_us_per_call'], 2)} us CPU/call; cores: server "
+                     f"{fmt_num(metrics.get('server_cores'))}, publisher "
+                     f"{fmt_num(metrics.get('publisher_cores'))}, loadgen "
+                     f"{fmt_num(metrics.get('loadgen_cores'))}"
+                     + ("" if entry["valid"] else "  [INVALID]"))
+
+    def idle_point(self, round_index, server, work_dir):
+        sessions = self.plan.idle_sessions
+        topic = f"idle_r{round_index}"
+        problems = []
+        rss_before, pss_before = server.rss()
+        cpu_before = server.cpu()
+        group = LoadgenGroup(self.tools, self.plan, work_dir, "idle", server.ws_port, sessions, 0,
+                             path_template=server.topic_path(topic))
+        try:
+            readies = group.wait_ready(timeout=60 + sessions / 100)
+            cpu_after_connect = server.cpu()
+            connected = sum(r.get("connected", 0) for r in readies)
+            if connected != sessions:
+                problems.append(f"only {connected}/{sessions} sessions connected")
+            # RSS is stable when it moved by less than 0.5% over 2 s (at most 20 s).
+            history = [(time.monotonic(), server.rss()[0])]
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+                now = time.monotonic()
+                history.append((now, server.rss()[0]))
+                window = [rss for t, rss in history if t >= now - 2]
+                if history[0][0] <= now - 2 and max(window) - min(window) <= 0.005 * max(window):
+                    break
+            rss_after, pss_after = server.rss()
+            results, _ = group.finish(timeout=30, close_stdin=True)
+        finally:
+            group.stop()
+        seconds = max((r.get("handshake_seconds") or 0) for r in readies) if readies else 0
+        handshake_cpu = cpu_delta_ns(cpu_before, cpu_after_connect)
+        if "d" in self.workloads:
+            metrics = {"sessions": connected, "rss_before_kib": rss_before,
+                       "rss_after_kib": rss_after, "pss_before_kib": pss_before,
+                       "pss_after_kib": pss_after,
+                       "kib_per_session": (rss_after - rss_before) / connected if connected else None,
+                       "pss_kib_per_session":
+                           (pss_after - pss_before) / connected if connected else None}
+            entry = self.record(round_index, server.name, "d", str(sessions), metrics,
+                                list(problems), {"ready": readies, "loadgen": results})
+            self.log(round_index, server.name,
+                     f"(d) idle memory {sessions}: RSS {rss_before / 1024:.1f} -> "
+                     f"{rss_after / 1024:.1f} MiB, {fmt_num(metrics['kib_per_session'])} KiB/session"
+                     + ("" if entry["valid"] else "  [INVALID]"))
+        if "e" in self.workloads:
+            metrics = {"sessions": connected, "handshake_seconds": seconds,
+                       "handshakes_per_sec": connected / seconds if seconds else None,
+                       "server_cpu_ns": handshake_cpu,
+                       "cpu_us_per_handshake":
+                           handshake_cpu / connected / 1e3 if connected else None}
+            entry = self.record(round_index, server.name, "e", str(sessions), metrics,
+                                list(problems), {"ready": readies})
+            self.log(round_index, server.name,
+                     f"(e) handshakes {sessions}: {fmt_si(metrics['handshakes_per_sec'])}/s, "
+                     f"{fmt_num(metrics['cpu_us_per_handshake'], 1)} us CPU/handshake"
+                     + ("" if entry["valid"] else "  [INVALID]"))
+
+
+# --- Summary -----------------------------------------------------------------------------------
+
+# (workload, metric, label, lower is better)
+SUMMARY_METRICS = [
+    ("a", "deliveries_per_sec", "deliveries/s", False),
+    ("a", "cpu_us_per_delivery", "server CPU us/delivery", True),
+    ("a", "messages_per_sec", "messages/s", False),
+    ("b", "calls_per_sec", "publisher calls/s", False),
+    ("b", "cpu_us_per_call", "server CPU us/call", True),
+    ("c", "rate", "rate msg/s", False),
+    ("c", "p50_us", "latency p50 us", True),
+    ("c", "p99_us", "latency p99 us", True),
+    ("c", "p999_us", "latency p999 us", True),
+    ("d", "kib_per_session", "KiB RSS/idle session", True),
+    ("e", "handshakes_per_sec", "handshakes/s", False),
+    ("e", "cpu_us_per_handshake", "server CPU us/handshake", True),
+]
+WORKLOAD_TITLES = {"a": "(a) fan-out", "b": "(b) unicast", "c": "(c) latency (fan-out to 1k)",
+                   "d": "(d) idle memory", "e": "(e) handshakes"}
+
+
+def point_order(point):
+    digits = re.sub(r"\D", "", point)
+    return (re.sub(r"\d", "", point), int(digits) if digits else 0)
+
+
+def summarize(points):
+    """{workload: {point: {metric: {server: median, "wsbridge/nchan": r, ...}}}} over valid rounds."""
+    summary = {}
+    for workload, metric, _, _ in SUMMARY_METRICS:
+        rows = summary.setdefault(workload, {})
+        for point in sorted({p["point"] for p in points if p["workload"] == workload},
+                            key=point_order):
+            cell = {}
+            for server in SERVERS:
+                values = [p["metrics"].get(metric) for p in points
+                          if p["workload"] == workload and p["point"] == point
+                          and p["server"] == server and p["valid"]]
+                values = [v for v in values if v is not None]
+                if values:
+                    cell[server] = statistics.median(values)
+                    cell[server + "_rounds"] = len(values)
+            ours = cell.get("wsbridge")
+            for other in ("nchan", "floor"):
+                if ours is not None and cell.get(other):
+                    cell[f"wsbridge/{other}"] = ours / cell[other]
+            rows.setdefault(point, {})[metric] = cell
+    return summary
+
+
+def machine_info(tools):
+    info = {"nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    nginx = tools.get("nginx") or shutil.which("nginx") or "/usr/sbin/nginx"
+    if Path(nginx).exists():
+        try:
+            out = subprocess.run([nginx, "-v"], capture_output=True, text=True, timeout=5)
+            info["nginx"] = (out.stderr or out.stdout).strip().replace("nginx version: ", "")
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libnginx-mod-nchan"],
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            info["nchan"] = out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return info
+
+
+def format_value(metric, value):
+    if value is None:
+        return "-"
+    if metric.endswith("_per_sec") or metric == "rate":
+        return fmt_si(value)
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+
+
+def write_markdown(path, data):
+    meta = data["meta"]
+    summary = data["summary"]
+    lines = ["# wsbridge benchmark", ""]
+    machine = meta.get("machine", {})
+    lines.append(f"- Machine: {machine.get('nproc')} CPUs, {machine.get('cpu_model', '?')}, "
+                 f"Linux {machine.get('kernel', '?')}")
+    lines.append(f"- nginx {machine.get('nginx', '?')}, nchan {machine.get('nchan', '?')}")
+    lines.append(f"- Date: {meta.get('started')}, rounds: {meta.get('rounds')}"
+                 f"{' (quick)' if meta.get('quick') else ''}; medians over valid rounds")
+    lines.append(f"- Command: `{meta.get('command')}`")
+    lines.append("- Servers: wsbridge --io_threads=2; nginx+nchan worker_processes 2; "
+                 "floor --threads=2; all on 127.0.0.1 with the load generators and publisher "
+                 "on the same machine")
+    lines.append("")
+    invalid = [p for p in data["points"] if not p["valid"]]
+    if invalid:
+        lines.append("**Invalid points (left out of the medians):**")
+        lines.append("")
+        for p in invalid:
+            problem = "; ".join(p["problems"]).replace("\n", " ")
+            lines.append(f"- round {p['round']} {p['server']} ({p['workload']}) {p['point']}: "
+                         f"{problem}")
+        lines.append("")
+    for workload in WORKLOADS:
+        rows = summary.get(workload)
+        if not rows:
+            continue
+        lines.append(f"## {WORKLOAD_TITLES[workload]}")
+        lines.append("")
+        lines.append("| point | metric | wsbridge | nchan | floor | wsbridge/nchan | wsbridge/floor |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
+        for point, metrics in rows.items():
+            for w, metric, label, lower_better in SUMMARY_METRICS:
+                if w != workload or metric not in metrics:
+                    continue
+                cell = metrics[metric]
+                if not any(s in cell for s in SERVERS):
+                    continue
+                ratios = [f"{cell[k]:.2f}" if k in cell else "-"
+                          for k in ("wsbridge/nchan", "wsbridge/floor")]
+                lines.append(f"| {point} | {label}{' (lower is better)' if lower_better else ''} | "
+                             + " | ".join(format_value(metric, cell.get(s)) for s in SERVERS)
+                             + " | " + " | ".join(ratios) + " |")
+        lines.append("")
+    if summary.get("b"):
+        lines.append("Unicast points: k16/k64 = 16/64 calls in flight (wsbridge: unary gRPC Push; "
+                     "nchan/floor: HTTP POST over 16/64 keep-alive connections); stream1024 = "
+                     "wsbridge PushStream with 1024 un-answered requests.")
+        lines.append("")
+    lines.append("Charts: fanout_deliveries.png, fanout_cpu.png, latency.png")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+# --- Charts ------------------------------------------------------------------------------------
+
+def gnuplot_terminal(gnuplot):
+    out = subprocess.run([gnuplot, "-e", "set terminal"], capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    if re.search(r"^\s*pngcairo\s", text, re.M):
+        return "pngcairo size 900,560 enhanced font 'sans,10'"
+    return "png size 900,560"
+
+
+def draw_charts(data, out_dir):
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        print("gnuplot not found: charts skipped (apt-get install gnuplot-nox)")
+        return
+    terminal = gnuplot_terminal(gnuplot)
+    summary = data["summary"]
+    colors = {"wsbridge": "#1f77b4", "nchan": "#d62728", "floor": "#7f7f7f"}
+    out_dir = Path(out_dir)
+
+    def series(workload, metric, x_of, scale=1.0):
+        result = {}
+        for server in SERVERS:
+            pts = []
+            for point, metrics in summary.get(workload, {}).items():
+                cell = metrics.get(metric, {})
+                x = x_of(point, metrics, server)
+                if server in cell and x is not None:
+                    pts.append((x, cell[server] * scale))
+            if pts:
+                result[server] = sorted(pts)
+        return result
+
+    def quote(text):
+        return "'" + str(text).replace("'", "''") + "'"
+
+    def plot(filename, title, xlabel, ylabel, lines, logx=False, logy=False):
+        if not lines:
+            return
+        script = [f"set terminal {terminal}", f"set output {quote(out_dir / filename)}",
+                  f"set title {quote(title)}", f"set xlabel {quote(xlabel)}",
+                  f"set ylabel {quote(ylabel)}",
+                  "set grid", "set key outside right top", "set yrange [0:*]" if not logy else "",
+                  "set logscale x" if logx else "", "set logscale y" if logy else ""]
+        plots = []
+        for index, (label, color, dash, pts) in enumerate(lines):
+            script.append(f"$d{index} << EOD")
+            script += [f"{x} {y}" for x, y in pts]
+            script.append("EOD")
+            plots.append(f"$d{index} using 1:2 with linespoints lw 2 pt 7 lc rgb '{color}' "
+                         f"dt {dash} title {quote(label)}")
+        script.append("plot " + ", ".join(plots))
+        result = subprocess.run([gnuplot], input="\n".join(script) + "\n", capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            print(f"gnuplot failed for {filename}: {result.stderr.strip()}")
+
+    def by_subscribers(point, _metrics, _server):
+        return int(point) if point.isdigit() else None
+
+    deliveries = series("a", "deliveries_per_sec", by_subscribers, 1e-6)
+    plot("fanout_deliveries.png", "Fan-out: deliveries per second (median over rounds)",
+         "subscribers on the topic", "million deliveries/s",
+         [(s, colors[s], 1, pts) for s, pts in deliveries.items()])
+    cpu = series("a", "cpu_us_per_delivery", by_subscribers)
+    plot("fanout_cpu.png", "Fan-out: server CPU per delivery (median over rounds)",
+         "subscribers on the topic", "server CPU us per delivery",
+         [(s, colors[s], 1, pts) for s, pts in cpu.items()])
+
+    def by_rate(_point, metrics, server):
+        return metrics.get("rate", {}).get(server)
+
+    lines = []
+    for metric, label, dash in (("p50_us", "p50", 1), ("p99_us", "p99", 2), ("p999_us", "p99.9", 3)):
+        for server, pts in series("c", metric, by_rate).items():
+            lines.append((f"{server} {label}", colors[server], dash, pts))
+    plot("latency.png", "Latency, fan-out to 1k subscribers at 10/25/50/75% of each server's max",
+         "messages/s published", "latency us (publish to receive)", lines, logy=True)
+
+
+# --- Main --------------------------------------------------------------------------------------
+
+def find_tools(build):
+    build = Path(build)
+    if not build.is_absolute():
+        build = REPO / build
+    tools = {"wsbridge": build / "wsbridge", "loadgen": build / "bench" / "wsbridge_bench_loadgen",
+             "publisher": build / "bench" / "wsbridge_bench_publisher",
+             "floor": build / "bench" / "wsbridge_bench_floor"}
+    return build, tools
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--build", default="build", help="CMake build dir (default: build)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round, small sizes: a smoke test of well under a minute")
+    parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="output dir")
+    parser.add_argument("--only", default=",".join(WORKLOADS),
+                        help="workloads to run, comma-separated from a,b,c,d,e")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="servers, comma-separated from wsbridge,nchan,floor")
+    parser.add_argument("--charts_from", help="redraw charts and summary.md from a result JSON")
+    parser.add_argument("--keep_temp", action="store_true",
+                        help="keep the per-server temp dirs (logs, nginx.conf) for debugging")
+    parser.add_argument("--tmp_root", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick and "--rounds" not in " ".join(argv):
+        args.rounds = 1
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    out_dir = Path(args.out)
+    if args.charts_from:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        data = json.loads(Path(args.charts_from).read_text())
+        data["summary"] = summarize(data["points"])
+        draw_charts(data, out_dir)
+        write_markdown(out_dir / "summary.md", data)
+        print(f"charts and summary.md written to {out_dir}")
+        return 0
+
+    workloads = [w.strip() for w in args.only.split(",") if w.strip()]
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for w in workloads:
+        if w not in WORKLOADS:
+            print(f"unknown workload {w!r}: choose from {','.join(WORKLOADS)}")
+            return 2
+    for s in servers:
+        if s not in SERVERS:
+            print(f"unknown server {s!r}: choose from {','.join(SERVERS)}")
+            return 2
+    servers = [s for s in SERVERS if s in servers]  # always wsbridge, nchan, floor order
+
+    build, tools = find_tools(args.build)
+    needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
+    missing = [str(tools[t]) for t in needed if not Path(tools[t]).is_file()]
+    if missing:
+        print("missing binaries:\n  " + "\n  ".join(missing))
+        print("build them with:\n  " + BUILD_HINT.format(build=args.build))
+        return 1
+    tools = {k: str(v) for k, v in tools.items()}
+    if "nchan" in servers:
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
+                                          else None)
+        if nginx is None or not NCHAN_MODULE.exists():
+            explicit = any(a.startswith("--servers") for a in argv)
+            print(f"nginx or the nchan module ({NCHAN_MODULE}) is missing: {NCHAN_HINT}")
+            if explicit:
+                return 1
+            print("skipping nchan")
+            servers.remove("nchan")
+        else:
+            tools["nginx"] = nginx
+
+    # Children inherit the raised soft limit (the loadgen holds up to ~19k sockets).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan = Plan(args.quick)
+    started = datetime.datetime.now()
+    command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv))
+    meta = {"started": started.isoformat(timespec="seconds"), "command": command,
+            "rounds": args.rounds, "quick": args.quick, "servers": servers,
+            "workloads": workloads, "machine": machine_info(tools),
+            "plan": {k: v for k, v in vars(plan).items()}}
+    print(f"benchmark: {args.rounds} round(s), servers {','.join(servers)}, "
+          f"workloads {','.join(workloads)}{' (quick)' if args.quick else ''}", flush=True)
+    bench = Bench(args, plan, tools, servers, workloads)
+    interrupted = False
+    try:
+        bench.run()
+    except KeyboardInterrupt:
+        interrupted = True
+        print("interrupted: stopping everything and saving what was measured", flush=True)
+    finally:
+        stop_everything()
+
+    data = {"meta": meta, "points": bench.points, "summary": summarize(bench.points)}
+    data["meta"]["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    data["meta"]["interrupted"] = interrupted
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(data, indent=1)
+    (out_dir / f"results-{stamp}.json").write_text(text)
+    (out_dir / "latest.json").write_text(text)
+    write_markdown(out_dir / "summary.md", data)
+    draw_charts(data, out_dir)
+    print(f"\nresults: {out_dir / f'results-{stamp}.json'}, {out_dir / 'summary.md'}")
+    print((out_dir / "summary.md").read_text())
+    invalid = [p for p in bench.points if not p["valid"]]
+    if invalid:
+        print(f"WARNING: {len(invalid)} invalid point(s): see the summary above")
+    return 130 if interrupted else (1 if invalid else 0)
+
+
+if __name__ == "__main__":
+    atexit.register(stop_everything)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sys.exit(main(sys.argv[1:]))
