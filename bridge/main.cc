@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "config/flags.h"
 #include "server/bridge_server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // Debian builds abseil with mutex deadlock detection on: it keeps a lock graph on every
+  // lock/unlock, a cost on each API call and event. Our locks are leaf locks held briefly.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed =

@@ -66,8 +66,6 @@ void Session::Accept(std::string_view client_key, std::string early_bytes) {
   error_code ignored;
   // Reads and writes are attempted directly and only wait when the socket is not ready.
   socket_.non_blocking(true, ignored);
-  // A pushed message is latency-sensitive and already leaves in as few writes as possible.
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   if (!early_bytes.empty()) early_bytes_ = std::make_unique<std::string>(std::move(early_bytes));
   // Routable before the browser sees the 101: a call made as soon as the browser (or a client
   // reading X-Wsbridge-Session-Id) is connected finds the session. What is pushed during the
