@@ -5,9 +5,9 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "api/delivery_stream.h"
 #include "api/events_stream.h"
 #include "api/grpc_status.h"
-#include "api/push_stream.h"
 
 namespace wsbridge {
 namespace {
@@ -181,6 +181,11 @@ grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerC
 grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* BridgeService::PushStream(
     grpc::CallbackServerContext* context) {
   return new PushStreamReactor(broker_, limits_, Admit(context));
+}
+
+grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>*
+BridgeService::BroadcastStream(grpc::CallbackServerContext* context) {
+  return new BroadcastStreamReactor(broker_, limits_, Admit(context));
 }
 
 }  // namespace wsbridge

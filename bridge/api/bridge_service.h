@@ -51,6 +51,8 @@ class BridgeService final : public v1::Bridge::CallbackService {
                                               const v1::EventsRequest* request) override;
   grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* PushStream(
       grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>* BroadcastStream(
+      grpc::CallbackServerContext* context) override;
 
  private:
   // OK when the call may proceed; otherwise UNAUTHENTICATED or UNAVAILABLE.

@@ -1,4 +1,4 @@
-#include "api/push_stream.h"
+#include "api/delivery_stream.h"
 
 #include <utility>
 
@@ -7,7 +7,28 @@
 
 namespace wsbridge {
 
-PushStreamReactor::PushStreamReactor(Broker& broker, ApiLimits limits, absl::Status admitted)
+namespace {
+
+absl::StatusOr<ValidatedDelivery> Validate(const v1::PushRequest& request,
+                                           const ApiLimits& limits) {
+  return ValidatePush(request, limits);
+}
+absl::StatusOr<ValidatedDelivery> Validate(const v1::BroadcastRequest& request,
+                                           const ApiLimits& limits) {
+  return ValidateBroadcast(request, limits);
+}
+
+void AddUnknownIds(DeliveryCounts& counts, v1::PushResponse& response) {
+  for (std::string& id : counts.unknown_session_ids)
+    response.add_unknown_session_ids(std::move(id));
+}
+void AddUnknownIds(DeliveryCounts& /*counts*/, v1::BroadcastResponse& /*response*/) {}
+
+}  // namespace
+
+template <class Request, class Response>
+DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker, ApiLimits limits,
+                                                                absl::Status admitted)
     : broker_(broker), limits_(limits) {
   absl::MutexLock lock(&mutex_);
   if (!admitted.ok()) {
@@ -15,10 +36,11 @@ PushStreamReactor::PushStreamReactor(Broker& broker, ApiLimits limits, absl::Sta
     return;
   }
   reading_ = true;
-  StartRead(&request_);
+  this->StartRead(&request_);
 }
 
-void PushStreamReactor::OnReadDone(bool ok) {
+template <class Request, class Response>
+void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
   ValidatedDelivery delivery;
   std::shared_ptr<Slot> slot;
   {
@@ -35,7 +57,7 @@ void PushStreamReactor::OnReadDone(bool ok) {
       reading_ = false;
       return PumpLocked();
     }
-    auto validated = ValidatePush(request_, limits_);
+    auto validated = Validate(request_, limits_);
     if (!validated.ok()) {
       reading_ = false;
       return FinishLocked(grpc::Status(
@@ -55,20 +77,21 @@ void PushStreamReactor::OnReadDone(bool ok) {
   PumpLocked();
 }
 
-void PushStreamReactor::OnAnswered(std::shared_ptr<Slot> slot, DeliveryCounts counts) {
+template <class Request, class Response>
+void DeliveryStreamReactor<Request, Response>::OnAnswered(std::shared_ptr<Slot> slot,
+                                                          DeliveryCounts counts) {
   absl::MutexLock lock(&mutex_);
   slot->response.set_matched(counts.matched);
   slot->response.set_queued(counts.queued);
   slot->response.set_dropped(counts.dropped);
-  for (std::string& id : counts.unknown_session_ids) {
-    slot->response.add_unknown_session_ids(std::move(id));
-  }
+  AddUnknownIds(counts, slot->response);
   slot->ready = true;
   --outstanding_answers_;
   PumpLocked();
 }
 
-void PushStreamReactor::OnWriteDone(bool ok) {
+template <class Request, class Response>
+void DeliveryStreamReactor<Request, Response>::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mutex_);
   writing_.reset();
   if (!ok) {
@@ -78,11 +101,12 @@ void PushStreamReactor::OnWriteDone(bool ok) {
   PumpLocked();
 }
 
-void PushStreamReactor::PumpLocked() {
+template <class Request, class Response>
+void DeliveryStreamReactor<Request, Response>::PumpLocked() {
   if (writing_ == nullptr && !write_failed_ && !pending_.empty() && pending_.front()->ready) {
     writing_ = std::move(pending_.front());
     pending_.pop_front();
-    StartWrite(&writing_->response);
+    this->StartWrite(&writing_->response);
   }
   if (finish_status_.has_value()) {
     // The answers of the requests before the one that ended the stream still go out first.
@@ -90,23 +114,30 @@ void PushStreamReactor::PumpLocked() {
     if (!finish_called_ && !reading_ && outstanding_answers_ == 0 && writing_ == nullptr &&
         flushed) {
       finish_called_ = true;
-      Finish(*finish_status_);
+      this->Finish(*finish_status_);
     }
     return;
   }
   if (!reading_ && !reads_done_ && pending_.size() < kMaxInFlight) {
     reading_ = true;
-    StartRead(&request_);
+    this->StartRead(&request_);
   }
   if (reads_done_ && pending_.empty() && writing_ == nullptr) FinishLocked(grpc::Status::OK);
 }
 
-void PushStreamReactor::FinishLocked(grpc::Status status) {
+template <class Request, class Response>
+void DeliveryStreamReactor<Request, Response>::FinishLocked(grpc::Status status) {
   if (finish_status_.has_value()) return;
   finish_status_ = std::move(status);
   PumpLocked();
 }
 
-void PushStreamReactor::OnDone() { delete this; }
+template <class Request, class Response>
+void DeliveryStreamReactor<Request, Response>::OnDone() {
+  delete this;
+}
+
+template class DeliveryStreamReactor<v1::PushRequest, v1::PushResponse>;
+template class DeliveryStreamReactor<v1::BroadcastRequest, v1::BroadcastResponse>;
 
 }  // namespace wsbridge

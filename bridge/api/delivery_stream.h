@@ -1,7 +1,9 @@
-// PushStreamReactor: one PushStream RPC, the publisher fast path. It reads Push requests one
-// after another, validates each and hands it to the Broker at once (so messages keep request
-// order), and writes each answer when it and every earlier answer are ready (so responses keep
-// request order). At most kMaxInFlight requests wait for their answer; past that it stops
+// DeliveryStreamReactor: one PushStream or BroadcastStream RPC, the publisher fast path. It reads
+// requests one after another, validates each and hands it to the Broker at once (so messages keep
+// request order), and writes each answer when it and every earlier answer are ready (so responses
+// keep request order). A publisher can thus keep many calls in flight without losing their order,
+// which unary calls cannot promise; on the I/O threads, messages that arrive together leave each
+// socket together. At most kMaxInFlight requests wait for their answer; past that it stops
 // reading until answers drain, which pushes back on the publisher through gRPC flow control.
 //
 // Thread-safety: gRPC calls the reactions; Broker completions arrive on I/O threads; one mutex
@@ -24,12 +26,15 @@
 
 namespace wsbridge {
 
-class PushStreamReactor final : public grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse> {
+// Request/Response: v1::PushRequest/PushResponse or v1::BroadcastRequest/BroadcastResponse
+// (explicitly instantiated in delivery_stream.cc).
+template <class Request, class Response>
+class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Response> {
  public:
   static constexpr size_t kMaxInFlight = 1024;
 
   // Finishes at once with `admitted` when it is not OK. Deletes itself when gRPC is done.
-  PushStreamReactor(Broker& broker, ApiLimits limits, absl::Status admitted);
+  DeliveryStreamReactor(Broker& broker, ApiLimits limits, absl::Status admitted);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -38,7 +43,7 @@ class PushStreamReactor final : public grpc::ServerBidiReactor<v1::PushRequest, 
  private:
   struct Slot {
     bool ready = false;
-    v1::PushResponse response;
+    Response response;
   };
 
   void OnAnswered(std::shared_ptr<Slot> slot, DeliveryCounts counts);
@@ -49,7 +54,7 @@ class PushStreamReactor final : public grpc::ServerBidiReactor<v1::PushRequest, 
 
   Broker& broker_;
   const ApiLimits limits_;
-  v1::PushRequest request_;  // filled by the read in flight
+  Request request_;  // filled by the read in flight
   uint64_t requests_read_ = 0;
 
   absl::Mutex mutex_;
@@ -63,5 +68,8 @@ class PushStreamReactor final : public grpc::ServerBidiReactor<v1::PushRequest, 
   bool write_failed_ ABSL_GUARDED_BY(mutex_) = false;
   size_t outstanding_answers_ ABSL_GUARDED_BY(mutex_) = 0;
 };
+
+using PushStreamReactor = DeliveryStreamReactor<v1::PushRequest, v1::PushResponse>;
+using BroadcastStreamReactor = DeliveryStreamReactor<v1::BroadcastRequest, v1::BroadcastResponse>;
 
 }  // namespace wsbridge
