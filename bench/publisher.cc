@@ -1,16 +1,17 @@
 // wsbridge_bench_publisher: publishes benchmark messages (bench_payload.h) as fast as it can or at
 // a fixed rate, and prints what it achieved as one `RESULT {json}` line on stdout. It speaks to
-// wsbridge over gRPC (Broadcast, Push, PushStream) or to an nchan-style HTTP publisher endpoint
-// (`POST /pub/<channel>`, served by nginx+nchan and by wsbridge_bench_floor). bench/run.py drives
-// it; run with --help for the flags.
+// wsbridge over gRPC (Broadcast, Push, PushStream, BroadcastStream) or to an nchan-style HTTP
+// publisher endpoint (`POST /pub/<channel>`, served by nginx+nchan and by wsbridge_bench_floor).
+// bench/run.py drives it; run with --help for the flags.
 //
 // Streams and order. A stream is one topic (fan-out) or one user (unicast, --users=N). Call k goes
 // to stream k % streams and carries seq k / streams, so each subscriber can check it sees 0, 1, 2,
 // ... in order. Concurrent unary calls (or HTTP requests on different connections) may overtake
 // each other, so call k is only started once call k - streams has been answered: a stream never has
 // two calls in flight. With a single topic that means one call at a time whatever --in_flight says
-// (strict order, the same as --in_flight=1). PushStream keeps request order by itself and is only
-// limited by --in_flight.
+// (strict order, the same as --in_flight=1). PushStream and BroadcastStream keep request order by
+// themselves and are only limited by --in_flight: one topic is published in order with up to
+// --in_flight requests un-answered.
 //
 // Pacing. With --rate=R, call k is not started before start + k/R (an absolute schedule): when the
 // server falls behind, due calls go out as soon as the in-flight limit allows, so the latency the
@@ -66,7 +67,7 @@ using tcp = asio::ip::tcp;
 
 // --- Configuration ------------------------------------------------------------------------------
 
-enum class PublishMode { kGrpcBroadcast, kGrpcPush, kGrpcPushStream, kHttp };
+enum class PublishMode { kGrpcBroadcast, kGrpcPush, kGrpcPushStream, kGrpcBroadcastStream, kHttp };
 
 struct PublisherConfig {
   PublishMode mode = PublishMode::kGrpcBroadcast;
@@ -92,17 +93,19 @@ constexpr std::string_view kUsage = R"(Usage: wsbridge_bench_publisher --mode=MO
 
 Publishes benchmark messages ("<seq> <sent_ns> xxx...") and prints RESULT {json} on stdout.
 
-  --mode=grpc-broadcast|grpc-push|grpc-pushstream|http
+  --mode=grpc-broadcast|grpc-push|grpc-pushstream|grpc-broadcaststream|http
   --target=HOST:PORT       gRPC address of wsbridge (default 127.0.0.1:50051)
   --http=HOST:PORT         nchan-style publisher for --mode=http (default 127.0.0.1:8080)
-  --topic=T                fan-out: Broadcast to topic T, or POST /pub/T
+  --topic=T                fan-out: Broadcast to topic T (unary, or on one BroadcastStream), or
+                           POST /pub/T
   --users=N                unicast: call k goes to user k % N with seq k / N
   --user_template=u{i}     user name; {i} = 0..N-1 (default u{i})
   --messages=M             total calls (default 1000)
   --size=BYTES             message size (default 100)
   --in_flight=K            calls in flight at most (default 32); HTTP opens K connections. A
                            stream (topic or user) never has two calls in flight, so a single topic
-                           is published strictly in order, one call at a time.
+                           is published strictly in order, one call at a time. PushStream and
+                           BroadcastStream keep order by themselves: K requests un-answered.
   --rate=R                 calls per second on an absolute schedule; 0 = as fast as possible
   --api_key=KEY            sent as x-api-key metadata
   --expect_queued=N        count a gRPC answer whose queued != N as failed (default: no check)
@@ -157,6 +160,8 @@ std::optional<PublisherConfig> ParseFlags(int argc, char** argv, int& exit_code)
         config.mode = PublishMode::kGrpcPush;
       } else if (value == "grpc-pushstream") {
         config.mode = PublishMode::kGrpcPushStream;
+      } else if (value == "grpc-broadcaststream") {
+        config.mode = PublishMode::kGrpcBroadcastStream;
       } else if (value == "http") {
         config.mode = PublishMode::kHttp;
       } else {
@@ -213,8 +218,10 @@ std::optional<PublisherConfig> ParseFlags(int argc, char** argv, int& exit_code)
     problem = "--mode is required";
   } else if (has_topic == has_users) {
     problem = "give exactly one of --topic and --users";
-  } else if (config.mode == PublishMode::kGrpcBroadcast && !has_topic) {
-    problem = "--mode=grpc-broadcast needs --topic";
+  } else if ((config.mode == PublishMode::kGrpcBroadcast ||
+              config.mode == PublishMode::kGrpcBroadcastStream) &&
+             !has_topic) {
+    problem = "--mode=grpc-broadcast and grpc-broadcaststream need --topic";
   } else if ((config.mode == PublishMode::kGrpcPush ||
               config.mode == PublishMode::kGrpcPushStream) &&
              !has_users) {
@@ -605,10 +612,43 @@ class UnaryGrpcPublisher {
   std::thread poll_thread_;
 };
 
-// --- gRPC PushStream ----------------------------------------------------------------------------
+// --- gRPC PushStream and BroadcastStream ---------------------------------------------------------
 
-// PushStreamPublisher: all calls as requests on one PushStream; answers arrive in request order,
-// so the n-th answer belongs to call n. Issue only counts a call as startable; the writer builds
+// What differs between the two request streams: the RPC and how a call becomes a request (a Push
+// to one user, or a Broadcast to one topic). Both answer each request with matched/queued/dropped.
+struct PushStreamRpc {
+  using Request = v1::PushRequest;
+  using Response = v1::PushResponse;
+  static constexpr const char* kName = "PushStream";
+
+  static std::unique_ptr<grpc::ClientAsyncReaderWriter<Request, Response>> Open(
+      v1::Bridge::Stub& stub, grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+    return stub.PrepareAsyncPushStream(context, queue);
+  }
+  static void Fill(const std::string& user, std::string text, Request& request) {
+    request.add_user_ids(user);
+    request.mutable_message()->set_text(std::move(text));
+  }
+};
+
+struct BroadcastStreamRpc {
+  using Request = v1::BroadcastRequest;
+  using Response = v1::BroadcastResponse;
+  static constexpr const char* kName = "BroadcastStream";
+
+  static std::unique_ptr<grpc::ClientAsyncReaderWriter<Request, Response>> Open(
+      v1::Bridge::Stub& stub, grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+    return stub.PrepareAsyncBroadcastStream(context, queue);
+  }
+  static void Fill(const std::string& topic, std::string text, Request& request) {
+    request.add_topics(topic);
+    request.mutable_message()->set_text(std::move(text));
+  }
+};
+
+// RequestStreamPublisher<Rpc>: all calls as requests on one PushStream or BroadcastStream (Rpc is
+// PushStreamRpc or BroadcastStreamRpc); answers arrive in request order, so the n-th answer
+// belongs to call n. Issue only counts a call as startable; the writer builds
 // and stamps each request when it writes it, one write at a time, and hints gRPC to coalesce a
 // write when the next one is already waiting. After the last write it half-closes the stream.
 // Uses a completion queue polled by one thread, so reads, writes and the socket work all happen
@@ -616,13 +656,14 @@ class UnaryGrpcPublisher {
 //
 // Thread-safety: Issue and Cancel from any thread. `mutex_` guards the write side; the read side
 // is only touched on the poll thread.
-class PushStreamPublisher {
+template <typename Rpc>
+class RequestStreamPublisher {
  public:
-  PushStreamPublisher(const PublisherConfig& config, const BenchStreams& streams, CallLog& log,
-                      std::shared_ptr<grpc::Channel> channel)
+  RequestStreamPublisher(const PublisherConfig& config, const BenchStreams& streams, CallLog& log,
+                         std::shared_ptr<grpc::Channel> channel)
       : config_(config), streams_(streams), log_(log), stub_(v1::Bridge::NewStub(channel)) {}
 
-  ~PushStreamPublisher() {
+  ~RequestStreamPublisher() {
     if (poll_thread_.joinable()) {
       Cancel();
       poll_thread_.join();
@@ -633,7 +674,7 @@ class PushStreamPublisher {
   void Begin(CallScheduler* scheduler) {
     scheduler_ = scheduler;
     if (!config_.api_key.empty()) context_.AddMetadata("x-api-key", config_.api_key);
-    stream_ = stub_->PrepareAsyncPushStream(&context_, &queue_);
+    stream_ = Rpc::Open(*stub_, &context_, &queue_);
     stream_->StartCall(Tag(Op::kStart));
     stream_->Read(&response_, Tag(Op::kRead));
     poll_thread_ = std::thread([this] { Poll(); });
@@ -735,7 +776,7 @@ class PushStreamPublisher {
         stream_->WritesDone(Tag(Op::kWritesDone));
         break;
       case Next::kFail:
-        log_.NoteError("PushStream write failed");
+        log_.NoteError(std::string(Rpc::kName) + " write failed");
         scheduler_->Abort();
         break;
     }
@@ -758,8 +799,8 @@ class PushStreamPublisher {
 
   void OnFinished() {
     if (!status_.ok()) {
-      log_.NoteError("PushStream ended: " + std::to_string(status_.error_code()) + " " +
-                     status_.error_message());
+      log_.NoteError(std::string(Rpc::kName) + " ended: " + std::to_string(status_.error_code()) +
+                     " " + status_.error_message());
     }
     std::lock_guard lock(mutex_);
     final_status_ = status_;
@@ -771,9 +812,8 @@ class PushStreamPublisher {
     const uint64_t call = next_write_++;
     const int64_t now_ns = MonotonicNanos();
     write_request_.Clear();
-    write_request_.add_user_ids(streams_.NameOf(call));
-    write_request_.mutable_message()->set_text(
-        MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size));
+    Rpc::Fill(streams_.NameOf(call), MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size),
+              write_request_);
     log_.RecordSend(call, now_ns);
     grpc::WriteOptions options;
     if (next_write_ < issued_) options.set_buffer_hint();
@@ -787,7 +827,8 @@ class PushStreamPublisher {
   CallScheduler* scheduler_ = nullptr;
   grpc::ClientContext context_;
   grpc::CompletionQueue queue_;
-  std::unique_ptr<grpc::ClientAsyncReaderWriter<v1::PushRequest, v1::PushResponse>> stream_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<typename Rpc::Request, typename Rpc::Response>>
+      stream_;
   std::thread poll_thread_;
 
   std::mutex mutex_;
@@ -796,12 +837,12 @@ class PushStreamPublisher {
   uint64_t next_write_ = 0;  // calls written (or being written)
   bool started_ = false;     // StartCall has completed
   bool writing_ = false;
-  bool writes_closed_ = false;     // no more writes: all written, or the stream broke
-  v1::PushRequest write_request_;  // owned by the write in flight
+  bool writes_closed_ = false;           // no more writes: all written, or the stream broke
+  typename Rpc::Request write_request_;  // owned by the write in flight
   std::optional<grpc::Status> final_status_;
 
   // Poll thread only.
-  v1::PushResponse response_;
+  typename Rpc::Response response_;
   grpc::Status status_;
   std::atomic<uint64_t> answered_{0};
 };
@@ -1097,16 +1138,38 @@ void WatchProgress(const PublisherConfig& config, CallLog& log, CallScheduler& s
   }
 }
 
+// Publishes every call on one request stream and prints the result; the calls sent but never
+// answered.
+template <typename Rpc>
+uint64_t RunRequestStream(const PublisherConfig& config, const BenchStreams& streams, CallLog& log,
+                          const CallScheduler::Options& options,
+                          std::shared_ptr<grpc::Channel> channel) {
+  RequestStreamPublisher<Rpc> publisher(config, streams, log, std::move(channel));
+  CallScheduler scheduler(options, [&publisher](uint64_t call) { publisher.Issue(call); });
+  publisher.Begin(&scheduler);
+  scheduler.Start();
+  WatchProgress(config, log, scheduler);
+  if (scheduler.aborted()) publisher.Cancel();
+  if (!publisher.AwaitDone(std::chrono::seconds(10)).has_value()) {
+    publisher.Cancel();
+    publisher.AwaitDone(std::chrono::hours(1));
+  }
+  const uint64_t unanswered = log.sent() - publisher.answered();
+  PrintResult(config, log, scheduler, unanswered);
+  return unanswered;
+}
+
 int Run(const PublisherConfig& config) {
   const BenchStreams streams(config);
   CallLog log(config.messages);
   CallScheduler::Options options;
   options.calls = config.messages;
   options.in_flight = config.in_flight;
-  const bool ordered_by_transport = config.mode == PublishMode::kGrpcPushStream;
+  const bool ordered_by_transport = config.mode == PublishMode::kGrpcPushStream ||
+                                    config.mode == PublishMode::kGrpcBroadcastStream;
   options.order_window = ordered_by_transport || config.allow_reorder ? 0 : streams.count();
   options.rate = config.rate;
-  if (config.mode == PublishMode::kGrpcPushStream && config.rate == 0) {
+  if (ordered_by_transport && config.rate == 0) {
     options.refill_batch = std::max<uint64_t>(1, config.in_flight / 4);
   }
 
@@ -1125,18 +1188,12 @@ int Run(const PublisherConfig& config) {
   } else if (config.mode == PublishMode::kGrpcPushStream) {
     const auto channels = OpenChannels(config);
     if (channels.empty()) return 1;
-    PushStreamPublisher publisher(config, streams, log, channels.front());
-    CallScheduler scheduler(options, [&publisher](uint64_t call) { publisher.Issue(call); });
-    publisher.Begin(&scheduler);
-    scheduler.Start();
-    WatchProgress(config, log, scheduler);
-    if (scheduler.aborted()) publisher.Cancel();
-    if (!publisher.AwaitDone(std::chrono::seconds(10)).has_value()) {
-      publisher.Cancel();
-      publisher.AwaitDone(std::chrono::hours(1));
-    }
-    unanswered = log.sent() - publisher.answered();
-    PrintResult(config, log, scheduler, unanswered);
+    unanswered = RunRequestStream<PushStreamRpc>(config, streams, log, options, channels.front());
+  } else if (config.mode == PublishMode::kGrpcBroadcastStream) {
+    const auto channels = OpenChannels(config);
+    if (channels.empty()) return 1;
+    unanswered =
+        RunRequestStream<BroadcastStreamRpc>(config, streams, log, options, channels.front());
   } else {
     const auto channels = OpenChannels(config);
     if (channels.empty()) return 1;

@@ -9,12 +9,20 @@ two worker threads/processes on loopback, runs the workloads against it and stop
 
   (d) memory     server RSS per idle session (15k sessions), first, on the fresh server
   (e) handshakes handshakes/s and server CPU per handshake while (d) connects
-  (a) fan-out    one topic with 1k/5k/15k subscribers, 100-byte messages, published strictly in
-                 order (one call at a time) as fast as the server answers; deliveries/s and server
-                 CPU per delivery. The message count aims at ~4 s of deliveries, estimated from the
-                 server's previous point (the first point sends 1M deliveries), at least 100.
-  (c) latency    fan-out to 1k subscribers at 10/25/50/75% of that server's (a) maximum at 1k in
-                 the same round, ~3 s each; p50/p99/p99.9 publish-to-receive
+  (a) fan-out    one topic with 1k/5k/15k subscribers, 100-byte messages, published in order as
+                 fast as the server answers; deliveries/s and server CPU per delivery. wsbridge:
+                 one gRPC BroadcastStream with 256 requests un-answered (the stream keeps their
+                 order); nchan and floor: HTTP POST, one at a time. The message count aims at ~4 s
+                 of deliveries, estimated from the server's previous point (the first point sends
+                 1M deliveries), at least 100. One extra wsbridge point, "1000 unary", publishes
+                 to 1k subscribers with unary gRPC Broadcast, one call at a time (concurrent unary
+                 calls need not keep order), so both paths are on record.
+  (c) latency    fan-out to 1k subscribers at 50, 100, 150, 200 and 300 messages/s, the same rates
+                 for every server (identical load; about 15-95% of nchan's and the floor's maximum
+                 here), ~3 s each, paced on an absolute schedule; p50/p99/p99.9 publish-to-receive,
+                 and the rate as a percentage of that server's own (a) maximum at 1k. wsbridge
+                 publishes on one BroadcastStream (up to 1024 un-answered), nchan and floor by HTTP
+                 POST one at a time.
   (b) unicast    10k sessions of distinct users, 20 messages each; publisher calls/s, CPU per call
                  (wsbridge: gRPC Push with 16 and 64 in flight, PushStream with 1024; nchan and
                  floor: HTTP publish over 16 and 64 keep-alive connections)
@@ -99,9 +107,16 @@ class Plan:
             self.latency_seconds = 3.0
             self.idle_sessions = 15_000
             self.loadgen_timeout = 10
-        self.latency_loads = [10, 25, 50, 75]   # percent of the (a) maximum at latency_subscribers
+        # Messages/s to latency_subscribers, the same for every server (identical load): they span
+        # about 15-95% of the maximum that nchan and the floor reach at 1k subscribers here.
+        self.latency_rates = [50, 100, 150, 200, 300]
         self.unicast_in_flight = [16, 64]
         self.pushstream_in_flight = 1024
+        # wsbridge fan-out publishes on one BroadcastStream. Flat out, the window stays modest so
+        # that no session's send queue can overflow; paced (c), the schedule is the limit.
+        self.broadcaststream_in_flight = 256
+        self.broadcaststream_latency_in_flight = 1024
+        self.fanout_unary_subscribers = 1000    # the one extra (a) point with unary Broadcast
         self.message_size = 100
         self.connections_per_loadgen = 10_000   # above this, two load generator processes
         self.connect_concurrency = 200           # over all load generator processes
@@ -376,8 +391,10 @@ class Server:
         """(path_template, paths_file) for the loadgen: one session per user."""
         return f"/sub/{user_template}", None
 
-    def fanout_publisher(self, topic):
-        return ["--mode=http", f"--http=127.0.0.1:{self.ws_port}", f"--topic={topic}"]
+    def fanout_publisher(self, plan, topic, paced=False, unary=False):
+        """Publisher flags for one topic, in order: one HTTP POST at a time."""
+        return ["--mode=http", f"--http=127.0.0.1:{self.ws_port}", f"--topic={topic}",
+                "--in_flight=1"]
 
     def unicast_publishers(self, plan):
         """[(point name, flags without --users/--messages)]."""
@@ -418,8 +435,14 @@ class WsbridgeServer(Server):
                 f.write(f"/ws?token={mint_jwt(JWT_SECRET, user_template.replace('{i}', str(i)))}\n")
         return None, str(path_file)
 
-    def fanout_publisher(self, topic):
-        return ["--mode=grpc-broadcast", f"--target=127.0.0.1:{self.grpc_port}", f"--topic={topic}"]
+    def fanout_publisher(self, plan, topic, paced=False, unary=False):
+        """One BroadcastStream (ordered with many requests in flight), or with `unary` one unary
+        Broadcast at a time (concurrent unary calls may overtake each other)."""
+        target = f"--target=127.0.0.1:{self.grpc_port}"
+        if unary:
+            return ["--mode=grpc-broadcast", target, f"--topic={topic}", "--in_flight=1"]
+        k = plan.broadcaststream_latency_in_flight if paced else plan.broadcaststream_in_flight
+        return ["--mode=grpc-broadcaststream", target, f"--topic={topic}", f"--in_flight={k}"]
 
     def unicast_publishers(self, plan):
         target = f"--target=127.0.0.1:{self.grpc_port}"
@@ -630,6 +653,15 @@ def run_publisher(tools, work_dir, name, flags, timeout):
     return result, code, child
 
 
+def flag_value(flags, name):
+    """The value of the last --name=value in `flags` (None when absent)."""
+    value = None
+    for flag in flags:
+        if flag.startswith(f"--{name}="):
+            value = flag.split("=", 1)[1]
+    return value
+
+
 def merge_latency(results):
     """Latency of several loadgen results: the worst of each percentile (exact for one process)."""
     keys = ["p50", "p90", "p99", "p999", "max", "mean"]
@@ -687,7 +719,8 @@ class Bench:
 
     def topics(self, round_index):
         names = [f"fan{n}_r{round_index}" for n in self.plan.fanout_subscribers]
-        names += [f"lat{load}_r{round_index}" for load in self.plan.latency_loads]
+        names.append(f"fan{self.plan.fanout_unary_subscribers}unary_r{round_index}")
+        names += [f"lat{rate}_r{round_index}" for rate in self.plan.latency_rates]
         names.append(f"idle_r{round_index}")
         return names
 
@@ -715,15 +748,14 @@ class Bench:
                         previous = entry["metrics"]["deliveries_per_sec"]
                     if subs == self.plan.latency_subscribers and entry["valid"]:
                         max_msgs_at_latency_subs = entry["metrics"]["messages_per_sec"]
+                    # The unary path too, for the record; it feeds neither `previous` nor (c).
+                    if (server_name == "wsbridge" and "a" in self.workloads
+                            and subs == self.plan.fanout_unary_subscribers):
+                        self.fanout_point(round_index, server, work_dir, subs, None, unary=True)
             if "c" in self.workloads:
-                if max_msgs_at_latency_subs:
-                    for load in self.plan.latency_loads:
-                        self.latency_point(round_index, server, work_dir, load,
-                                           max_msgs_at_latency_subs * load / 100)
-                else:
-                    self.log(round_index, server_name,
-                             "(c) latency skipped: no valid (a) maximum at "
-                             f"{self.plan.latency_subscribers} subscribers")
+                for rate in self.plan.latency_rates:
+                    self.latency_point(round_index, server, work_dir, rate,
+                                       max_msgs_at_latency_subs)
             if "b" in self.workloads:
                 self.unicast_points(round_index, server, work_dir)
         except BenchError as error:
@@ -734,7 +766,8 @@ class Bench:
                 shutil.rmtree(work_dir, ignore_errors=True)
 
     # (a) and (c): one topic, `subs` subscribers, `messages` messages (at `rate`, or flat out).
-    def fanout_run(self, round_index, server, work_dir, tag, topic, subs, messages, rate=0.0):
+    def fanout_run(self, round_index, server, work_dir, tag, topic, subs, messages, rate=0.0,
+                   unary=False):
         problems = []
         group = LoadgenGroup(self.tools, self.plan, work_dir, tag, server.ws_port, subs, messages,
                              path_template=server.topic_path(topic))
@@ -746,9 +779,9 @@ class Bench:
             time.sleep(0.3)  # let subscriptions settle (nchan registers them across workers)
             group.mark_cpu()
             cpu_before = server.cpu()
-            flags = server.fanout_publisher(topic) + [
-                f"--messages={messages}", f"--size={self.plan.message_size}", "--in_flight=1",
-                f"--rate={rate}", "--timeout=30"]
+            flags = server.fanout_publisher(self.plan, topic, paced=rate > 0, unary=unary) + [
+                f"--messages={messages}", f"--size={self.plan.message_size}", f"--rate={rate}",
+                "--timeout=30"]
             expected_seconds = messages / rate if rate else 60
             pub, pub_code, pub_child = run_publisher(self.tools, work_dir, tag, flags,
                                                      timeout=expected_seconds * 2 + 120)
@@ -795,18 +828,25 @@ class Bench:
             "publisher_cores":
                 pub_child.cpu_seconds() / window if window > 0 and pub_child.cpu_seconds() else None,
             "server_cores": cpu / 1e9 / window if window > 0 else None,
+            "mode": flag_value(flags, "mode"),
+            "in_flight": int(flag_value(flags, "in_flight")),
         }
         details = {"publisher": pub, "loadgen": results, "ready": readies}
         return metrics, problems, details
 
-    def fanout_point(self, round_index, server, work_dir, subs, previous_deliveries_per_sec):
+    def fanout_point(self, round_index, server, work_dir, subs, previous_deliveries_per_sec,
+                     unary=False):
+        """An (a) point named by its subscriber count; with `unary` (wsbridge only) the point
+        "<subs> unary", published with unary Broadcast one call at a time."""
         messages = self.plan.fanout_messages(subs, previous_deliveries_per_sec)
-        topic = f"fan{subs}_r{round_index}"
+        point = f"{subs} unary" if unary else str(subs)
+        topic = f"fan{subs}{'unary' if unary else ''}_r{round_index}"
         metrics, problems, details = self.fanout_run(round_index, server, work_dir, topic, topic,
-                                                     subs, messages)
-        entry = self.record(round_index, server.name, "a", str(subs), metrics, problems, details)
+                                                     subs, messages, unary=unary)
+        entry = self.record(round_index, server.name, "a", point, metrics, problems, details)
         self.log(round_index, server.name,
-                 f"(a) fan-out {subs}: {fmt_si(metrics['deliveries_per_sec'])} deliveries/s, "
+                 f"(a) fan-out {point} ({metrics['mode']} k={metrics['in_flight']}): "
+                 f"{fmt_si(metrics['deliveries_per_sec'])} deliveries/s, "
                  f"{fmt_num(metrics['cpu_us_per_delivery'], 3)} us CPU/delivery, "
                  f"{fmt_si(metrics['messages_per_sec'])} msg/s, "
                  f"p50 {fmt_num(metrics['latency_us']['p50'], 0)} us; cores: server "
@@ -815,18 +855,21 @@ class Bench:
                  + ("" if entry["valid"] else "  [INVALID]"))
         return entry
 
-    def latency_point(self, round_index, server, work_dir, load, rate):
+    def latency_point(self, round_index, server, work_dir, rate, max_rate):
         subs = self.plan.latency_subscribers
         messages = max(20, int(rate * self.plan.latency_seconds))
-        topic = f"lat{load}_r{round_index}"
+        topic = f"lat{rate}_r{round_index}"
         metrics, problems, details = self.fanout_run(round_index, server, work_dir, topic, topic,
                                                      subs, messages, rate=rate)
         lat = metrics["latency_us"]
+        # How loaded this server was: the rate against its own (a) maximum at this size.
+        load = 100.0 * rate / max_rate if max_rate else None
         metrics.update({"load_percent": load, "rate": rate, "p50_us": lat["p50"],
                         "p99_us": lat["p99"], "p999_us": lat["p999"], "max_us": lat["max"]})
-        entry = self.record(round_index, server.name, "c", f"{load}%", metrics, problems, details)
+        entry = self.record(round_index, server.name, "c", f"{rate}/s", metrics, problems, details)
         self.log(round_index, server.name,
-                 f"(c) latency {load}% load ({fmt_si(rate)} msg/s to {subs}): "
+                 f"(c) latency at {fmt_si(rate)} msg/s to {subs} ({fmt_num(load, 0)}% of its max, "
+                 f"{metrics['mode']}): "
                  f"p50 {fmt_num(lat['p50'], 0)} us, p99 {fmt_num(lat['p99'], 0)} us, "
                  f"p999 {fmt_num(lat['p999'], 0)} us"
                  + ("" if entry["valid"] else "  [INVALID]"))
@@ -964,7 +1007,7 @@ SUMMARY_METRICS = [
     ("a", "messages_per_sec", "messages/s", False),
     ("b", "calls_per_sec", "publisher calls/s", False),
     ("b", "cpu_us_per_call", "server CPU us/call", True),
-    ("c", "rate", "rate msg/s", False),
+    ("c", "load_percent", "% of its own max", False),
     ("c", "p50_us", "latency p50 us", True),
     ("c", "p99_us", "latency p99 us", True),
     ("c", "p999_us", "latency p999 us", True),
@@ -1042,6 +1085,22 @@ def format_value(metric, value):
     return f"{value:.3f}" if value < 1 else f"{value:.2f}"
 
 
+def fanout_note(workload, plan):
+    """How (a) or (c) was published, under its table."""
+    if workload == "a":
+        k = plan.get("broadcaststream_in_flight", 256)
+        unary = plan.get("fanout_unary_subscribers", 1000)
+        return (f"Fan-out points are subscriber counts, all published in order: wsbridge over one "
+                f"gRPC BroadcastStream with up to {k} un-answered requests; nchan/floor by HTTP "
+                f"POST, one at a time. \"{unary} unary\" = wsbridge with unary gRPC Broadcast, one "
+                f"call at a time (not charted, and not the basis of the latency rates).")
+    k = plan.get("broadcaststream_latency_in_flight", 1024)
+    return (f"Points are messages/s to {plan.get('latency_subscribers', 1000)} subscribers, the "
+            f"same for every server, on an absolute schedule: "
+            f"wsbridge over one BroadcastStream (up to {k} un-answered); nchan/floor by HTTP POST, "
+            f"one at a time.")
+
+
 def write_markdown(path, data):
     meta = data["meta"]
     summary = data["summary"]
@@ -1087,6 +1146,9 @@ def write_markdown(path, data):
                              + " | ".join(format_value(metric, cell.get(s)) for s in SERVERS)
                              + " | " + " | ".join(ratios) + " |")
         lines.append("")
+        if workload in ("a", "c"):
+            lines.append(fanout_note(workload, meta.get("plan", {})))
+            lines.append("")
     if summary.get("b"):
         lines.append("Unicast points: k16/k64 = 16/64 calls in flight (wsbridge: unary gRPC Push; "
                      "nchan/floor: HTTP POST over 16/64 keep-alive connections); stream1024 = "
@@ -1172,7 +1234,7 @@ def draw_charts(data, out_dir):
     for metric, label, dash in (("p50_us", "p50", 1), ("p99_us", "p99", 2), ("p999_us", "p99.9", 3)):
         for server, pts in series("c", metric, by_rate).items():
             lines.append((f"{server} {label}", colors[server], dash, pts))
-    plot("latency.png", "Latency, fan-out to 1k subscribers at 10/25/50/75% of each server's max",
+    plot("latency.png", "Latency, fan-out to 1k subscribers, against the publish rate",
          "messages/s published", "latency us (publish to receive)", lines, logy=True)
 
 
