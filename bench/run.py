@@ -1227,8 +1227,10 @@ def draw_charts(data, out_dir):
          "subscribers on the topic", "server CPU us per delivery",
          [(s, colors[s], 1, pts) for s, pts in cpu.items()])
 
-    def by_rate(_point, metrics, server):
-        return metrics.get("rate", {}).get(server)
+    def by_rate(point, _metrics, _server):
+        # Points are the publish rate, "150/s".
+        digits = re.sub(r"[^0-9.]", "", point)
+        return float(digits) if digits else None
 
     lines = []
     for metric, label, dash in (("p50_us", "p50", 1), ("p99_us", "p99", 2), ("p999_us", "p99.9", 3)):
