@@ -14,7 +14,7 @@ SessionView ViewOf(const RoutingIndex::Entry& entry) {
 }  // namespace
 
 Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
-    : max_topics_per_session_(max_topics_per_session) {
+    : max_topics_per_session_(max_topics_per_session), users_(threads.size()) {
   shards_.reserve(threads.size());
   for (IoThread* thread : threads) {
     shards_.push_back(std::make_unique<Shard>());
@@ -22,8 +22,32 @@ Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
   }
 }
 
+bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
+                   SessionEndpoint* endpoint) {
+  const std::string user_id = info.user_id;
+  if (!shards_[i]->index.Add(std::move(info), std::move(topics), endpoint)) return false;
+  users_.Add(user_id, i);  // after the index: a Push that finds thread i finds the session
+  return true;
+}
+
+bool Hub::Unregister(size_t i, absl::string_view session_id) {
+  RoutingIndex& index = shards_[i]->index;
+  const RoutingIndex::Entry* entry = index.Find(session_id);
+  if (entry == nullptr) return false;
+  users_.Remove(entry->info.user_id, i);
+  return index.Remove(session_id);
+}
+
 template <class Partial, class Work, class Done>
 void Hub::ScatterGather(Work work, Done done) {
+  std::vector<size_t> all(shards_.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  ScatterGatherOn<Partial>(std::move(all), std::move(work), std::move(done));
+}
+
+template <class Partial, class Work, class Done>
+void Hub::ScatterGatherOn(std::vector<size_t> shard_indices, Work work, Done done) {
+  if (shard_indices.empty()) return done(std::vector<Partial>());
   struct State {
     State(size_t n, Work w, Done d)
         : partials(n), remaining(n), work(std::move(w)), done(std::move(d)) {}
@@ -32,9 +56,9 @@ void Hub::ScatterGather(Work work, Done done) {
     Work work;
     Done done;
   };
-  auto state = std::make_shared<State>(shards_.size(), std::move(work), std::move(done));
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    Shard* shard = shards_[i].get();
+  auto state = std::make_shared<State>(shard_indices.size(), std::move(work), std::move(done));
+  for (size_t i = 0; i < shard_indices.size(); ++i) {
+    Shard* shard = shards_[shard_indices[i]].get();
     shard->thread->Post([state, shard, i] {
       state->partials[i] = state->work(*shard);
       // acq_rel: the last thread sees every other thread's partial.
@@ -51,7 +75,16 @@ void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr pay
     uint32_t matched = 0, queued = 0, dropped = 0;
     std::vector<bool> found_named;
   };
-  ScatterGather<Partial>(
+  // Addressed to users only: just the threads that hold them.
+  std::vector<size_t> shard_indices;
+  if (targets->topics.empty() && !targets->all_sessions && targets->selector.session_ids.empty()) {
+    shard_indices = users_.ThreadsOf(targets->selector.user_ids);
+  } else {
+    shard_indices.resize(shards_.size());
+    for (size_t i = 0; i < shard_indices.size(); ++i) shard_indices[i] = i;
+  }
+  ScatterGatherOn<Partial>(
+      std::move(shard_indices),
       [targets, payload = std::move(payload)](Shard& shard) {
         Partial partial;
         partial.found_named.assign(targets->selector.session_ids.size(), false);

@@ -8,8 +8,13 @@
 // sessions are never reached from a foreign thread, and a session's messages keep the order in
 // which the calls reached the hub (each thread runs its posts FIFO).
 //
+// A Push addressed only to users goes to the threads that hold those users' sessions
+// (hub/user_directory.h): one post for a user on one thread, none for a user who is offline.
+//
 // Thread-safety: the asynchronous operations may be called from any thread; `done` runs exactly
-// once, on one of the I/O threads, and must not block. shard(i) may be used only on thread i.
+// once and must not block: on one of the I/O threads, or on the calling thread when no thread
+// holds anything the call addresses. shard(i), Register(i, ...) and Unregister(i, ...) may be used
+// only on thread i.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +28,7 @@
 #include "common/payload.h"
 #include "hub/routing_index.h"
 #include "hub/targets.h"
+#include "hub/user_directory.h"
 #include "runtime/io_thread.h"
 
 namespace wsbridge {
@@ -58,6 +64,15 @@ class Hub {
   // REQUIRES: called on thread(i).
   RoutingIndex& shard(size_t i) { return shards_[i]->index; }
 
+  // Adds a session to shard i (and to the user directory). False, and nothing changes, when the
+  // id is taken. REQUIRES: called on thread(i); endpoint outlives its registration.
+  bool Register(size_t i, SessionInfo info, std::vector<std::string> topics,
+                SessionEndpoint* endpoint);
+  // Removes a session from shard i; false if it was not there. REQUIRES: called on thread(i).
+  bool Unregister(size_t i, absl::string_view session_id);
+
+  const UserDirectory& users() const { return users_; }
+
   using DeliveryDone = std::function<void(DeliveryCounts)>;
   using CountDone = std::function<void(uint32_t sessions)>;
   using SessionDone = std::function<void(std::optional<SessionView>)>;
@@ -89,9 +104,14 @@ class Hub {
   // finished last.
   template <class Partial, class Work, class Done>
   void ScatterGather(Work work, Done done);
+  // The same over the shards listed in `shard_indices` only (partials in that order); with none,
+  // `done({})` runs at once on the calling thread.
+  template <class Partial, class Work, class Done>
+  void ScatterGatherOn(std::vector<size_t> shard_indices, Work work, Done done);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   const size_t max_topics_per_session_;
+  UserDirectory users_;
 };
 
 }  // namespace wsbridge

@@ -114,7 +114,7 @@ absl::Status BridgeServer::Init() {
   broker_ = std::make_unique<LocalBroker>(*hub_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
-        *threads_[i], hub_->shard(i), limiter_, session_limits_, *events_, {}, {}, {}, {}}));
+        *threads_[i], hub_->shard(i), *hub_, limiter_, session_limits_, *events_, {}, {}, {}, {}}));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(

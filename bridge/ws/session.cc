@@ -70,7 +70,7 @@ void Session::Accept(std::string_view client_key, std::string early_bytes) {
   // Routable before the browser sees the 101: a call made as soon as the browser (or a client
   // reading X-Wsbridge-Session-Id) is connected finds the session. What is pushed during the
   // upgrade is queued behind the 101 and leaves right after it.
-  if (!context_.routing.Add(info_, std::move(initial_topics_), this)) {
+  if (!context_.hub.Register(context_.thread.index(), info_, std::move(initial_topics_), this)) {
     spdlog::error("session {}: id already registered; dropping the connection", info_.id);
     return Finish(make_error_code(boost::system::errc::file_exists));
   }
@@ -462,7 +462,7 @@ void Session::Finish(error_code ec) {
   const bool was_open = opened_;
   state_ = State::kFinished;
   if (registered_) {
-    context_.routing.Remove(info_.id);
+    context_.hub.Unregister(context_.thread.index(), info_.id);
     registered_ = false;
   }
   context_.limiter.Release(info_.user_id);

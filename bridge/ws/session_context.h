@@ -13,6 +13,7 @@
 #include "common/session_ids.h"
 #include "events/event_bus.h"
 #include "hub/connection_limiter.h"
+#include "hub/hub.h"
 #include "hub/routing_index.h"
 #include "runtime/io_thread.h"
 #include "ws/send_queue.h"
@@ -35,7 +36,8 @@ struct SessionLimits {
 
 struct SessionContext {
   IoThread& thread;
-  RoutingIndex& routing;  // the hub shard of `thread`
+  RoutingIndex& routing;  // the hub shard of `thread` (shard number thread.index())
+  Hub& hub;               // sessions register through it (the shard and the user directory)
   ConnectionLimiter& limiter;
   const SessionLimits& limits;
   EventBus& events;

@@ -98,7 +98,7 @@ class HubTest : public ::testing::Test {
     info.user_id = user_id;
     info.remote_address = "198.51.100.1:40000";
     info.connected_at = absl::FromUnixSeconds(1'700'000'000);
-    RunOn(shard, [&] { EXPECT_TRUE(hub_.shard(shard).Add(info, topics, raw)) << id; });
+    RunOn(shard, [&] { EXPECT_TRUE(hub_.Register(shard, info, topics, raw)) << id; });
     return *raw;
   }
 
@@ -227,6 +227,53 @@ TEST_F(HubTest, APushReachesNamedSessionsAndEveryUserSessionOnBothShardsOnce) {
   EXPECT_THAT(s2.ReceivedTexts(), ElementsAre("hello"));
   EXPECT_THAT(s3.ReceivedTexts(), ElementsAre("hello"));
   EXPECT_THAT(s4.received, IsEmpty());
+}
+
+TEST_F(HubTest, APushToUsersRunsOnlyOnTheThreadsHoldingThem) {
+  AddSession(1, "s1", "alice");
+  AddSession(0, "s2", "bob");
+  EXPECT_EQ(hub_.users().ThreadsOf({"alice"}), std::vector<size_t>{1});
+
+  // Only alice: the answer comes from thread 1, the one shard that was asked.
+  absl::Notification answered;
+  bool on_thread_1 = false, on_thread_0 = false;
+  auto targets = std::make_shared<DeliveryTargets>();
+  targets->selector.user_ids = {"alice"};
+  hub_.Deliver(targets, MakePayload(Payload::Kind::kText, "hi"), [&](DeliveryCounts counts) {
+    EXPECT_EQ(counts.matched, 1u);
+    on_thread_1 = hub_.thread(1).IsCurrent();
+    on_thread_0 = hub_.thread(0).IsCurrent();
+    answered.Notify();
+  });
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(on_thread_1);
+  EXPECT_FALSE(on_thread_0);
+}
+
+TEST_F(HubTest, APushToOfflineUsersIsAnsweredAtOnceWithoutVisitingAThread) {
+  AddSession(0, "s1", "alice");
+  auto targets = std::make_shared<DeliveryTargets>();
+  targets->selector.user_ids = {"nobody", "ghost"};
+  bool answered = false;
+  hub_.Deliver(targets, MakePayload(Payload::Kind::kText, "hi"), [&](DeliveryCounts counts) {
+    EXPECT_EQ(counts.matched, 0u);
+    EXPECT_EQ(counts.queued, 0u);
+    EXPECT_THAT(counts.unknown_session_ids, IsEmpty());
+    answered = true;
+  });
+  EXPECT_TRUE(answered);  // synchronously, on this thread
+}
+
+TEST_F(HubTest, AUserLeavesTheDirectoryWithItsLastSession) {
+  AddSession(0, "s1", "alice");
+  AddSession(1, "s2", "alice");
+  EXPECT_EQ(hub_.users().ThreadsOf({"alice"}), (std::vector<size_t>{0, 1}));
+  RunOn(0, [&] { EXPECT_TRUE(hub_.Unregister(0, "s1")); });
+  EXPECT_EQ(hub_.users().ThreadsOf({"alice"}), std::vector<size_t>{1});
+  RunOn(1, [&] { EXPECT_TRUE(hub_.Unregister(1, "s2")); });
+  EXPECT_THAT(hub_.users().ThreadsOf({"alice"}), IsEmpty());
+  EXPECT_EQ(hub_.users().user_count(), 0u);
+  EXPECT_EQ(Push({}, {"alice"}, "gone").matched, 0u);
 }
 
 TEST_F(HubTest, EverySessionOfOnePushGetsTheSamePayloadObject) {
@@ -427,7 +474,7 @@ TEST_F(HubTest, DisconnectCopesWithSessionsThatUnregisterWhileClosing) {
   for (const auto& [shard, id] : {std::pair<size_t, const char*>{0, "s1"}, {0, "s2"}, {1, "s3"}}) {
     FakeSession& fake = AddSession(shard, id, "alice");
     fake.on_close = [this, shard = shard, id = std::string(id)] {
-      EXPECT_TRUE(hub_.shard(shard).Remove(id));
+      EXPECT_TRUE(hub_.Unregister(shard, id));
     };
   }
 
