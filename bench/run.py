@@ -641,6 +641,15 @@ class LoadgenGroup:
             child.stop(signal.SIGTERM, grace=5)
 
 
+def publisher_problems(pub, code, child):
+    """What went wrong with a publisher run, as problem strings (none when it all went out)."""
+    if pub is None:
+        return ["publisher printed no RESULT:\n" + child.stderr_tail()]
+    if code != 0 or pub.get("failed", 1) != 0:
+        return [f"publisher: {pub.get('failed')} calls failed ({pub.get('first_error')})"]
+    return []
+
+
 def run_publisher(tools, work_dir, name, flags, timeout):
     """Runs the publisher to the end: (RESULT object or None, exit code, Child)."""
     child = Child(f"{name}-publisher", [tools["publisher"]] + flags, work_dir)
@@ -790,11 +799,7 @@ class Bench:
             cpu_after = server.cpu()
         finally:
             group.stop()
-        if pub is None:
-            problems.append("publisher printed no RESULT:\n" + pub_child.stderr_tail())
-        elif pub_code != 0 or pub.get("failed", 1) != 0:
-            problems.append(f"publisher: {pub.get('failed')} calls failed "
-                            f"({pub.get('first_error')})")
+        problems += publisher_problems(pub, pub_code, pub_child)
         if any(r is None for r in results):
             problems.append("a loadgen printed no RESULT")
         results = [r for r in results if r]
@@ -902,11 +907,7 @@ class Bench:
                 cpu_after = server.cpu()
             finally:
                 group.stop()
-            if pub is None:
-                problems.append("publisher printed no RESULT:\n" + pub_child.stderr_tail())
-            elif pub_code != 0 or pub.get("failed", 1) != 0:
-                problems.append(f"publisher: {pub.get('failed')} calls failed "
-                                f"({pub.get('first_error')})")
+            problems += publisher_problems(pub, pub_code, pub_child)
             results = [r for r in results if r]
             complete = sum(r.get("complete_connections", 0) for r in results)
             received = sum(r.get("received", 0) for r in results)
