@@ -14,7 +14,7 @@ SessionView ViewOf(const RoutingIndex::Entry& entry) {
 }  // namespace
 
 Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
-    : max_topics_per_session_(max_topics_per_session), users_(threads.size()) {
+    : scatter_(threads), max_topics_per_session_(max_topics_per_session), users_(threads.size()) {
   shards_.reserve(threads.size());
   for (IoThread* thread : threads) {
     shards_.push_back(std::make_unique<Shard>());
@@ -39,34 +39,22 @@ bool Hub::Unregister(size_t i, absl::string_view session_id) {
 }
 
 template <class Partial, class Work, class Done>
-void Hub::ScatterGather(Work work, Done done) {
-  std::vector<size_t> all(shards_.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  ScatterGatherOn<Partial>(std::move(all), std::move(work), std::move(done));
+void Hub::OnShards(std::vector<size_t> shard_indices, Work work, Done done) {
+  scatter_.Run<Partial>(
+      std::move(shard_indices),
+      [this, work = std::move(work)](size_t i) {
+        Shard& shard = *shards_[i];
+        WSBRIDGE_ASSERT_ON(*shard.thread);
+        return work(shard);
+      },
+      std::move(done));
 }
 
 template <class Partial, class Work, class Done>
-void Hub::ScatterGatherOn(std::vector<size_t> shard_indices, Work work, Done done) {
-  if (shard_indices.empty()) return done(std::vector<Partial>());
-  struct State {
-    State(size_t n, Work w, Done d)
-        : partials(n), remaining(n), work(std::move(w)), done(std::move(d)) {}
-    std::vector<Partial> partials;
-    std::atomic<size_t> remaining;
-    Work work;
-    Done done;
-  };
-  auto state = std::make_shared<State>(shard_indices.size(), std::move(work), std::move(done));
-  for (size_t i = 0; i < shard_indices.size(); ++i) {
-    Shard* shard = shards_[shard_indices[i]].get();
-    shard->thread->Post([state, shard, i] {
-      state->partials[i] = state->work(*shard);
-      // acq_rel: the last thread sees every other thread's partial.
-      if (state->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        state->done(std::move(state->partials));
-      }
-    });
-  }
+void Hub::OnAllShards(Work work, Done done) {
+  std::vector<size_t> all(shards_.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  OnShards<Partial>(std::move(all), std::move(work), std::move(done));
 }
 
 void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
@@ -83,7 +71,7 @@ void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr pay
     shard_indices.resize(shards_.size());
     for (size_t i = 0; i < shard_indices.size(); ++i) shard_indices[i] = i;
   }
-  ScatterGatherOn<Partial>(
+  OnShards<Partial>(
       std::move(shard_indices),
       [targets, payload = std::move(payload)](Shard& shard) {
         Partial partial;
@@ -130,7 +118,7 @@ auto SumCounts(Hub::CountDone done) {
 
 void Hub::Subscribe(std::shared_ptr<const SessionSelector> selector,
                     std::shared_ptr<const std::vector<std::string>> topics, CountDone done) {
-  ScatterGather<uint32_t>(
+  OnAllShards<uint32_t>(
       [selector, topics, max = max_topics_per_session_](Shard& shard) {
         return static_cast<uint32_t>(shard.index.Subscribe(*selector, *topics, max));
       },
@@ -139,7 +127,7 @@ void Hub::Subscribe(std::shared_ptr<const SessionSelector> selector,
 
 void Hub::Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                       std::shared_ptr<const std::vector<std::string>> topics, CountDone done) {
-  ScatterGather<uint32_t>(
+  OnAllShards<uint32_t>(
       [selector, topics](Shard& shard) {
         return static_cast<uint32_t>(shard.index.Unsubscribe(*selector, *topics));
       },
@@ -148,7 +136,7 @@ void Hub::Unsubscribe(std::shared_ptr<const SessionSelector> selector,
 
 void Hub::Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
                      std::string reason, CountDone done) {
-  ScatterGather<uint32_t>(
+  OnAllShards<uint32_t>(
       [selector, code, reason = std::move(reason)](Shard& shard) {
         shard.scratch.clear();
         shard.index.Select(*selector, nullptr, shard.scratch);
@@ -162,7 +150,7 @@ void Hub::Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t c
 }
 
 void Hub::DisconnectAll(uint16_t code, std::string reason, CountDone done) {
-  ScatterGather<uint32_t>(
+  OnAllShards<uint32_t>(
       [code, reason = std::move(reason)](Shard& shard) {
         std::vector<RoutingIndex::Entry*> all;
         DeliveryTargets everyone;
@@ -175,7 +163,7 @@ void Hub::DisconnectAll(uint16_t code, std::string reason, CountDone done) {
 }
 
 void Hub::GetSession(std::string session_id, SessionDone done) {
-  ScatterGather<std::optional<SessionView>>(
+  OnAllShards<std::optional<SessionView>>(
       [session_id = std::move(session_id)](Shard& shard) -> std::optional<SessionView> {
         const RoutingIndex::Entry* entry = shard.index.Find(session_id);
         if (entry == nullptr) return std::nullopt;
@@ -191,7 +179,7 @@ void Hub::GetSession(std::string session_id, SessionDone done) {
 
 void Hub::ListSessions(ListQuery query, PageDone done) {
   const size_t page_size = query.page_size;
-  ScatterGather<std::vector<SessionView>>(
+  OnAllShards<std::vector<SessionView>>(
       [query = std::move(query)](Shard& shard) {
         // One more than a page: tells whether anything follows.
         auto entries =

@@ -1,15 +1,17 @@
 // Hub: the session registry of this node, sharded by I/O thread. Shard i is a RoutingIndex that
 // only I/O thread i touches, holding exactly the sessions that live on thread i. Every operation
-// that spans sessions is a scatter-gather: ONE post per I/O thread carrying the shared request
-// (and, for deliveries, one shared immutable payload), each thread resolving and acting on its
-// own sessions, and the last thread to finish calling `done` with the combined result.
+// that spans sessions is one step of the node's ScatterGather (runtime/scatter_gather.h): ONE
+// entry per I/O thread carrying the shared request (and, for deliveries, one shared immutable
+// payload), each thread resolving and acting on its own sessions, and the last thread to finish
+// calling `done` with the combined result.
 //
 // So a Broadcast to 100k sessions never holds a lock that an accept or another call waits on,
-// sessions are never reached from a foreign thread, and a session's messages keep the order in
-// which the calls reached the hub (each thread runs its posts FIFO).
+// sessions are never reached from a foreign thread, and every session receives its messages in
+// the one order in which the node accepted the calls (deliveries, Subscribe, Unsubscribe and
+// Disconnect alike), whatever gRPC thread or stream each call came on.
 //
 // A Push addressed only to users goes to the threads that hold those users' sessions
-// (hub/user_directory.h): one post for a user on one thread, none for a user who is offline.
+// (hub/user_directory.h): one entry for a user on one thread, none for a user who is offline.
 //
 // Thread-safety: the asynchronous operations may be called from any thread; `done` runs exactly
 // once and must not block: on one of the I/O threads, or on the calling thread when no thread
@@ -30,6 +32,7 @@
 #include "hub/targets.h"
 #include "hub/user_directory.h"
 #include "runtime/io_thread.h"
+#include "runtime/scatter_gather.h"
 
 namespace wsbridge {
 
@@ -100,15 +103,14 @@ class Hub {
     std::vector<RoutingIndex::Entry*> scratch;  // reused per resolution; thread-owned
   };
 
-  // Runs `work(shard)` on every shard's thread, then `done(partials)` once, on the thread that
-  // finished last.
+  // Runs `work(shard)` on the shards listed (on each shard's thread), then `done(partials)` once,
+  // as one step of the node order (runtime/scatter_gather.h).
   template <class Partial, class Work, class Done>
-  void ScatterGather(Work work, Done done);
-  // The same over the shards listed in `shard_indices` only (partials in that order); with none,
-  // `done({})` runs at once on the calling thread.
+  void OnShards(std::vector<size_t> shard_indices, Work work, Done done);
   template <class Partial, class Work, class Done>
-  void ScatterGatherOn(std::vector<size_t> shard_indices, Work work, Done done);
+  void OnAllShards(Work work, Done done);
 
+  ScatterGather scatter_;  // shard i lives on scatter_ thread i
   std::vector<std::unique_ptr<Shard>> shards_;
   const size_t max_topics_per_session_;
   UserDirectory users_;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <optional>
 #include <thread>
@@ -15,6 +16,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+
+// Checks, in debug and sanitizer builds (no NDEBUG), that the caller runs on `io_thread`: every
+// entry point documented as "only on thread i" starts with it.
+#define WSBRIDGE_ASSERT_ON(io_thread) \
+  assert((io_thread).IsCurrent() && "called off the I/O thread that owns this state")
 
 namespace wsbridge {
 
