@@ -21,7 +21,7 @@ grpc::ServerUnaryReactor* FinishWith(grpc::ServerUnaryReactor* reactor,
 
 // Completion for Push and Broadcast: fills the counts every delivery response has.
 template <class Response>
-Hub::DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response) {
+DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response) {
   return [reactor, response](DeliveryCounts counts) {
     response->set_matched(counts.matched);
     response->set_queued(counts.queued);
@@ -37,7 +37,7 @@ Hub::DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* re
 
 // Completion for Subscribe, Unsubscribe and Disconnect: the number of sessions acted on.
 template <class Response>
-Hub::CountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) {
+CountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) {
   return [reactor, response](uint32_t sessions) {
     response->set_sessions(sessions);
     reactor->Finish(grpc::Status::OK);

@@ -44,16 +44,17 @@ class EventsStream final : public grpc::ServerWriteReactor<v1::Event> {
 
   explicit EventsStream(EventBus& bus);
   void Begin(const v1::EventsRequest& request, absl::Status admitted);
-  // Writes the next event unless one is in flight. REQUIRES: pump_->mutex held.
-  void PumpLocked();
-  void FinishLocked(const grpc::Status& status);
+  // Writes the next event unless one is in flight. Takes the bus's mutex inside: lock order
+  // pump mutex, then bus mutex (docs/architecture.md, "Locks").
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pump_->mutex);
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pump_->mutex);
 
   EventBus& bus_;
   std::shared_ptr<Pump> pump_;
   std::shared_ptr<EventBus::Subscription> subscription_;
-  EventPtr in_flight_;     // the event being written; guarded by pump_->mutex
-  bool writing_ = false;   // guarded by pump_->mutex
-  bool finished_ = false;  // guarded by pump_->mutex
+  EventPtr in_flight_ ABSL_GUARDED_BY(pump_->mutex);  // the event being written
+  bool writing_ ABSL_GUARDED_BY(pump_->mutex) = false;
+  bool finished_ ABSL_GUARDED_BY(pump_->mutex) = false;
 };
 
 }  // namespace wsbridge

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "ws/payload.h"
 
 namespace wsbridge {
 namespace {

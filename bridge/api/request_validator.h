@@ -13,9 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/payload.h"
-#include "hub/hub.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {

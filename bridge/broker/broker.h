@@ -1,12 +1,18 @@
 // Broker: the seam between the API and delivery. The API hands every session-addressed
-// operation to a Broker and answers the caller from the Broker's completion.
+// operation to a Broker and answers the caller from the Broker's completion; it speaks only the
+// broker's vocabulary (broker/types.h).
 //
-// LocalBroker (this node only) is the default. A cluster broker (Redis, design §6) implements the
-// same interface: it forwards each operation to the nodes that hold matching sessions and
-// combines their answers with the local hub's, so the API layer does not change.
+// This node's hub (hub/hub.h) is the in-process Broker and the default. A cluster broker (Redis,
+// design §6) implements the same interface around it: it runs each operation on the local hub,
+// forwards it to the nodes that hold matching sessions, and combines their answers (counts add
+// up; unknown session ids are those no node knows), so the API layer does not change.
 //
-// Thread-safety: implementations must accept calls from any thread (gRPC callback threads).
-// Each completion runs exactly once, on a thread of the broker's choosing, and must not block.
+// Ordering: a Broker accepts Deliver, Subscribe, Unsubscribe and Disconnect in one order (the
+// order of the calls into it, for calls that do not overlap, and some order for calls that do),
+// and every session receives its messages in that order.
+//
+// Thread-safety: implementations accept calls from any thread (gRPC callback threads). Each
+// completion runs exactly once, on a thread of the broker's choosing, and must not block.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "common/payload.h"
-#include "hub/hub.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 
 namespace wsbridge {
 
@@ -24,18 +28,21 @@ class Broker {
  public:
   virtual ~Broker() = default;
 
+  // Queues `payload` on every session the targets reach.
   virtual void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
-                       Hub::DeliveryDone done) = 0;
+                       DeliveryDone done) = 0;
+  // Adds `topics` to the selected sessions; `done` gets the number that now have them all.
   virtual void Subscribe(std::shared_ptr<const SessionSelector> selector,
                          std::shared_ptr<const std::vector<std::string>> topics,
-                         Hub::CountDone done) = 0;
+                         CountDone done) = 0;
   virtual void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                            std::shared_ptr<const std::vector<std::string>> topics,
-                           Hub::CountDone done) = 0;
+                           CountDone done) = 0;
+  // Closes the selected sessions with `code` and `reason` once their queued messages are sent.
   virtual void Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
-                          std::string reason, Hub::CountDone done) = 0;
-  virtual void GetSession(std::string session_id, Hub::SessionDone done) = 0;
-  virtual void ListSessions(ListQuery query, Hub::PageDone done) = 0;
+                          std::string reason, CountDone done) = 0;
+  virtual void GetSession(std::string session_id, SessionDone done) = 0;
+  virtual void ListSessions(ListQuery query, PageDone done) = 0;
 };
 
 }  // namespace wsbridge

@@ -227,9 +227,21 @@ uint64_t EventBus::last_sequence() const {
 
 size_t EventBus::subscription_count() const {
   absl::MutexLock lock(&mutex_);
+  return SubscriptionCountLocked();
+}
+
+size_t EventBus::SubscriptionCountLocked() const {
   size_t count = ungrouped_.size();
   for (const auto& [name, group] : groups_) count += group.members.size();
   return count;
+}
+
+bool EventBus::AwaitNoSubscriptions(absl::Time deadline) const {
+  absl::MutexLock lock(&mutex_);
+  const auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return SubscriptionCountLocked() == 0;
+  };
+  return mutex_.AwaitWithDeadline(absl::Condition(&none_left), deadline);
 }
 
 }  // namespace wsbridge

@@ -35,6 +35,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {
@@ -96,6 +97,9 @@ class EventBus {
 
   uint64_t last_sequence() const;
   size_t subscription_count() const;
+  // Blocks until no subscription is left or `deadline` passes; true if none is left. For the
+  // drain: after Close(), each stream unsubscribes once it has written what it holds.
+  bool AwaitNoSubscriptions(absl::Time deadline) const;
 
  private:
   struct Group {
@@ -109,6 +113,7 @@ class EventBus {
   Subscription* PickMember(const Group& group, const std::string& session_id) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Detach(Subscription* subscription) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  size_t SubscriptionCountLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const EventBusOptions options_;
   mutable absl::Mutex mutex_;

@@ -24,6 +24,7 @@ Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
 
 bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
                    SessionEndpoint* endpoint) {
+  WSBRIDGE_ASSERT_ON(*shards_[i]->thread);
   const std::string user_id = info.user_id;
   if (!shards_[i]->index.Add(std::move(info), std::move(topics), endpoint)) return false;
   users_.Add(user_id, i);  // after the index: a Push that finds thread i finds the session
@@ -31,6 +32,7 @@ bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
 }
 
 bool Hub::Unregister(size_t i, absl::string_view session_id) {
+  WSBRIDGE_ASSERT_ON(*shards_[i]->thread);
   RoutingIndex& index = shards_[i]->index;
   const RoutingIndex::Entry* entry = index.Find(session_id);
   if (entry == nullptr) return false;
@@ -107,7 +109,7 @@ void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr pay
 }
 
 namespace {
-auto SumCounts(Hub::CountDone done) {
+auto SumCounts(CountDone done) {
   return [done = std::move(done)](std::vector<uint32_t> partials) {
     uint32_t total = 0;
     for (uint32_t p : partials) total += p;

@@ -27,35 +27,16 @@
 #include <string>
 #include <vector>
 
-#include "common/payload.h"
+#include "broker/broker.h"
+#include "broker/types.h"
 #include "hub/routing_index.h"
-#include "hub/targets.h"
 #include "hub/user_directory.h"
 #include "runtime/io_thread.h"
 #include "runtime/scatter_gather.h"
 
 namespace wsbridge {
 
-// One session as GetSession / ListSessions report it.
-struct SessionView {
-  SessionInfo info;
-  std::vector<std::string> topics;
-  SessionCounters counters;
-};
-
-struct ListQuery {
-  std::string user_id;   // filter, when non-empty
-  std::string topic;     // filter, when non-empty
-  std::string after_id;  // sessions with a greater id only, when non-empty
-  size_t page_size = 100;
-};
-
-struct SessionPage {
-  std::vector<SessionView> sessions;  // ordered by id
-  bool more = false;                  // further sessions match after the last one
-};
-
-class Hub {
+class Hub final : public Broker {
  public:
   // REQUIRES: threads non-empty; they outlive the hub.
   Hub(std::vector<IoThread*> threads, size_t max_topics_per_session);
@@ -65,7 +46,10 @@ class Hub {
   size_t shard_count() const { return shards_.size(); }
   IoThread& thread(size_t i) { return *shards_[i]->thread; }
   // REQUIRES: called on thread(i).
-  RoutingIndex& shard(size_t i) { return shards_[i]->index; }
+  RoutingIndex& shard(size_t i) {
+    WSBRIDGE_ASSERT_ON(*shards_[i]->thread);
+    return shards_[i]->index;
+  }
 
   // Adds a session to shard i (and to the user directory). False, and nothing changes, when the
   // id is taken. REQUIRES: called on thread(i); endpoint outlives its registration.
@@ -76,25 +60,19 @@ class Hub {
 
   const UserDirectory& users() const { return users_; }
 
-  using DeliveryDone = std::function<void(DeliveryCounts)>;
-  using CountDone = std::function<void(uint32_t sessions)>;
-  using SessionDone = std::function<void(std::optional<SessionView>)>;
-  using PageDone = std::function<void(SessionPage)>;
-
-  // Queues `payload` on every session the targets reach.
+  // Broker: each operation is one step of the node order (runtime/scatter_gather.h).
   void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
-               DeliveryDone done);
+               DeliveryDone done) override;
   void Subscribe(std::shared_ptr<const SessionSelector> selector,
-                 std::shared_ptr<const std::vector<std::string>> topics, CountDone done);
+                 std::shared_ptr<const std::vector<std::string>> topics, CountDone done) override;
   void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
-                   std::shared_ptr<const std::vector<std::string>> topics, CountDone done);
-  // Closes the selected sessions with `code` and `reason` once their queued messages are sent.
+                   std::shared_ptr<const std::vector<std::string>> topics, CountDone done) override;
   void Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
-                  std::string reason, CountDone done);
+                  std::string reason, CountDone done) override;
   // Closes every session (server shutdown).
   void DisconnectAll(uint16_t code, std::string reason, CountDone done);
-  void GetSession(std::string session_id, SessionDone done);
-  void ListSessions(ListQuery query, PageDone done);
+  void GetSession(std::string session_id, SessionDone done) override;
+  void ListSessions(ListQuery query, PageDone done) override;
 
  private:
   struct Shard {

@@ -23,7 +23,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "hub/session_endpoint.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 
 namespace wsbridge {
 

@@ -8,19 +8,9 @@
 #include <string_view>
 
 #include "absl/strings/string_view.h"
-#include "common/payload.h"
+#include "broker/types.h"
 
 namespace wsbridge {
-
-// Counters of one session, as reported by GetSession / ListSessions.
-struct SessionCounters {
-  uint64_t messages_sent = 0;
-  uint64_t messages_received = 0;
-  uint64_t bytes_sent = 0;
-  uint64_t bytes_received = 0;
-  uint32_t queued_messages = 0;
-  uint64_t queued_bytes = 0;
-};
 
 enum class DeliveryOutcome : uint8_t {
   kQueued,   // accepted into the send queue

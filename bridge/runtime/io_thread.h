@@ -2,8 +2,10 @@
 // session belongs to exactly one IoThread for its whole life, so their state needs no lock.
 //
 // Thread-safety: Post() is the only door from other threads and is safe from any thread.
-// context() may be used to create I/O objects that will then live on this thread.
-// IsCurrent() tells whether the caller runs on this thread (use it in DCHECK-style asserts).
+// Make<T>() creates an I/O object (socket, timer, acceptor) that will then live on this thread;
+// the event loop itself is not handed out, so nothing can run on the thread except through
+// Post() or the completion of one of its own I/O objects. IsCurrent() tells whether the caller
+// runs on this thread: WSBRIDGE_ASSERT_ON checks it in debug and sanitizer builds.
 #pragma once
 
 #include <atomic>
@@ -43,9 +45,15 @@ class IoThread {
     boost::asio::post(context_, std::forward<Task>(task));
   }
 
+  // An I/O object of type T (an Asio socket, timer or acceptor) bound to this thread's loop;
+  // `args` follow the loop in T's constructor.
+  template <class T, class... Args>
+  T Make(Args&&... args) {
+    return T(context_, std::forward<Args>(args)...);
+  }
+
   bool IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
   size_t index() const { return index_; }
-  boost::asio::io_context& context() { return context_; }
 
  private:
   const size_t index_;

@@ -15,8 +15,8 @@ using tcp = boost::asio::ip::tcp;
 
 Listener::Listener(IoThread& thread, AcceptHandler on_accept)
     : thread_(thread),
-      acceptor_(thread.context()),
-      retry_timer_(thread.context()),
+      acceptor_(thread.Make<tcp::acceptor>()),
+      retry_timer_(thread.Make<asio::steady_timer>()),
       on_accept_(std::move(on_accept)) {}
 
 absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(IoThread& thread, tcp::endpoint endpoint,
@@ -33,7 +33,7 @@ absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(IoThread& thread, tcp
   if (sharing == PortSharing::kFirstOfGroup && endpoint.port() != 0) {
     // SO_REUSEPORT would let us join another process's group on this port and silently split
     // its traffic; a plain bind first proves the port is free.
-    tcp::acceptor probe(thread.context());
+    tcp::acceptor probe = thread.Make<tcp::acceptor>();
     probe.open(endpoint.protocol(), ec);
     if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) probe.bind(endpoint, ec);
@@ -69,8 +69,10 @@ void Listener::Stop() {
 }
 
 void Listener::DoAccept() {
-  acceptor_.async_accept(thread_.context(), [self = shared_from_this()](
-                                                boost::system::error_code ec, tcp::socket socket) {
+  WSBRIDGE_ASSERT_ON(thread_);
+  // The new socket lives on the acceptor's thread, this one.
+  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
+                                                     tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (ec) {
       // Out of descriptors and the like: back off briefly instead of spinning; the

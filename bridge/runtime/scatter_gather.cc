@@ -1,7 +1,5 @@
 #include "runtime/scatter_gather.h"
 
-#include <cassert>
-
 namespace wsbridge {
 
 ScatterGather::ScatterGather(std::vector<IoThread*> threads) {
@@ -40,7 +38,7 @@ void ScatterGather::Enter(const std::shared_ptr<Call>& call,
 }
 
 void ScatterGather::Drain(Inbox& inbox) {
-  assert(inbox.thread->IsCurrent());
+  WSBRIDGE_ASSERT_ON(*inbox.thread);
   {
     absl::MutexLock lock(&inbox.mutex);
     // The producers get the (empty) vector of the previous batch back, capacity and all.

@@ -111,10 +111,9 @@ absl::Status BridgeServer::Init() {
     raw_threads.push_back(threads_.back().get());
   }
   hub_ = std::make_unique<Hub>(raw_threads, config_.max_topics_per_session);
-  broker_ = std::make_unique<LocalBroker>(*hub_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
-        *threads_[i], hub_->shard(i), *hub_, limiter_, session_limits_, *events_, {}, {}, {}, {}}));
+        *threads_[i], *hub_, limiter_, session_limits_, *events_, {}, {}, {}, {}}));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
@@ -162,7 +161,7 @@ absl::Status BridgeServer::Init() {
   // gRPC: Bridge, health, reflection.
   ApiLimits api_limits;
   api_limits.max_message_bytes = config_.max_message_bytes;
-  service_ = std::make_unique<BridgeService>(*broker_, *events_, lifecycle_, api_key_, api_limits);
+  service_ = std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_, api_limits);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
       grpc::reflection::v1::ServerReflection::service_full_name(),
@@ -233,10 +232,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
   if (events_ != nullptr) {
     // Every `closed` event is in; streams finish writing what they hold, then end with OK.
     events_->Close();
-    const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (events_->subscription_count() > 0 && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    events_->AwaitNoSubscriptions(absl::Now() + absl::Seconds(5));
   }
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

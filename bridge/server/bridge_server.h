@@ -20,7 +20,6 @@
 #include "api/bridge_service.h"
 #include "api/reflection_service.h"
 #include "auth/token_verifier.h"
-#include "broker/local_broker.h"
 #include "config/config.h"
 #include "events/event_bus.h"
 #include "hub/connection_limiter.h"
@@ -76,7 +75,6 @@ class BridgeServer {
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
   std::unique_ptr<Hub> hub_;
-  std::unique_ptr<LocalBroker> broker_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
   std::unique_ptr<HandshakeEnvironment> handshake_environment_;

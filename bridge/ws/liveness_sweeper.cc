@@ -21,7 +21,7 @@ std::chrono::steady_clock::duration SweepPeriod(const SessionLimits& limits) {
 }  // namespace
 
 LivenessSweeper::LivenessSweeper(SessionContext& context)
-    : context_(context), timer_(context.thread.context()), period_(SweepPeriod(context.limits)) {}
+    : context_(context), timer_(context.thread.Make<boost::asio::steady_timer>()), period_(SweepPeriod(context.limits)) {}
 
 void LivenessSweeper::Start() {
   context_.thread.Post([self = shared_from_this()] { self->Tick(); });
@@ -35,6 +35,7 @@ void LivenessSweeper::Stop() {
 }
 
 void LivenessSweeper::Tick() {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   if (stopped_) return;
   const auto now = std::chrono::steady_clock::now();
   // CheckLiveness never removes a session from the list synchronously (a dropped session

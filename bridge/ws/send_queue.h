@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "common/payload.h"
+#include "ws/payload.h"
 
 namespace wsbridge {
 

@@ -91,7 +91,7 @@ void Session::OnUpgraded() {
   v1::Event event = NewEvent();
   v1::SessionOpened* opened = event.mutable_opened();
   opened->set_remote_address(info_.remote_address);
-  if (const RoutingIndex::Entry* entry = context_.routing.Find(info_.id); entry != nullptr) {
+  if (const RoutingIndex::Entry* entry = context_.hub.shard(context_.thread.index()).Find(info_.id); entry != nullptr) {
     for (const std::string& topic : entry->topics) opened->add_topics(topic);
   }
   opened->mutable_metadata()->insert(info_.metadata.begin(), info_.metadata.end());
@@ -361,7 +361,7 @@ void Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
 
 Session::Closing& Session::EnsureClosing() {
   if (closing_) return *closing_;
-  closing_ = std::make_unique<Closing>(context_.thread.context());
+  closing_ = std::make_unique<Closing>(context_.thread.Make<asio::steady_timer>());
   closing_->deadline.expires_after(ToSteady(context_.limits.close_timeout));
   closing_->deadline.async_wait([self = shared_from_this()](error_code ec) {
     if (ec || self->state_ == State::kFinished) return;
@@ -401,7 +401,7 @@ void Session::DropConnection(error_code why) {
   error_code ignored;
   socket_.close(ignored);
   // Finished from a handler of its own: the caller may be walking a list of sessions.
-  asio::post(context_.thread.context(), [self = shared_from_this(), why] { self->Finish(why); });
+  context_.thread.Post([self = shared_from_this(), why] { self->Finish(why); });
 }
 
 SessionCounters Session::Counters() const {

@@ -39,7 +39,7 @@
 
 #include "absl/strings/string_view.h"
 #include "hub/session_endpoint.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 #include "ws/frame_codec.h"
 #include "ws/send_queue.h"
 #include "ws/session_context.h"
@@ -85,7 +85,7 @@ class Session final : public SessionEndpoint,
 
   // The close handshake under way; allocated only once the session starts closing.
   struct Closing {
-    explicit Closing(boost::asio::io_context& io) : deadline(io) {}
+    explicit Closing(boost::asio::steady_timer timer) : deadline(std::move(timer)) {}
     boost::asio::steady_timer deadline;
     uint16_t code = 0;  // what our close frame says
     std::string reason;

@@ -14,7 +14,6 @@
 #include "events/event_bus.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
-#include "hub/routing_index.h"
 #include "runtime/io_thread.h"
 #include "ws/send_queue.h"
 #include "ws/write_flusher.h"
@@ -36,7 +35,6 @@ struct SessionLimits {
 
 struct SessionContext {
   IoThread& thread;
-  RoutingIndex& routing;  // the hub shard of `thread` (shard number thread.index())
   Hub& hub;               // sessions register through it (the shard and the user directory)
   ConnectionLimiter& limiter;
   const SessionLimits& limits;

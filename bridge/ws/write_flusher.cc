@@ -8,6 +8,7 @@
 namespace wsbridge {
 
 void WriteFlusher::Schedule(IoThread& thread, std::shared_ptr<Session> session) {
+  WSBRIDGE_ASSERT_ON(thread);
   pending_.push_back(std::move(session));
   if (posted_) return;
   posted_ = true;
@@ -17,6 +18,7 @@ void WriteFlusher::Schedule(IoThread& thread, std::shared_ptr<Session> session) 
 }
 
 void WriteFlusher::Run() {
+  WSBRIDGE_ASSERT_ON(*thread_);
   posted_ = false;
   if (next_ == running_.size()) {
     running_.clear();

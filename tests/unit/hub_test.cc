@@ -15,11 +15,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "common/payload.h"
+#include "ws/payload.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/session_endpoint.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 #include "runtime/io_thread.h"
 
 namespace wsbridge {
@@ -152,35 +152,35 @@ class HubTest : public ::testing::Test {
   }
 
   DeliveryCounts Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload) {
-    return Await<DeliveryCounts>([&](Hub::DeliveryDone done) {
+    return Await<DeliveryCounts>([&](DeliveryDone done) {
       hub_.Deliver(std::move(targets), std::move(payload), std::move(done));
     });
   }
 
   uint32_t Subscribe(std::shared_ptr<const SessionSelector> selector,
                      std::vector<std::string> topics) {
-    return Await<uint32_t>([&](Hub::CountDone done) {
+    return Await<uint32_t>([&](CountDone done) {
       hub_.Subscribe(std::move(selector), Topics(std::move(topics)), std::move(done));
     });
   }
 
   uint32_t Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                        std::vector<std::string> topics) {
-    return Await<uint32_t>([&](Hub::CountDone done) {
+    return Await<uint32_t>([&](CountDone done) {
       hub_.Unsubscribe(std::move(selector), Topics(std::move(topics)), std::move(done));
     });
   }
 
   uint32_t Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
                       const std::string& reason) {
-    return Await<uint32_t>([&](Hub::CountDone done) {
+    return Await<uint32_t>([&](CountDone done) {
       hub_.Disconnect(std::move(selector), code, reason, std::move(done));
     });
   }
 
   std::optional<SessionView> GetSession(const std::string& id) {
     return Await<std::optional<SessionView>>(
-        [&](Hub::SessionDone done) { hub_.GetSession(id, std::move(done)); });
+        [&](SessionDone done) { hub_.GetSession(id, std::move(done)); });
   }
 
   SessionPage List(std::string after_id, size_t page_size, std::string user_id = "",
@@ -191,7 +191,7 @@ class HubTest : public ::testing::Test {
     query.user_id = std::move(user_id);
     query.topic = std::move(topic);
     return Await<SessionPage>(
-        [&](Hub::PageDone done) { hub_.ListSessions(std::move(query), std::move(done)); });
+        [&](PageDone done) { hub_.ListSessions(std::move(query), std::move(done)); });
   }
 
   FakeSession& session(const std::string& id) { return *sessions_.at(id); }
@@ -492,7 +492,7 @@ TEST_F(HubTest, DisconnectAllClosesEverySessionOnBothShards) {
   AddSession(1, "s2", "");
   AddSession(1, "s3", "bob", {"news"});
 
-  const uint32_t closed = Await<uint32_t>([&](Hub::CountDone done) {
+  const uint32_t closed = Await<uint32_t>([&](CountDone done) {
     hub_.DisconnectAll(1001, "server shutting down", std::move(done));
   });
 

@@ -11,11 +11,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
-#include "common/payload.h"
+#include "ws/payload.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/hub.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {

@@ -11,11 +11,11 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "common/payload.h"
+#include "ws/payload.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/session_endpoint.h"
-#include "hub/targets.h"
+#include "broker/types.h"
 
 namespace wsbridge {
 namespace {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/payload.h"
+#include "ws/payload.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,4 +1,4 @@
-#include "common/payload.h"
+#include "ws/payload.h"
 
 #include <utility>
 

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "broker/types.h"
+
 namespace wsbridge {
 
 struct Payload {
@@ -39,8 +41,6 @@ struct Payload {
   std::array<uint8_t, 10> header_bytes{};  // unmasked server-to-client frame header
   std::string bytes;
 };
-
-using PayloadPtr = std::shared_ptr<const Payload>;
 
 inline PayloadPtr MakePayload(Payload::Kind kind, std::string bytes) {
   return std::make_shared<const Payload>(kind, std::move(bytes));

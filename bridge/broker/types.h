@@ -1,0 +1,97 @@
+// The broker's vocabulary: plain values that say whom an API call addresses, what came of it, and
+// what a session looks like from outside, plus the completions of the Broker's operations
+// (broker/broker.h). The API builds them (api/request_validator.h), the hub resolves them, and a
+// cluster broker will carry them between nodes. Nothing here knows about sockets, threads or
+// protobuf, so code that only validates or routes does not pull in Asio or gRPC.
+//
+// A message travels as a PayloadPtr: a shared, immutable frame made once per call by the
+// WebSocket layer (ws/payload.h). Here it is opaque: routing code copies and hands on the
+// pointer but never looks inside.
+//
+// Thread-safety: plain values; shared read-only (behind shared_ptr<const ...>) across threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace wsbridge {
+
+struct Payload;  // defined in ws/payload.h
+using PayloadPtr = std::shared_ptr<const Payload>;
+
+// Sessions named by id and/or every session of the named users (Push, Subscribe, Disconnect).
+struct SessionSelector {
+  std::vector<std::string> session_ids;
+  std::vector<std::string> user_ids;
+};
+
+// Whom one message goes to: a Push (selector) or a Broadcast (topics or all sessions).
+struct DeliveryTargets {
+  SessionSelector selector;
+  std::vector<std::string> topics;
+  bool all_sessions = false;
+  std::vector<std::string> exclude_session_ids;
+};
+
+// What was done with one message. `unknown_session_ids` lists the entries of
+// `selector.session_ids` that named no online session.
+struct DeliveryCounts {
+  uint32_t matched = 0;
+  uint32_t queued = 0;
+  uint32_t dropped = 0;
+  std::vector<std::string> unknown_session_ids;
+};
+
+// What a session is, as GetSession / ListSessions describe it.
+struct SessionInfo {
+  std::string id;
+  std::string user_id;  // empty for anonymous sessions
+  std::string remote_address;
+  absl::Time connected_at;
+  std::map<std::string, std::string> metadata;
+};
+
+// Counters of one session, as reported by GetSession / ListSessions.
+struct SessionCounters {
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint32_t queued_messages = 0;
+  uint64_t queued_bytes = 0;
+};
+
+// One session as GetSession / ListSessions report it.
+struct SessionView {
+  SessionInfo info;
+  std::vector<std::string> topics;
+  SessionCounters counters;
+};
+
+struct ListQuery {
+  std::string user_id;   // filter, when non-empty
+  std::string topic;     // filter, when non-empty
+  std::string after_id;  // sessions with a greater id only, when non-empty
+  size_t page_size = 100;
+};
+
+struct SessionPage {
+  std::vector<SessionView> sessions;  // ordered by id
+  bool more = false;                  // further sessions match after the last one
+};
+
+// Completions of the Broker's operations: each runs exactly once and must not block.
+using DeliveryDone = std::function<void(DeliveryCounts)>;
+using CountDone = std::function<void(uint32_t sessions)>;
+using SessionDone = std::function<void(std::optional<SessionView>)>;
+using PageDone = std::function<void(SessionPage)>;
+
+}  // namespace wsbridge
