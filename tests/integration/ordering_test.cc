@@ -44,35 +44,38 @@ std::unique_ptr<v1::Bridge::Stub> OwnChannelStub(TestBridge& bridge, int publish
 }
 
 // Makes `count` asynchronous calls, `start(i, done)` issuing call i, with at most `in_flight`
-// outstanding; returns once all have answered, with the number that did not answer OK.
+// outstanding; returns once all have answered, with the number that did not answer OK. The
+// state is shared with the callbacks, which may still be returning when this function does.
 int CallsWithInFlight(int count, int in_flight,
-                      const std::function<void(int, std::function<void(grpc::Status)>)>& start) {
-  struct Progress {
+                      std::function<void(int, std::function<void(grpc::Status)>)> start) {
+  struct Progress : std::enable_shared_from_this<Progress> {
     absl::Mutex mutex;
     int count = 0, started = 0, finished = 0, failed = 0;
-  } progress;
-  progress.count = count;
-  std::function<void()> start_next = [&] {
-    int i;
-    {
-      absl::MutexLock lock(&progress.mutex);
-      if (progress.started == count) return;
-      i = progress.started++;
-    }
-    start(i, [&](grpc::Status status) {
+    std::function<void(int, std::function<void(grpc::Status)>)> start;
+
+    void StartNext() {
+      int i;
       {
-        absl::MutexLock lock(&progress.mutex);
-        ++progress.finished;
-        if (!status.ok()) ++progress.failed;
+        absl::MutexLock lock(&mutex);
+        if (started == count) return;
+        i = started++;
       }
-      start_next();
-    });
+      start(i, [self = shared_from_this()](grpc::Status status) {
+        self->StartNext();
+        absl::MutexLock lock(&self->mutex);
+        ++self->finished;
+        if (!status.ok()) ++self->failed;
+      });
+    }
   };
-  for (int i = 0; i < in_flight; ++i) start_next();
-  absl::MutexLock lock(&progress.mutex);
-  progress.mutex.Await(
-      absl::Condition(+[](Progress* p) { return p->finished == p->count; }, &progress));
-  return progress.failed;
+  auto progress = std::make_shared<Progress>();
+  progress->count = count;
+  progress->start = std::move(start);
+  for (int i = 0; i < in_flight; ++i) progress->StartNext();
+  absl::MutexLock lock(&progress->mutex);
+  progress->mutex.Await(
+      absl::Condition(+[](Progress* p) { return p->finished == p->count; }, progress.get()));
+  return progress->failed;
 }
 
 // Unary Broadcasts of "p<publisher>-<i>" to `topic`, `in_flight` at a time on one channel.
