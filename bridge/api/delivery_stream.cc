@@ -10,12 +10,12 @@ namespace wsbridge {
 namespace {
 
 absl::StatusOr<ValidatedDelivery> Validate(const v1::PushRequest& request,
-                                           const ApiLimits& limits) {
-  return ValidatePush(request, limits);
+                                           uint64_t max_message_bytes) {
+  return ValidatePush(request, max_message_bytes);
 }
 absl::StatusOr<ValidatedDelivery> Validate(const v1::BroadcastRequest& request,
-                                           const ApiLimits& limits) {
-  return ValidateBroadcast(request, limits);
+                                           uint64_t max_message_bytes) {
+  return ValidateBroadcast(request, max_message_bytes);
 }
 
 void AddUnknownIds(DeliveryCounts& counts, v1::PushResponse& response) {
@@ -27,9 +27,10 @@ void AddUnknownIds(DeliveryCounts& /*counts*/, v1::BroadcastResponse& /*response
 }  // namespace
 
 template <class Request, class Response>
-DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker, ApiLimits limits,
+DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker,
+                                                                uint64_t max_message_bytes,
                                                                 absl::Status admitted)
-    : broker_(broker), limits_(limits) {
+    : broker_(broker), max_message_bytes_(max_message_bytes) {
   absl::MutexLock lock(&mutex_);
   if (!admitted.ok()) {
     FinishLocked(ToGrpcStatus(admitted));
@@ -57,7 +58,7 @@ void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
       reading_ = false;
       return PumpLocked();
     }
-    auto validated = Validate(request_, limits_);
+    auto validated = Validate(request_, max_message_bytes_);
     if (!validated.ok()) {
       reading_ = false;
       return FinishLocked(grpc::Status(

@@ -34,7 +34,8 @@ class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Resp
   static constexpr size_t kMaxInFlight = 1024;
 
   // Finishes at once with `admitted` when it is not OK. Deletes itself when gRPC is done.
-  DeliveryStreamReactor(Broker& broker, ApiLimits limits, absl::Status admitted);
+  // `max_message_bytes`: the node's config.session.max_message_bytes.
+  DeliveryStreamReactor(Broker& broker, uint64_t max_message_bytes, absl::Status admitted);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -53,7 +54,7 @@ class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Resp
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   Broker& broker_;
-  const ApiLimits limits_;
+  const uint64_t max_message_bytes_;
   Request request_;  // filled by the read in flight
   uint64_t requests_read_ = 0;
 
