@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
 
   auto logger = spdlog::stderr_color_mt("wsbridge");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_level(spdlog::level::from_str(config.node.log_level));
   spdlog::info("starting: {}", wsbridge::DescribeConfig(config));
 
   auto server = wsbridge::BridgeServer::Start(config);
@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   const int signal_number = WaitForTerminationSignal();
-  spdlog::info("signal {}: draining for up to {}s", signal_number, config.drain_seconds);
-  (*server)->Shutdown(absl::Seconds(config.drain_seconds));
+  spdlog::info("signal {}: draining for up to {}s", signal_number, config.node.drain_seconds);
+  (*server)->Shutdown(absl::Seconds(config.node.drain_seconds));
   spdlog::info("stopped");
   return 0;
 }

@@ -64,8 +64,12 @@ void FillSession(const SessionView& view, v1::Session* out) {
 }  // namespace
 
 BridgeService::BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
-                             const ApiKeyCheck& api_key, ApiLimits limits)
-    : broker_(broker), events_(events), lifecycle_(lifecycle), api_key_(api_key), limits_(limits) {}
+                             const ApiKeyCheck& api_key, uint64_t max_message_bytes)
+    : broker_(broker),
+      events_(events),
+      lifecycle_(lifecycle),
+      api_key_(api_key),
+      max_message_bytes_(max_message_bytes) {}
 
 absl::Status BridgeService::Admit(grpc::CallbackServerContext* context) const {
   if (auto status = api_key_.Check(context->client_metadata()); !status.ok()) return status;
@@ -80,7 +84,7 @@ grpc::ServerUnaryReactor* BridgeService::Push(grpc::CallbackServerContext* conte
                                               v1::PushResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
-  auto delivery = ValidatePush(*request, limits_);
+  auto delivery = ValidatePush(*request, max_message_bytes_);
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
                   AnswerDelivery(reactor, response));
@@ -92,7 +96,7 @@ grpc::ServerUnaryReactor* BridgeService::Broadcast(grpc::CallbackServerContext* 
                                                    v1::BroadcastResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
-  auto delivery = ValidateBroadcast(*request, limits_);
+  auto delivery = ValidateBroadcast(*request, max_message_bytes_);
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
                   AnswerDelivery(reactor, response));
@@ -180,12 +184,12 @@ grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerC
 
 grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* BridgeService::PushStream(
     grpc::CallbackServerContext* context) {
-  return new PushStreamReactor(broker_, limits_, Admit(context));
+  return new PushStreamReactor(broker_, max_message_bytes_, Admit(context));
 }
 
 grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>*
 BridgeService::BroadcastStream(grpc::CallbackServerContext* context) {
-  return new BroadcastStreamReactor(broker_, limits_, Admit(context));
+  return new BroadcastStreamReactor(broker_, max_message_bytes_, Admit(context));
 }
 
 }  // namespace wsbridge

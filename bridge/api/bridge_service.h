@@ -22,9 +22,10 @@ namespace wsbridge {
 
 class BridgeService final : public v1::Bridge::CallbackService {
  public:
+  // `max_message_bytes`: the node's config.session.max_message_bytes.
   // REQUIRES: every reference outlives the service.
   BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
-                const ApiKeyCheck& api_key, ApiLimits limits);
+                const ApiKeyCheck& api_key, uint64_t max_message_bytes);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
@@ -62,7 +63,7 @@ class BridgeService final : public v1::Bridge::CallbackService {
   EventBus& events_;
   const Lifecycle& lifecycle_;
   const ApiKeyCheck& api_key_;
-  const ApiLimits limits_;
+  const uint64_t max_message_bytes_;
 };
 
 }  // namespace wsbridge

@@ -10,12 +10,12 @@ namespace wsbridge {
 namespace {
 
 absl::StatusOr<ValidatedDelivery> Validate(const v1::PushRequest& request,
-                                           const ApiLimits& limits) {
-  return ValidatePush(request, limits);
+                                           uint64_t max_message_bytes) {
+  return ValidatePush(request, max_message_bytes);
 }
 absl::StatusOr<ValidatedDelivery> Validate(const v1::BroadcastRequest& request,
-                                           const ApiLimits& limits) {
-  return ValidateBroadcast(request, limits);
+                                           uint64_t max_message_bytes) {
+  return ValidateBroadcast(request, max_message_bytes);
 }
 
 void AddUnknownIds(DeliveryCounts& counts, v1::PushResponse& response) {
@@ -27,9 +27,10 @@ void AddUnknownIds(DeliveryCounts& /*counts*/, v1::BroadcastResponse& /*response
 }  // namespace
 
 template <class Request, class Response>
-DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker, ApiLimits limits,
+DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker,
+                                                                uint64_t max_message_bytes,
                                                                 absl::Status admitted)
-    : broker_(broker), limits_(limits) {
+    : broker_(broker), max_message_bytes_(max_message_bytes) {
   absl::MutexLock lock(&mutex_);
   if (!admitted.ok()) {
     FinishLocked(ToGrpcStatus(admitted));
@@ -41,30 +42,36 @@ DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker, 
 
 template <class Request, class Response>
 void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
+  // Validation, and the copy of the payload it makes, run before the mutex is taken, so Broker
+  // completions on I/O threads (OnAnswered) and write completions never wait behind it. That is
+  // safe because only one read is in flight at a time: reading_ stays true until this request is
+  // handed to the Broker, so no other thread starts the next read (or touches request_) before
+  // this request is handed over, and deliveries reach the Broker in read order.
+  std::optional<absl::StatusOr<ValidatedDelivery>> validated;
+  if (ok) {
+    ++requests_read_;
+    validated = Validate(request_, max_message_bytes_);
+  }
   ValidatedDelivery delivery;
   std::shared_ptr<Slot> slot;
   {
     absl::MutexLock lock(&mutex_);
-    // reading_ stays true until this request is handed to the Broker: no other thread may
-    // start the next read (and hand over the next request) before it.
     if (!ok) {
       reading_ = false;
       reads_done_ = true;  // the publisher closed its side (or went away)
       return PumpLocked();
     }
-    ++requests_read_;
     if (finish_status_.has_value()) {
       reading_ = false;
       return PumpLocked();
     }
-    auto validated = Validate(request_, limits_);
-    if (!validated.ok()) {
+    if (!validated->ok()) {
       reading_ = false;
       return FinishLocked(grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat("request ", requests_read_, ": ", validated.status().message())));
+          absl::StrCat("request ", requests_read_, ": ", validated->status().message())));
     }
-    delivery = std::move(*validated);
+    delivery = *std::move(*validated);
     slot = std::make_shared<Slot>();
     pending_.push_back(slot);
     ++outstanding_answers_;

@@ -7,7 +7,10 @@
 // reading until answers drain, which pushes back on the publisher through gRPC flow control.
 //
 // Thread-safety: gRPC calls the reactions; Broker completions arrive on I/O threads; one mutex
-// guards the pending answers and the read/write state.
+// guards the pending answers and the read/write state. A request is validated (and its payload
+// copied) before that mutex is taken: only one read is in flight at a time, so request_ and
+// requests_read_ belong to OnReadDone alone, and an I/O thread reporting an answer never waits
+// behind the validation of a large message.
 #pragma once
 
 #include <cstdint>
@@ -34,7 +37,8 @@ class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Resp
   static constexpr size_t kMaxInFlight = 1024;
 
   // Finishes at once with `admitted` when it is not OK. Deletes itself when gRPC is done.
-  DeliveryStreamReactor(Broker& broker, ApiLimits limits, absl::Status admitted);
+  // `max_message_bytes`: the node's config.session.max_message_bytes.
+  DeliveryStreamReactor(Broker& broker, uint64_t max_message_bytes, absl::Status admitted);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -53,7 +57,8 @@ class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Resp
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   Broker& broker_;
-  const ApiLimits limits_;
+  const uint64_t max_message_bytes_;
+  // Touched only by the read in flight and its OnReadDone (one at a time), so not guarded.
   Request request_;  // filled by the read in flight
   uint64_t requests_read_ = 0;
 

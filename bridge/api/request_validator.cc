@@ -53,16 +53,16 @@ absl::StatusOr<SessionSelector> ValidateSelector(const Request& request) {
 }
 
 absl::StatusOr<PayloadPtr> ValidateMessage(const v1::Message& message, bool present,
-                                           const ApiLimits& limits) {
+                                           uint64_t max_message_bytes) {
   if (!present || message.payload_case() == v1::Message::PAYLOAD_NOT_SET) {
     return absl::InvalidArgumentError("message: required: set message.text or message.binary");
   }
   const bool text = message.payload_case() == v1::Message::kText;
   const std::string& bytes = text ? message.text() : message.binary();
-  if (bytes.size() > limits.max_message_bytes) {
+  if (bytes.size() > max_message_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("message: ", bytes.size(), " bytes is over the limit of ",
-                     limits.max_message_bytes, " bytes (--max_message_bytes)"));
+        absl::StrCat("message: ", bytes.size(), " bytes is over the limit of ", max_message_bytes,
+                     " bytes (--max_message_bytes)"));
   }
   return MakePayload(text ? Payload::Kind::kText : Payload::Kind::kBinary, bytes);
 }
@@ -83,10 +83,10 @@ absl::StatusOr<ValidatedTopicChange> ValidateTopicChange(const Request& request)
 }  // namespace
 
 absl::StatusOr<ValidatedDelivery> ValidatePush(const v1::PushRequest& request,
-                                               const ApiLimits& limits) {
+                                               uint64_t max_message_bytes) {
   auto selector = ValidateSelector(request);
   if (!selector.ok()) return selector.status();
-  auto payload = ValidateMessage(request.message(), request.has_message(), limits);
+  auto payload = ValidateMessage(request.message(), request.has_message(), max_message_bytes);
   if (!payload.ok()) return payload.status();
   auto targets = std::make_shared<DeliveryTargets>();
   targets->selector = std::move(*selector);
@@ -94,7 +94,7 @@ absl::StatusOr<ValidatedDelivery> ValidatePush(const v1::PushRequest& request,
 }
 
 absl::StatusOr<ValidatedDelivery> ValidateBroadcast(const v1::BroadcastRequest& request,
-                                                    const ApiLimits& limits) {
+                                                    uint64_t max_message_bytes) {
   if (request.topics().empty() && !request.all_sessions()) {
     return absl::InvalidArgumentError(
         "topics or all_sessions: name at least one topic, or set all_sessions");
@@ -107,7 +107,7 @@ absl::StatusOr<ValidatedDelivery> ValidateBroadcast(const v1::BroadcastRequest& 
       !status.ok()) {
     return status;
   }
-  auto payload = ValidateMessage(request.message(), request.has_message(), limits);
+  auto payload = ValidateMessage(request.message(), request.has_message(), max_message_bytes);
   if (!payload.ok()) return payload.status();
   auto targets = std::make_shared<DeliveryTargets>();
   targets->topics = ToVector(request.topics());

@@ -18,10 +18,6 @@
 
 namespace wsbridge {
 
-struct ApiLimits {
-  uint64_t max_message_bytes = 1 << 20;
-};
-
 struct ValidatedDelivery {
   std::shared_ptr<const DeliveryTargets> targets;
   PayloadPtr payload;
@@ -38,10 +34,12 @@ struct ValidatedDisconnect {
   std::string reason;
 };
 
+// `max_message_bytes`: the node's config.session.max_message_bytes (a message no session would
+// accept is refused here, naming the flag).
 absl::StatusOr<ValidatedDelivery> ValidatePush(const v1::PushRequest& request,
-                                               const ApiLimits& limits);
+                                               uint64_t max_message_bytes);
 absl::StatusOr<ValidatedDelivery> ValidateBroadcast(const v1::BroadcastRequest& request,
-                                                    const ApiLimits& limits);
+                                                    uint64_t max_message_bytes);
 absl::StatusOr<ValidatedTopicChange> ValidateSubscribe(const v1::SubscribeRequest& request);
 absl::StatusOr<ValidatedTopicChange> ValidateUnsubscribe(const v1::UnsubscribeRequest& request);
 absl::StatusOr<ValidatedDisconnect> ValidateDisconnect(const v1::DisconnectRequest& request);

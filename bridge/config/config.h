@@ -1,11 +1,20 @@
-// Config: every setting of one wsbridge process, as a plain value. Filled in by ParseFlags()
+// Config: every setting of one wsbridge process, as a plain value, grouped by the component that
+// reads it (the way LevelDB's Options is one documented struct). Filled in by ParseFlags()
 // (config/flags.h) from the command line and WSBRIDGE_* environment variables; each field's
-// comment gives its meaning and its default (the value a default-constructed Config holds).
-// The ranges named below are the ones ParseFlags() enforces; code that builds a Config by hand
-// (tests) is trusted to stay inside them.
+// comment gives its meaning, its flag when the name differs, and its default (the value a
+// default-constructed Config holds). The ranges named below are the ones ParseFlags() enforces;
+// code that builds a Config by hand (tests) is trusted to stay inside them.
 //
-// Thread-safety: a plain value type with no synchronization of its own. Build it on one thread,
-// then share it read-only (e.g. by const reference) with as many threads as needed.
+// Each group is defined here once and components take a const reference to theirs (a session
+// reads config.session, the event bus config.events, ...), so adding a setting touches two
+// places: its field below and its entry in the flag table (config/flags.cc). A setting that
+// several components need lives in one group and they all read it there (max_message_bytes:
+// sessions and the gRPC API; max_topics_per_session: the handshake and the hub).
+//
+// This header includes nothing of ours, so any folder may include it.
+//
+// Thread-safety: plain value types with no synchronization of their own. Build a Config on one
+// thread, then share it read-only (e.g. by const reference) with as many threads as needed.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +25,8 @@
 
 namespace wsbridge {
 
-struct Config {
-  // --- Listeners -------------------------------------------------------------------------------
+// Where the node listens.
+struct ListenerOptions {
   // Address every listener binds to. Default "0.0.0.0" (all IPv4 interfaces).
   std::string bind = "0.0.0.0";
   // Port of the gRPC API. 0 = let the OS pick a free port. Default 50051.
@@ -31,12 +40,15 @@ struct Config {
   // Number of I/O threads. 0 = one per core (std::thread::hardware_concurrency). Default 0;
   // at most 1024.
   uint32_t io_threads = 0;
+};
 
-  // --- Browser authentication ------------------------------------------------------------------
+// Who may open a session, and how much of the node one user or session may hold. Read by the
+// handshake (ws/handshake_policy.h), the connection limiter and the hub.
+struct AdmissionOptions {
   // Shared secret for HS256-signed JWTs. Empty = HS256 tokens are not accepted. Default empty.
   std::string jwt_secret;
   // Path to a PEM public key for verifying JWTs: an RSA key means RS256, an EC P-256 key means
-  // ES256. Empty = none. Not read by ParseFlags(); the caller loads (and checks) the file.
+  // ES256. Empty = none. Not read by ParseFlags(); the server loads (and checks) the file.
   // Default empty.
   std::string jwt_public_key;
   // Whether a browser without a token may connect (it can then use public_topics only).
@@ -47,27 +59,40 @@ struct Config {
   // Accepted values of the Origin header on WebSocket upgrades (exact match). Empty = any Origin
   // is accepted. Default empty.
   std::vector<std::string> allowed_origins;
-
-  // --- gRPC API ----------------------------------------------------------------------------------
-  // Key that gRPC callers must present. Empty = the gRPC API needs no key. Default empty.
-  std::string api_key;
-
-  // --- Limits ------------------------------------------------------------------------------------
-  // Largest WebSocket message, in bytes, in both directions. 1..64 MiB. Default 1 MiB.
-  uint64_t max_message_bytes = 1 << 20;
-  // Bytes of outbound messages that may wait in one session's send queue (a session whose queue
-  // is full is closed with 1013). At least 1024. Default 1 MiB.
-  uint64_t send_queue_bytes = 1 << 20;
-  // Messages that may wait in one session's send queue. At least 1. Default 1024.
-  uint32_t send_queue_messages = 1024;
   // Sessions this node holds in total. 0 = unlimited. Default 0.
   uint32_t max_sessions = 0;
   // Sessions one user may hold on this node. 0 = unlimited. Default 0.
   uint32_t max_sessions_per_user = 0;
-  // Topics one session may be subscribed to. At least 1. Default 256.
+  // Topics one session may be subscribed to, at the handshake and through Subscribe. At least 1.
+  // Default 256.
   uint32_t max_topics_per_session = 256;
+};
 
-  // --- Timing (every duration is at most 24h) --------------------------------------------------
+// The gRPC API.
+struct ApiOptions {
+  // Key that gRPC callers must present. Empty = the gRPC API needs no key. Default empty.
+  std::string api_key;
+};
+
+// The bounds of one session's send queue (ws/send_queue.h). A session whose queue is full is
+// closed with 1013 (slow consumer).
+struct SendQueueLimits {
+  // Bytes of outbound messages that may wait (flag --send_queue_bytes). At least 1024.
+  // Default 1 MiB.
+  uint64_t max_bytes = 1 << 20;
+  // Messages that may wait (flag --send_queue_messages). At least 1. Default 1024.
+  uint32_t max_messages = 1024;
+};
+
+// One WebSocket session: its limits, its timers and what becomes of what the browser sends.
+// Read by every session (ws/session_context.h); the gRPC API reads max_message_bytes too.
+struct SessionOptions {
+  // Largest WebSocket message, in bytes, in both directions: inbound frames past it close the
+  // session with 1009, and the API refuses to push a larger one. 1..64 MiB. Default 1 MiB.
+  uint64_t max_message_bytes = 1 << 20;
+  SendQueueLimits send_queue;
+
+  // --- Timing (every duration is at most 24h) ------------------------------------------------
   // How long a browser may take to complete the WebSocket upgrade. > 0. Default 10s.
   absl::Duration handshake_timeout = absl::Seconds(10);
   // How long a close handshake may take before the socket is dropped. > 0. Default 5s.
@@ -87,19 +112,35 @@ struct Config {
   uint32_t client_messages_burst = 0;
   // Whether messages browsers send become events for gRPC Events() streams. Default true.
   bool forward_client_messages = true;
+};
 
-  // --- Node --------------------------------------------------------------------------------------
-  // Events this node keeps for replay to Events() streams that resume. Default 100000.
-  uint64_t event_history = 100000;
+// The event bus (events/event_bus.h) and its Events() streams.
+struct EventOptions {
+  // Events this node keeps for replay to Events() streams that resume (flag --event_history).
+  // Default 100000.
+  uint64_t history = 100000;
   // Events one Events() stream may lag behind the node before it is ended with
-  // RESOURCE_EXHAUSTED. At least 1. Default 10000.
-  uint64_t events_stream_buffer = 10000;
+  // RESOURCE_EXHAUSTED (flag --events_stream_buffer). At least 1. Default 10000.
+  uint64_t stream_buffer = 10000;
+};
+
+// The process as a whole.
+struct NodeOptions {
   // Name of this node, reported in events. Empty = generate one at startup. Default empty.
   std::string node_id;
   // Seconds a shutdown waits for sessions to close before dropping them. Default 10.
   uint32_t drain_seconds = 10;
   // Log verbosity: one of trace, debug, info, warn, error, off (always lowercase). Default "info".
   std::string log_level = "info";
+};
+
+struct Config {
+  ListenerOptions listeners;
+  AdmissionOptions admission;
+  ApiOptions api;
+  SessionOptions session;
+  EventOptions events;
+  NodeOptions node;
 };
 
 }  // namespace wsbridge

@@ -1,5 +1,7 @@
 // Flags: one table of flag specs (FlagTable) drives parsing, --help and DescribeConfig, so adding a
-// setting to Config means adding one entry there. See flags.h for the accepted syntax.
+// setting means its field in config/config.h and one entry there. Each entry reaches its field
+// through pointers to members (Field below), so the table knows Config's groups and nothing else
+// does. See flags.h for the accepted syntax.
 //
 // absl::string_view, not std::string_view, inside: Debian's Abseil is built with its own
 // string_view type, which absl functions take.
@@ -11,6 +13,7 @@
 #include <functional>
 #include <limits>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -33,6 +36,8 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr uint64_t kMaxMessageBytes = 64 * kMiB;
 constexpr uint64_t kMinSendQueueBytes = 1024;
 constexpr uint64_t kMaxIoThreads = 1024;
+// As a flag's maximum: whatever the setting's type holds.
+constexpr uint64_t kNoMax = std::numeric_limits<uint64_t>::max();
 constexpr absl::Duration kMaxDuration = absl::Hours(24);
 constexpr absl::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
 
@@ -170,142 +175,164 @@ bool HasSpaceOrControl(absl::string_view text) {
 
 // --- Spec factories, one per kind of value ------------------------------------------------------
 
-// A string stored as given, after `check` (when set) accepted it.
-FlagSpec StringFlag(absl::string_view name, absl::string_view value_name,
-                    std::string Config::*field, absl::string_view help,
-                    std::function<absl::Status(absl::string_view value)> check = nullptr) {
+// Reaches one setting inside a Config through a chain of pointers to members, e.g.
+// Field(&Config::session, &SessionOptions::send_queue, &SendQueueLimits::max_bytes). The result
+// takes a Config& (to set the setting) or a const Config& (to show it), so the table names each
+// setting once and the compiler checks its type against the kind of flag.
+template <typename... Members>
+auto Field(Members... members) {
+  // A left fold over the .* operator: ((config.*first).*second).*third.
+  return [members...](auto& config) -> auto& { return (config.*....*members); };
+}
+
+// The type of the setting that `access` (a Field) reaches.
+template <typename Access>
+using FieldType = std::remove_cvref_t<std::invoke_result_t<Access, Config&>>;
+
+// The one shape every flag has: `parse` turns the text into the setting's type (or an
+// INVALID_ARGUMENT that does not name the flag), `show` turns the setting back into canonical text.
+template <typename Access, typename Parse, typename Show>
+FlagSpec MakeFlag(absl::string_view name, absl::string_view value_name, bool is_bool, Access field,
+                  absl::string_view help, Parse parse, Show show) {
   return {name,
           value_name,
           help,
-          /*is_bool=*/false,
-          [field, check](absl::string_view value, Config& config) -> absl::Status {
-            if (check) {
-              if (absl::Status status = check(value); !status.ok()) return status;
-            }
-            config.*field = std::string(value);
+          is_bool,
+          [field, parse](absl::string_view value, Config& config) -> absl::Status {
+            auto parsed = parse(value);
+            if (!parsed.ok()) return parsed.status();
+            field(config) = *std::move(parsed);
             return absl::OkStatus();
           },
-          [field](const Config& config) { return ShowString(config.*field); }};
+          [field, show](const Config& config) -> std::string { return show(field(config)); }};
+}
+
+// A string stored as given, after `check` (when set) accepted it.
+template <typename Access>
+FlagSpec StringFlag(absl::string_view name, absl::string_view value_name, Access field,
+                    absl::string_view help,
+                    std::function<absl::Status(absl::string_view value)> check = nullptr) {
+  return MakeFlag(
+      name, value_name, /*is_bool=*/false, field, help,
+      [check](absl::string_view value) -> absl::StatusOr<std::string> {
+        if (check) {
+          if (absl::Status status = check(value); !status.ok()) return status;
+        }
+        return std::string(value);
+      },
+      ShowString);
 }
 
 // A string that must never appear in logs or help: shown as <set>/<unset>.
-FlagSpec SecretFlag(absl::string_view name, absl::string_view value_name,
-                    std::string Config::*field, absl::string_view help) {
-  return {name,
-          value_name,
-          help,
-          /*is_bool=*/false,
-          [field](absl::string_view value, Config& config) {
-            config.*field = std::string(value);
-            return absl::OkStatus();
-          },
-          [field](const Config& config) { return ShowSecret(config.*field); }};
+template <typename Access>
+FlagSpec SecretFlag(absl::string_view name, absl::string_view value_name, Access field,
+                    absl::string_view help) {
+  return MakeFlag(
+      name, value_name, /*is_bool=*/false, field, help,
+      [](absl::string_view value) -> absl::StatusOr<std::string> { return std::string(value); },
+      ShowSecret);
 }
 
-FlagSpec BoolFlag(absl::string_view name, bool Config::*field, absl::string_view help) {
-  return {
-      name,
-      "BOOL",
-      help,
-      /*is_bool=*/true,
-      [field](absl::string_view value, Config& config) -> absl::Status {
+template <typename Access>
+FlagSpec BoolFlag(absl::string_view name, Access field, absl::string_view help) {
+  return MakeFlag(
+      name, "BOOL", /*is_bool=*/true, field, help,
+      [](absl::string_view value) -> absl::StatusOr<bool> {
         const std::optional<bool> parsed = ParseBool(value);
         if (!parsed) return Invalid(value, "is not a bool (true/false, 1/0, yes/no)");
-        config.*field = *parsed;
-        return absl::OkStatus();
+        return *parsed;
       },
-      [field](const Config& config) -> std::string { return config.*field ? "true" : "false"; }};
+      [](bool value) -> std::string { return value ? "true" : "false"; });
 }
 
-// An unsigned number of type T in [min, max]; `what` names it in errors ("a port number").
-template <typename T>
-FlagSpec NumberFlag(absl::string_view name, absl::string_view value_name, T Config::*field,
-                    uint64_t min, uint64_t max, absl::string_view what, absl::string_view help) {
-  return {name,
-          value_name,
-          help,
-          /*is_bool=*/false,
-          [field, min, max, what](absl::string_view value, Config& config) -> absl::Status {
-            // A 16-bit limit (ports) is worth stating; 2^32-1 and 2^64-1 are not.
-            const bool open_ended =
-                max == std::numeric_limits<T>::max() && sizeof(T) >= sizeof(uint32_t);
-            const std::string range = RangeText(min, max, open_ended);
-            absl::StatusOr<uint64_t> number =
-                ParseUnsigned(value, min, max, what, range, /*byte_size=*/false);
-            if (!number.ok()) return number.status();
-            config.*field = static_cast<T>(*number);
-            return absl::OkStatus();
-          },
-          [field](const Config& config) { return absl::StrCat(config.*field); }};
+// An unsigned number in [min, max] (max is capped at what the setting's type holds); `what` names
+// it in errors ("a port number"). With `byte_size`, a KiB/MiB/GiB suffix is accepted too.
+template <typename Access>
+FlagSpec NumberFlag(absl::string_view name, absl::string_view value_name, Access field,
+                    uint64_t min, uint64_t max, absl::string_view what, absl::string_view help,
+                    bool byte_size = false) {
+  using T = FieldType<Access>;
+  static_assert(std::is_unsigned_v<T> && !std::is_same_v<T, bool>);
+  max = std::min<uint64_t>(max, std::numeric_limits<T>::max());
+  // A 16-bit limit (ports) is worth stating; 2^32-1 and 2^64-1 are not.
+  const bool open_ended = max == std::numeric_limits<T>::max() && sizeof(T) >= sizeof(uint32_t);
+  return MakeFlag(
+      name, value_name, /*is_bool=*/false, field, help,
+      [min, max, what, byte_size,
+       range = RangeText(min, max, open_ended)](absl::string_view value) -> absl::StatusOr<T> {
+        absl::StatusOr<uint64_t> number = ParseUnsigned(value, min, max, what, range, byte_size);
+        if (!number.ok()) return number.status();
+        return static_cast<T>(*number);
+      },
+      [](T value) { return absl::StrCat(value); });
 }
 
-FlagSpec PortFlag(absl::string_view name, uint16_t Config::*field, absl::string_view help) {
+template <typename Access>
+FlagSpec PortFlag(absl::string_view name, Access field, absl::string_view help) {
   return NumberFlag(name, "PORT", field, 0, 65535, "a port number", help);
 }
 
-FlagSpec CountFlag(absl::string_view name, uint32_t Config::*field, uint64_t min, uint64_t max,
+// A whole number of at least `min` and at most `max` (kNoMax: whatever the setting's type holds).
+template <typename Access>
+FlagSpec CountFlag(absl::string_view name, Access field, uint64_t min, uint64_t max,
                    absl::string_view help) {
   return NumberFlag(name, "N", field, min, max, "a whole number", help);
 }
 
 // A number of bytes in [min, max], also accepted with a KiB/MiB/GiB suffix.
-FlagSpec ByteSizeFlag(absl::string_view name, uint64_t Config::*field, uint64_t min, uint64_t max,
+template <typename Access>
+FlagSpec ByteSizeFlag(absl::string_view name, Access field, uint64_t min, uint64_t max,
                       absl::string_view help) {
-  return {name,
-          "BYTES",
-          help,
-          /*is_bool=*/false,
-          [field, min, max](absl::string_view value, Config& config) -> absl::Status {
-            const std::string range =
-                RangeText(min, max, /*open_ended=*/max == std::numeric_limits<uint64_t>::max());
-            absl::StatusOr<uint64_t> number =
-                ParseUnsigned(value, min, max, "a byte size like 65536, 64KiB or 1MiB", range,
-                              /*byte_size=*/true);
-            if (!number.ok()) return number.status();
-            config.*field = *number;
-            return absl::OkStatus();
-          },
-          [field](const Config& config) { return absl::StrCat(config.*field); }};
+  return NumberFlag(name, "BYTES", field, min, max, "a byte size like 65536, 64KiB or 1MiB", help,
+                    /*byte_size=*/true);
 }
 
 // A duration in [0, 24h]; zero only when `allow_zero`.
-FlagSpec DurationFlag(absl::string_view name, absl::Duration Config::*field, bool allow_zero,
+template <typename Access>
+FlagSpec DurationFlag(absl::string_view name, Access field, bool allow_zero,
                       absl::string_view help) {
-  return {name,
-          "DURATION",
-          help,
-          /*is_bool=*/false,
-          [field, allow_zero](absl::string_view value, Config& config) -> absl::Status {
-            const std::optional<absl::Duration> duration = ParseDurationValue(value);
-            if (!duration) {
-              return Invalid(value,
-                             "is not a duration (like \"500ms\", \"10s\", \"1m\", or a number of "
-                             "seconds)");
-            }
-            if (*duration < absl::ZeroDuration()) return Invalid(value, "is negative");
-            if (*duration == absl::ZeroDuration() && !allow_zero) {
-              return Invalid(value, "is zero (must be positive)");
-            }
-            if (*duration > kMaxDuration) return Invalid(value, "is out of range (at most 24h)");
-            config.*field = *duration;
-            return absl::OkStatus();
-          },
-          [field](const Config& config) { return absl::FormatDuration(config.*field); }};
+  return MakeFlag(
+      name, "DURATION", /*is_bool=*/false, field, help,
+      [allow_zero](absl::string_view value) -> absl::StatusOr<absl::Duration> {
+        const std::optional<absl::Duration> duration = ParseDurationValue(value);
+        if (!duration) {
+          return Invalid(value,
+                         "is not a duration (like \"500ms\", \"10s\", \"1m\", or a number of "
+                         "seconds)");
+        }
+        if (*duration < absl::ZeroDuration()) return Invalid(value, "is negative");
+        if (*duration == absl::ZeroDuration() && !allow_zero) {
+          return Invalid(value, "is zero (must be positive)");
+        }
+        if (*duration > kMaxDuration) return Invalid(value, "is out of range (at most 24h)");
+        return *duration;
+      },
+      [](absl::Duration value) { return absl::FormatDuration(value); });
 }
 
-FlagSpec ListFlag(absl::string_view name, absl::string_view value_name,
-                  std::vector<std::string> Config::*field, absl::string_view help) {
-  return {name,
-          value_name,
-          help,
-          /*is_bool=*/false,
-          [field](absl::string_view value, Config& config) -> absl::Status {
-            absl::StatusOr<std::vector<std::string>> entries = ParseList(value);
-            if (!entries.ok()) return entries.status();
-            config.*field = *std::move(entries);
-            return absl::OkStatus();
-          },
-          [field](const Config& config) { return ShowString(absl::StrJoin(config.*field, ",")); }};
+template <typename Access>
+FlagSpec ListFlag(absl::string_view name, absl::string_view value_name, Access field,
+                  absl::string_view help) {
+  return MakeFlag(
+      name, value_name, /*is_bool=*/false, field, help, ParseList,
+      [](const std::vector<std::string>& value) { return ShowString(absl::StrJoin(value, ",")); });
+}
+
+// One of kLogLevels, in any case; stored in lowercase.
+template <typename Access>
+FlagSpec LogLevelFlag(absl::string_view name, Access field, absl::string_view help) {
+  return MakeFlag(
+      name, "LEVEL", /*is_bool=*/false, field, help,
+      [](absl::string_view value) -> absl::StatusOr<std::string> {
+        std::string level = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+        if (std::find(std::begin(kLogLevels), std::end(kLogLevels), level) ==
+            std::end(kLogLevels)) {
+          return Invalid(
+              value, absl::StrCat("is not a log level (", absl::StrJoin(kLogLevels, ", "), ")"));
+        }
+        return level;
+      },
+      ShowString);
 }
 
 // --- Validators for string flags ----------------------------------------------------------------
@@ -326,93 +353,87 @@ absl::Status CheckWsPath(absl::string_view value) {
 
 // Every flag, in the order --help and DescribeConfig list them. Built once, never destroyed.
 const std::vector<FlagSpec>& FlagTable() {
+  using L = ListenerOptions;
+  using A = AdmissionOptions;
+  using S = SessionOptions;
   static const auto* const kTable = new std::vector<FlagSpec>{
       // Listeners.
-      StringFlag("bind", "ADDRESS", &Config::bind, "Address every listener binds to.", CheckBind),
-      PortFlag("grpc_port", &Config::grpc_port, "Port of the gRPC API; 0 = pick a free port."),
-      PortFlag("ws_port", &Config::ws_port,
+      StringFlag("bind", "ADDRESS", Field(&Config::listeners, &L::bind),
+                 "Address every listener binds to.", CheckBind),
+      PortFlag("grpc_port", Field(&Config::listeners, &L::grpc_port),
+               "Port of the gRPC API; 0 = pick a free port."),
+      PortFlag("ws_port", Field(&Config::listeners, &L::ws_port),
                "Port browsers open WebSockets on; 0 = pick a free port."),
-      PortFlag("admin_port", &Config::admin_port,
+      PortFlag("admin_port", Field(&Config::listeners, &L::admin_port),
                "Port of the admin HTTP endpoint; 0 = pick a free port."),
-      StringFlag("ws_path", "PATH", &Config::ws_path,
+      StringFlag("ws_path", "PATH", Field(&Config::listeners, &L::ws_path),
                  "HTTP path of the WebSocket endpoint; starts with '/'.", CheckWsPath),
-      CountFlag("io_threads", &Config::io_threads, 0, kMaxIoThreads,
+      CountFlag("io_threads", Field(&Config::listeners, &L::io_threads), 0, kMaxIoThreads,
                 "I/O threads; 0 = one per core."),
       // Browser authentication.
-      SecretFlag("jwt_secret", "SECRET", &Config::jwt_secret,
+      SecretFlag("jwt_secret", "SECRET", Field(&Config::admission, &A::jwt_secret),
                  "Shared secret for HS256 browser tokens."),
-      StringFlag("jwt_public_key", "FILE", &Config::jwt_public_key,
+      StringFlag("jwt_public_key", "FILE", Field(&Config::admission, &A::jwt_public_key),
                  "PEM public key file for browser tokens (RSA: RS256, EC P-256: ES256)."),
-      BoolFlag("allow_anonymous", &Config::allow_anonymous,
+      BoolFlag("allow_anonymous", Field(&Config::admission, &A::allow_anonymous),
                "Accept browsers without a token (they may use public topics only)."),
-      ListFlag("public_topics", "TOPICS", &Config::public_topics,
+      ListFlag("public_topics", "TOPICS", Field(&Config::admission, &A::public_topics),
                "Topics anyone, anonymous sessions included, may subscribe to."),
-      ListFlag("allowed_origins", "ORIGINS", &Config::allowed_origins,
+      ListFlag("allowed_origins", "ORIGINS", Field(&Config::admission, &A::allowed_origins),
                "Origin header values accepted on WebSocket upgrades; empty = any."),
       // gRPC API.
-      SecretFlag("api_key", "KEY", &Config::api_key,
+      SecretFlag("api_key", "KEY", Field(&Config::api, &ApiOptions::api_key),
                  "Key gRPC callers must present; empty = no key needed."),
       // Limits.
-      ByteSizeFlag("max_message_bytes", &Config::max_message_bytes, 1, kMaxMessageBytes,
-                   "Largest WebSocket message, both directions (at most 64MiB)."),
-      ByteSizeFlag("send_queue_bytes", &Config::send_queue_bytes, kMinSendQueueBytes,
-                   std::numeric_limits<uint64_t>::max(),
+      ByteSizeFlag("max_message_bytes", Field(&Config::session, &S::max_message_bytes), 1,
+                   kMaxMessageBytes, "Largest WebSocket message, both directions (at most 64MiB)."),
+      ByteSizeFlag("send_queue_bytes",
+                   Field(&Config::session, &S::send_queue, &SendQueueLimits::max_bytes),
+                   kMinSendQueueBytes, kNoMax,
                    "Bytes that may wait in one session's send queue (at least 1024)."),
-      CountFlag("send_queue_messages", &Config::send_queue_messages, 1,
-                std::numeric_limits<uint32_t>::max(),
+      CountFlag("send_queue_messages",
+                Field(&Config::session, &S::send_queue, &SendQueueLimits::max_messages), 1, kNoMax,
                 "Messages that may wait in one session's send queue."),
-      CountFlag("max_sessions", &Config::max_sessions, 0, std::numeric_limits<uint32_t>::max(),
+      CountFlag("max_sessions", Field(&Config::admission, &A::max_sessions), 0, kNoMax,
                 "Sessions on this node in total; 0 = unlimited."),
-      CountFlag("max_sessions_per_user", &Config::max_sessions_per_user, 0,
-                std::numeric_limits<uint32_t>::max(),
-                "Sessions one user may hold on this node; 0 = unlimited."),
-      CountFlag("max_topics_per_session", &Config::max_topics_per_session, 1,
-                std::numeric_limits<uint32_t>::max(), "Topics one session may subscribe to."),
+      CountFlag("max_sessions_per_user", Field(&Config::admission, &A::max_sessions_per_user), 0,
+                kNoMax, "Sessions one user may hold on this node; 0 = unlimited."),
+      CountFlag("max_topics_per_session", Field(&Config::admission, &A::max_topics_per_session), 1,
+                kNoMax, "Topics one session may subscribe to."),
       // Timing.
-      DurationFlag("handshake_timeout", &Config::handshake_timeout, /*allow_zero=*/false,
-                   "Time a browser has to complete the WebSocket upgrade."),
-      DurationFlag("close_timeout", &Config::close_timeout, /*allow_zero=*/false,
+      DurationFlag("handshake_timeout", Field(&Config::session, &S::handshake_timeout),
+                   /*allow_zero=*/false, "Time a browser has to complete the WebSocket upgrade."),
+      DurationFlag("close_timeout", Field(&Config::session, &S::close_timeout),
+                   /*allow_zero=*/false,
                    "Time a close handshake may take before the socket is dropped."),
-      DurationFlag("write_timeout", &Config::write_timeout, /*allow_zero=*/false,
+      DurationFlag("write_timeout", Field(&Config::session, &S::write_timeout),
+                   /*allow_zero=*/false,
                    "Time one write to a browser may stall before it is a slow consumer (1013)."),
-      DurationFlag("idle_timeout", &Config::idle_timeout, /*allow_zero=*/true,
+      DurationFlag("idle_timeout", Field(&Config::session, &S::idle_timeout), /*allow_zero=*/true,
                    "Close a peer silent this long; 0 = never."),
-      DurationFlag("ping_interval", &Config::ping_interval, /*allow_zero=*/true,
-                   "Interval of protocol pings to idle peers; 0 = no pings."),
+      DurationFlag("ping_interval", Field(&Config::session, &S::ping_interval),
+                   /*allow_zero=*/true, "Interval of protocol pings to idle peers; 0 = no pings."),
       // Browser -> bridge messages.
-      CountFlag("client_messages_per_second", &Config::client_messages_per_second, 0,
-                std::numeric_limits<uint32_t>::max(),
+      CountFlag("client_messages_per_second",
+                Field(&Config::session, &S::client_messages_per_second), 0, kNoMax,
                 "Inbound messages per second per session; 0 = unlimited."),
-      CountFlag("client_messages_burst", &Config::client_messages_burst, 0,
-                std::numeric_limits<uint32_t>::max(),
-                "Burst of that rate limit; 0 = same as client_messages_per_second."),
-      BoolFlag("forward_client_messages", &Config::forward_client_messages,
+      CountFlag("client_messages_burst", Field(&Config::session, &S::client_messages_burst), 0,
+                kNoMax, "Burst of that rate limit; 0 = same as client_messages_per_second."),
+      BoolFlag("forward_client_messages", Field(&Config::session, &S::forward_client_messages),
                "Turn messages from browsers into events on Events() streams."),
       // Node.
-      NumberFlag("event_history", "N", &Config::event_history, 0,
-                 std::numeric_limits<uint64_t>::max(), "a whole number",
-                 "Events kept for replay to resuming Events() streams."),
-      NumberFlag("events_stream_buffer", "N", &Config::events_stream_buffer, 1,
-                 std::numeric_limits<uint64_t>::max(), "a whole number",
-                 "Events one Events() stream may lag behind before it is ended with "
-                 "RESOURCE_EXHAUSTED."),
-      StringFlag("node_id", "ID", &Config::node_id,
+      CountFlag("event_history", Field(&Config::events, &EventOptions::history), 0, kNoMax,
+                "Events kept for replay to resuming Events() streams."),
+      CountFlag("events_stream_buffer", Field(&Config::events, &EventOptions::stream_buffer), 1,
+                kNoMax,
+                "Events one Events() stream may lag behind before it is ended with "
+                "RESOURCE_EXHAUSTED."),
+      StringFlag("node_id", "ID", Field(&Config::node, &NodeOptions::node_id),
                  "Name of this node in events; empty = generate one at startup."),
-      CountFlag("drain_seconds", &Config::drain_seconds, 0, std::numeric_limits<uint32_t>::max(),
+      CountFlag("drain_seconds", Field(&Config::node, &NodeOptions::drain_seconds), 0, kNoMax,
                 "Seconds a shutdown waits for sessions to close."),
-      {"log_level", "LEVEL", "Log verbosity: trace, debug, info, warn, error or off.",
-       /*is_bool=*/false,
-       [](absl::string_view value, Config& config) -> absl::Status {
-         const std::string level = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
-         if (std::find(std::begin(kLogLevels), std::end(kLogLevels), level) ==
-             std::end(kLogLevels)) {
-           return Invalid(
-               value, absl::StrCat("is not a log level (", absl::StrJoin(kLogLevels, ", "), ")"));
-         }
-         config.log_level = level;
-         return absl::OkStatus();
-       },
-       [](const Config& config) { return ShowString(config.log_level); }},
+      LogLevelFlag("log_level", Field(&Config::node, &NodeOptions::log_level),
+                   "Log verbosity: trace, debug, info, warn, error or off."),
   };
   return *kTable;
 }

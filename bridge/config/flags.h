@@ -1,7 +1,8 @@
 // Flags: turns the command line and WSBRIDGE_* environment variables into a Config, and
 // describes the flags (--help) and a Config (for logs).
 //
-// Every field of Config is one flag named like the field (--grpc_port), and one environment
+// Every setting of Config is one flag, named like its field (--grpc_port sets
+// config.listeners.grpc_port; config/config.h names the few that differ), and one environment
 // variable named WSBRIDGE_ + the flag name in upper case (WSBRIDGE_GRPC_PORT). The environment is
 // read first, then the command line, so a flag given on the command line wins (its environment
 // variable is then not even parsed). A flag given twice on the command line: the last one wins.
@@ -17,6 +18,16 @@
 //   list      comma-separated; whitespace around entries is trimmed; an empty entry ("a,,b") is
 //             an error, an entirely empty value is the empty list.
 // An environment variable set to the empty string counts as not set.
+//
+// Why our own parser and not absl::flags (which is installed, duration flags included): an
+// ABSL_FLAG is a process-wide global in a global registry, and our style has no globals; tests
+// parse hundreds of different command lines in one process, and integration tests run several
+// nodes with different settings side by side, which global flags cannot express. absl::flags
+// also differs from what users are promised here: no WSBRIDGE_* overlay (--fromenv reads
+// FLAGS_name), no KiB/MiB/GiB sizes, no plain-seconds durations ("10"), its own error messages
+// and --help layout, and ParseCommandLine() exits the process itself. Matching all that on top of
+// it would take about as much code as this parser, which is table-driven: one entry per setting
+// (config/flags.cc), addressing the setting's field in its group of Config.
 //
 // Thread-safety: every function here is pure (no mutable global state; the environment is read
 // only through the `getenv` callback) and is safe to call from any number of threads at once.

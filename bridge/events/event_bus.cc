@@ -34,16 +34,17 @@ bool Wants(EventKindMask kinds, const v1::Event& event) {
 
 }  // namespace
 
-EventBus::EventBus(EventBusOptions options)
-    : options_(std::move(options)),
-      next_sequence_(options_.first_sequence != 0
-                         ? options_.first_sequence
-                         : static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()))) {}
+EventBus::EventBus(const EventOptions& options, std::string node_id, uint64_t first_sequence)
+    : options_(options),
+      node_id_(std::move(node_id)),
+      next_sequence_(first_sequence != 0 ? first_sequence
+                                         : static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()))) {
+}
 
 void EventBus::Publish(v1::Event event) {
   *event.mutable_time() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::GetCurrentTimeNanos());
-  event.set_node_id(options_.node_id);
+  event.set_node_id(node_id_);
   std::vector<std::function<void()>> wakes;
   {
     absl::MutexLock lock(&mutex_);
@@ -51,7 +52,7 @@ void EventBus::Publish(v1::Event event) {
     event.set_sequence(next_sequence_++);
     auto shared = std::make_shared<const v1::Event>(std::move(event));
     history_.push_back(shared);
-    if (history_.size() > options_.history_capacity) history_.pop_front();
+    if (history_.size() > options_.history) history_.pop_front();
     std::vector<Subscription*> cut_off;
     for (Subscription* subscription : ungrouped_) {
       if (Wants(subscription->options_.kinds, *shared)) {
@@ -89,8 +90,7 @@ void EventBus::Deliver(Subscription* subscription, const EventPtr& event,
                        std::vector<Subscription*>& cut_off) {
   if (subscription->overflowed_) return;
   // Replayed events still queued do not count: the limit is on how far it lags the live flow.
-  if (subscription->queue_.size() - subscription->replay_pending_ >=
-      options_.subscription_queue_limit) {
+  if (subscription->queue_.size() - subscription->replay_pending_ >= options_.stream_buffer) {
     // Cut off rather than skip: the consumer learns it lost events (RESOURCE_EXHAUSTED), and
     // its group's other members take over its share from the next event on.
     subscription->overflowed_ = true;
@@ -123,8 +123,8 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
     if (start_after + 1 < oldest) {
       return absl::OutOfRangeError(
           absl::StrCat("start_after_sequence: events ", start_after + 1, " to ", oldest - 1,
-                       " are no longer in the history (it keeps the last ",
-                       options_.history_capacity, " events); resume from live events with 0"));
+                       " are no longer in the history (it keeps the last ", options_.history,
+                       " events); resume from live events with 0"));
     }
   }
   Group* group = nullptr;

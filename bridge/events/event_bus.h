@@ -36,18 +36,12 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "config/config.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {
 
 using EventPtr = std::shared_ptr<const v1::Event>;
-
-struct EventBusOptions {
-  std::string node_id;
-  size_t history_capacity = 100000;         // events kept for start_after_sequence
-  size_t subscription_queue_limit = 10000;  // live events one stream may lag behind
-  uint64_t first_sequence = 0;              // 0: start time in microseconds
-};
 
 // Bit i set: EventKind i wanted. kAllEventKinds: every kind.
 using EventKindMask = uint32_t;
@@ -72,7 +66,10 @@ class EventBus {
     EventPtr event;
   };
 
-  explicit EventBus(EventBusOptions options);
+  // `options`: the node's config.events (history kept for start_after_sequence, and how far
+  // one stream may lag behind); `node_id` is stamped on every event; `first_sequence` 0 means
+  // the start time in microseconds (tests pin it).
+  EventBus(const EventOptions& options, std::string node_id, uint64_t first_sequence = 0);
   EventBus(const EventBus&) = delete;
   EventBus& operator=(const EventBus&) = delete;
 
@@ -115,7 +112,8 @@ class EventBus {
   void Detach(Subscription* subscription) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   size_t SubscriptionCountLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  const EventBusOptions options_;
+  const EventOptions options_;  // two numbers: a copy, so callers may pass a temporary
+  const std::string node_id_;
   mutable absl::Mutex mutex_;
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_);
   std::deque<EventPtr> history_ ABSL_GUARDED_BY(mutex_);

@@ -41,8 +41,8 @@ std::string GrpcAddress(const std::string& bind, uint16_t port) {
 
 BridgeServer::BridgeServer(const Config& config)
     : config_(config),
-      limiter_(config.max_sessions, config.max_sessions_per_user),
-      api_key_(config.api_key) {}
+      limiter_(config.admission.max_sessions, config.admission.max_sessions_per_user),
+      api_key_(config.api.api_key) {}
 
 absl::StatusOr<std::unique_ptr<BridgeServer>> BridgeServer::Start(const Config& config) {
   std::unique_ptr<BridgeServer> server(new BridgeServer(config));
@@ -54,13 +54,15 @@ absl::StatusOr<std::unique_ptr<BridgeServer>> BridgeServer::Start(const Config& 
 }
 
 absl::Status BridgeServer::Init() {
-  node_id_ = config_.node_id.empty() ? GenerateNodeId() : config_.node_id;
+  node_id_ = config_.node.node_id.empty() ? GenerateNodeId() : config_.node.node_id;
 
-  // Browser authentication.
+  // Browser authentication. The verifier takes key material, not settings: the PEM text of the
+  // file that --jwt_public_key names.
+  const AdmissionOptions& admission = config_.admission;
   auth::TokenVerifierOptions token_options;
-  token_options.hs256_secret = config_.jwt_secret;
-  if (!config_.jwt_public_key.empty()) {
-    auto pem = ReadFile(config_.jwt_public_key);
+  token_options.hs256_secret = admission.jwt_secret;
+  if (!admission.jwt_public_key.empty()) {
+    auto pem = ReadFile(admission.jwt_public_key);
     if (!pem.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--jwt_public_key: ", pem.status().message()));
     }
@@ -72,61 +74,40 @@ absl::Status BridgeServer::Init() {
         absl::StrCat("--jwt_public_key: ", verifier.status().message()));
   }
   verifier_ = std::move(*verifier);
-  if (!verifier_->enabled() && !config_.allow_anonymous) {
+  if (!verifier_->enabled() && !admission.allow_anonymous) {
     spdlog::warn(
         "neither --jwt_secret nor --jwt_public_key is set and --allow_anonymous is off: every "
         "WebSocket connection will be refused with 401");
   }
-  HandshakePolicyOptions policy_options;
-  policy_options.allow_anonymous = config_.allow_anonymous;
-  policy_options.public_topics = config_.public_topics;
-  policy_options.allowed_origins = config_.allowed_origins;
-  policy_options.max_topics_per_session = config_.max_topics_per_session;
-  policy_ = std::make_unique<HandshakePolicy>(std::move(policy_options), verifier_.get());
-
-  session_limits_.max_message_bytes = config_.max_message_bytes;
-  session_limits_.send_queue.max_bytes = config_.send_queue_bytes;
-  session_limits_.send_queue.max_messages = config_.send_queue_messages;
-  session_limits_.handshake_timeout = config_.handshake_timeout;
-  session_limits_.close_timeout = config_.close_timeout;
-  session_limits_.write_timeout = config_.write_timeout;
-  session_limits_.idle_timeout = config_.idle_timeout;
-  session_limits_.ping_interval = config_.ping_interval;
-  session_limits_.client_messages_per_second = config_.client_messages_per_second;
-  session_limits_.client_messages_burst = config_.client_messages_burst;
-  session_limits_.forward_client_messages = config_.forward_client_messages;
-
-  EventBusOptions event_options;
-  event_options.node_id = node_id_;
-  event_options.history_capacity = config_.event_history;
-  event_options.subscription_queue_limit = config_.events_stream_buffer;
-  events_ = std::make_unique<EventBus>(std::move(event_options));
+  policy_ = std::make_unique<HandshakePolicy>(admission, verifier_.get());
+  events_ = std::make_unique<EventBus>(config_.events, node_id_);
 
   // I/O threads, each with its hub shard and session context.
-  size_t thread_count = config_.io_threads;
+  size_t thread_count = config_.listeners.io_threads;
   if (thread_count == 0) thread_count = std::max(1u, std::thread::hardware_concurrency());
   std::vector<IoThread*> raw_threads;
   for (size_t i = 0; i < thread_count; ++i) {
     threads_.push_back(std::make_unique<IoThread>(i));
     raw_threads.push_back(threads_.back().get());
   }
-  hub_ = std::make_unique<Hub>(raw_threads, config_.max_topics_per_session);
+  hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
-        *threads_[i], *hub_, limiter_, session_limits_, *events_, {}, {}, {}, {}}));
+        *threads_[i], *hub_, limiter_, config_.session, *events_, {}, {}, {}, {}}));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
-      HandshakeEnvironment{config_.ws_path, *policy_, lifecycle_});
+      HandshakeEnvironment{config_.listeners.ws_path, *policy_, lifecycle_});
   admin_environment_ = std::make_unique<AdminEnvironment>(
       AdminEnvironment{lifecycle_, [this] { return MetricsText(); }});
 
   // WebSocket listeners: one per thread on one port.
   boost::system::error_code ec;
-  const auto address = boost::asio::ip::make_address(config_.bind, ec);
+  const auto address = boost::asio::ip::make_address(config_.listeners.bind, ec);
   if (ec)
-    return absl::InvalidArgumentError(absl::StrCat("--bind: not an IP address: ", config_.bind));
-  uint16_t ws_port = config_.ws_port;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--bind: not an IP address: ", config_.listeners.bind));
+  uint16_t ws_port = config_.listeners.ws_port;
   for (size_t i = 0; i < thread_count; ++i) {
     SessionContext* context = session_contexts_[i].get();
     const HandshakeEnvironment* environment = handshake_environment_.get();
@@ -144,7 +125,7 @@ absl::Status BridgeServer::Init() {
 
   // Admin HTTP on the first thread.
   const AdminEnvironment* admin_environment = admin_environment_.get();
-  auto admin = Listener::Create(*threads_[0], {address, config_.admin_port},
+  auto admin = Listener::Create(*threads_[0], {address, config_.listeners.admin_port},
                                 Listener::PortSharing::kExclusive,
                                 [admin_environment](boost::asio::ip::tcp::socket s) {
                                   ServeAdminConnection(std::move(s), *admin_environment);
@@ -159,9 +140,9 @@ absl::Status BridgeServer::Init() {
   for (auto& sweeper : sweepers_) sweeper->Start();
 
   // gRPC: Bridge, health, reflection.
-  ApiLimits api_limits;
-  api_limits.max_message_bytes = config_.max_message_bytes;
-  service_ = std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_, api_limits);
+  const uint64_t max_message_bytes = config_.session.max_message_bytes;
+  service_ =
+      std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_, max_message_bytes);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
       grpc::reflection::v1::ServerReflection::service_full_name(),
@@ -171,7 +152,7 @@ absl::Status BridgeServer::Init() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(GrpcAddress(config_.bind, config_.grpc_port),
+  builder.AddListeningPort(GrpcAddress(config_.listeners.bind, config_.listeners.grpc_port),
                            grpc::InsecureServerCredentials(), &grpc_port);
   // gRPC would share a busy port through SO_REUSEPORT; a second node must fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -179,16 +160,16 @@ absl::Status BridgeServer::Init() {
   builder.RegisterService(reflection_.get());
   builder.RegisterService(reflection_v1alpha_.get());
   // Oversized messages get our INVALID_ARGUMENT naming the limit, not a transport error.
-  const uint64_t receive_limit = std::max<uint64_t>(4u << 20, 2 * config_.max_message_bytes + 4096);
+  const uint64_t receive_limit = std::max<uint64_t>(4u << 20, 2 * max_message_bytes + 4096);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(receive_limit, INT32_MAX)));
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve gRPC on ", GrpcAddress(config_.bind, config_.grpc_port)));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve gRPC on ", GrpcAddress(config_.listeners.bind, config_.listeners.grpc_port)));
   }
   ports_.grpc = static_cast<uint16_t>(grpc_port);
   spdlog::info("node {}: {} I/O threads, grpc={} ws={} admin={} ws_path={}", node_id_, thread_count,
-               ports_.grpc, ports_.ws, ports_.admin, config_.ws_path);
+               ports_.grpc, ports_.ws, ports_.admin, config_.listeners.ws_path);
   return absl::OkStatus();
 }
 
@@ -222,7 +203,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     auto closing = std::make_shared<absl::Notification>();
     hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
     closing->WaitForNotificationWithTimeout(absl::Seconds(5));
-    const absl::Time deadline = absl::Now() + drain + config_.close_timeout;
+    const absl::Time deadline = absl::Now() + drain + config_.session.close_timeout;
     while (limiter_.sessions() > 0 && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
     }

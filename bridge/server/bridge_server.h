@@ -65,13 +65,12 @@ class BridgeServer {
   absl::Status Init();
   std::string MetricsText() const;
 
-  const Config config_;
+  const Config config_;  // components hold references into it (config_.session, ...)
   std::string node_id_;
   Lifecycle lifecycle_;
   std::unique_ptr<auth::TokenVerifier> verifier_;
   std::unique_ptr<HandshakePolicy> policy_;
   ConnectionLimiter limiter_;
-  SessionLimits session_limits_;
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
   std::unique_ptr<Hub> hub_;

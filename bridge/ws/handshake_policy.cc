@@ -70,9 +70,9 @@ absl::StatusOr<std::optional<std::string>> QueryParameter(absl::string_view targ
   return std::nullopt;
 }
 
-HandshakePolicy::HandshakePolicy(HandshakePolicyOptions options,
+HandshakePolicy::HandshakePolicy(const AdmissionOptions& options,
                                  const auth::TokenVerifier* verifier)
-    : options_(std::move(options)),
+    : options_(options),
       public_topics_(options_.public_topics.begin(), options_.public_topics.end()),
       verifier_(verifier) {}
 

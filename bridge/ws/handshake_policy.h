@@ -20,15 +20,9 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "auth/token_verifier.h"
+#include "config/config.h"
 
 namespace wsbridge {
-
-struct HandshakePolicyOptions {
-  bool allow_anonymous = false;
-  std::vector<std::string> public_topics;
-  std::vector<std::string> allowed_origins;  // empty: any Origin
-  uint32_t max_topics_per_session = 256;
-};
 
 struct UpgradeRequest {
   absl::string_view target;         // request target, e.g. "/ws?token=...&topics=a,b"
@@ -51,13 +45,15 @@ using HandshakeDecision = std::variant<AdmittedSession, HandshakeRejection>;
 
 class HandshakePolicy {
  public:
-  // `verifier` may be null or disabled: then only anonymous sessions can be admitted.
-  HandshakePolicy(HandshakePolicyOptions options, const auth::TokenVerifier* verifier);
+  // Reads allow_anonymous, public_topics, allowed_origins and max_topics_per_session of
+  // `options` (the node's config.admission). `verifier` may be null or disabled: then only
+  // anonymous sessions can be admitted. REQUIRES: `options` and `verifier` outlive the policy.
+  HandshakePolicy(const AdmissionOptions& options, const auth::TokenVerifier* verifier);
 
   HandshakeDecision Decide(const UpgradeRequest& request, absl::Time now) const;
 
  private:
-  const HandshakePolicyOptions options_;
+  const AdmissionOptions& options_;
   const absl::flat_hash_set<std::string> public_topics_;
   const auth::TokenVerifier* const verifier_;
 };

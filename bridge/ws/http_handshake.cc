@@ -28,7 +28,7 @@ HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext
     : stream_(std::move(socket)), context_(context), environment_(environment) {}
 
 void HttpHandshake::Run() {
-  stream_.expires_after(absl::ToChronoNanoseconds(context_.limits.handshake_timeout));
+  stream_.expires_after(absl::ToChronoNanoseconds(context_.options.handshake_timeout));
   buffer_.max_size(kMaxRequestBytes);
   http::async_read(stream_, buffer_, request_,
                    beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));

@@ -8,9 +8,9 @@ namespace wsbridge {
 namespace {
 
 // A quarter of the shortest interval it has to notice, between 20 ms and 1 s.
-std::chrono::steady_clock::duration SweepPeriod(const SessionLimits& limits) {
+std::chrono::steady_clock::duration SweepPeriod(const SessionOptions& options) {
   absl::Duration shortest = absl::Seconds(4);
-  for (absl::Duration d : {limits.idle_timeout, limits.ping_interval, limits.write_timeout}) {
+  for (absl::Duration d : {options.idle_timeout, options.ping_interval, options.write_timeout}) {
     if (d > absl::ZeroDuration()) shortest = std::min(shortest, d);
   }
   const absl::Duration period = std::clamp(shortest / 4, absl::Milliseconds(20), absl::Seconds(1));
@@ -21,7 +21,9 @@ std::chrono::steady_clock::duration SweepPeriod(const SessionLimits& limits) {
 }  // namespace
 
 LivenessSweeper::LivenessSweeper(SessionContext& context)
-    : context_(context), timer_(context.thread.Make<boost::asio::steady_timer>()), period_(SweepPeriod(context.limits)) {}
+    : context_(context),
+      timer_(context.thread.Make<boost::asio::steady_timer>()),
+      period_(SweepPeriod(context.options)) {}
 
 void LivenessSweeper::Start() {
   context_.thread.Post([self = shared_from_this()] { self->Tick(); });

@@ -12,13 +12,9 @@
 #include <memory>
 
 #include "ws/payload.h"
+#include "config/config.h"
 
 namespace wsbridge {
-
-struct SendQueueLimits {
-  uint64_t max_bytes = 1 << 20;
-  uint32_t max_messages = 1024;
-};
 
 class SendQueue {
  public:

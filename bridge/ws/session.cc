@@ -55,10 +55,10 @@ Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionI
       context_(context),
       info_(std::move(info)),
       initial_topics_(std::move(topics)),
-      queue_(context.limits.send_queue),
-      reader_(context.limits.max_message_bytes),
-      inbound_rate_(context.limits.client_messages_per_second, context.limits.client_messages_burst,
-                    TokenBucket::Clock::now()) {}
+      queue_(context.options.send_queue),
+      reader_(context.options.max_message_bytes),
+      inbound_rate_(context.options.client_messages_per_second,
+                    context.options.client_messages_burst, TokenBucket::Clock::now()) {}
 
 Session::~Session() = default;
 
@@ -146,13 +146,13 @@ void Session::OnMessage(bool text, std::string_view data) {
   if (state_ == State::kOpen && !inbound_rate_.TryTake(now)) {
     rate_limited_ = true;
     PublishError(v1::ERROR_CODE_RATE_LIMITED,
-                 "more than " + std::to_string(context_.limits.client_messages_per_second) +
+                 "more than " + std::to_string(context_.options.client_messages_per_second) +
                      " messages per second from the browser");
     Close(ws::kClosePolicy, "rate limited");
   }
   // Messages that arrive while the session closes are still the browser's words and are
   // forwarded, except the flood that got it closed for its rate.
-  if (context_.limits.forward_client_messages && !rate_limited_) {
+  if (context_.options.forward_client_messages && !rate_limited_) {
     v1::Event event = NewEvent();
     v1::Message* message = event.mutable_message()->mutable_message();
     if (text) {
@@ -201,7 +201,7 @@ void Session::FailConnection(ws::FrameReader::Error error, const char* detail) {
     case ws::FrameReader::Error::kTooBig:
       PublishError(v1::ERROR_CODE_MESSAGE_TOO_LARGE,
                    "a message from the browser exceeded max_message_bytes (" +
-                       std::to_string(context_.limits.max_message_bytes) + ")");
+                       std::to_string(context_.options.max_message_bytes) + ")");
       code = ws::kCloseTooBig;
       reason = "message too big";
       break;
@@ -362,7 +362,7 @@ void Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
 Session::Closing& Session::EnsureClosing() {
   if (closing_) return *closing_;
   closing_ = std::make_unique<Closing>(context_.thread.Make<asio::steady_timer>());
-  closing_->deadline.expires_after(ToSteady(context_.limits.close_timeout));
+  closing_->deadline.expires_after(ToSteady(context_.options.close_timeout));
   closing_->deadline.async_wait([self = shared_from_this()](error_code ec) {
     if (ec || self->state_ == State::kFinished) return;
     spdlog::info("session {}: close handshake timed out; dropping the connection", self->id());
@@ -428,22 +428,22 @@ void Session::PublishError(v1::ErrorCode code, std::string detail) {
 void Session::CheckLiveness(TokenBucket::Clock::time_point now) {
   if (state_ != State::kOpen && state_ != State::kClosing) return;
   if (dropped_) return;
-  const SessionLimits& limits = context_.limits;
+  const SessionOptions& options = context_.options;
   const auto silent = now - last_heard_;
-  if (limits.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(limits.idle_timeout)) {
+  if (options.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(options.idle_timeout)) {
     spdlog::debug("session {}: silent past the idle timeout; dropping the connection", info_.id);
     return DropConnection(asio::error::timed_out);  // `closed` with initiator TRANSPORT
   }
   if (state_ == State::kOpen && writing_ &&
-      now - write_blocked_since_ >= ToSteady(limits.write_timeout)) {
+      now - write_blocked_since_ >= ToSteady(options.write_timeout)) {
     PublishError(v1::ERROR_CODE_SLOW_CONSUMER, "a write to the browser made no progress for " +
-                                                   absl::FormatDuration(limits.write_timeout) +
+                                                   absl::FormatDuration(options.write_timeout) +
                                                    " (--write_timeout)");
     queue_.Truncate(front_written_ > 0 ? 1 : 0);  // keep only a frame already started
     return Close(ws::kCloseTryAgainLater, "slow consumer");
   }
-  if (state_ != State::kOpen || limits.ping_interval <= absl::ZeroDuration()) return;
-  const auto interval = ToSteady(limits.ping_interval);
+  if (state_ != State::kOpen || options.ping_interval <= absl::ZeroDuration()) return;
+  const auto interval = ToSteady(options.ping_interval);
   if (silent < interval || now - last_ping_ < interval) return;
   last_ping_ = now;
   queue_.PushUnbounded(MakePayload(Payload::Kind::kPing, std::string()));

@@ -1,5 +1,5 @@
 // SessionContext: what every session of one I/O thread shares: the thread, its hub shard, the
-// node-wide connection limiter and event bus, the limits from the configuration and an id
+// node-wide connection limiter and event bus, the session settings (config.session) and an id
 // generator, and the buffers the thread's sessions share.
 //
 // Thread-safety: one instance per I/O thread, used only on that thread (the limiter inside is
@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "common/session_ids.h"
+#include "config/config.h"
 #include "events/event_bus.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
@@ -20,24 +20,11 @@
 
 namespace wsbridge {
 
-struct SessionLimits {
-  uint64_t max_message_bytes = 1 << 20;  // inbound frames larger than this close with 1009
-  SendQueueLimits send_queue;
-  absl::Duration handshake_timeout = absl::Seconds(10);
-  absl::Duration close_timeout = absl::Seconds(5);
-  absl::Duration write_timeout = absl::Seconds(10);  // a write stalled this long: slow consumer
-  absl::Duration idle_timeout = absl::Seconds(60);   // silent this long: dropped (0 = never)
-  absl::Duration ping_interval = absl::Seconds(25);  // silent this long: pinged (0 = never)
-  uint32_t client_messages_per_second = 0;           // 0: no inbound rate limit
-  uint32_t client_messages_burst = 0;                // 0: same as per second
-  bool forward_client_messages = true;               // publish `message` events
-};
-
 struct SessionContext {
   IoThread& thread;
   Hub& hub;               // sessions register through it (the shard and the user directory)
   ConnectionLimiter& limiter;
-  const SessionLimits& limits;
+  const SessionOptions& options;  // the node's config.session
   EventBus& events;
   SessionIdGenerator ids;
   // The open sessions of this thread, for the liveness sweep (ws/liveness_sweeper.h).

@@ -55,8 +55,8 @@ void ExpectStillServing(TestBridge& bridge, WsClient& bystander) {
 class BadInputTest : public ::testing::Test {
  protected:
   TestBridge bridge_{[](Config& config) {
-    config.max_message_bytes = 64 * 1024;
-    config.handshake_timeout = absl::Seconds(1);
+    config.session.max_message_bytes = 64 * 1024;
+    config.session.handshake_timeout = absl::Seconds(1);
   }};
 };
 

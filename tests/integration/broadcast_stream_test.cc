@@ -22,7 +22,7 @@ v1::BroadcastRequest Numbered(const std::string& topic, int i) {
 
 TEST(BroadcastStreamTest, ThousandsOfBroadcastsReachEverySubscriberInRequestOrder) {
   // Room for the whole burst: this test is about order, not about slow consumers.
-  TestBridge bridge([](Config& config) { config.send_queue_messages = 10000; });
+  TestBridge bridge([](Config& config) { config.session.send_queue.max_messages = 10000; });
   auto first = bridge.ConnectAnonymous("topics=news");
   auto second = bridge.ConnectUser("ann", "topics=news,lobby");
   auto outsider = bridge.ConnectUser("bea", "topics=lobby");
@@ -82,7 +82,7 @@ TEST(BroadcastStreamTest, InvalidRequestEndsTheStreamNamingItsPosition) {
 }
 
 TEST(BroadcastStreamTest, RequiresTheApiKey) {
-  TestBridge bridge([](Config& config) { config.api_key = "k"; });
+  TestBridge bridge([](Config& config) { config.api.api_key = "k"; });
   auto context = CallContext();
   auto stream = bridge.api().BroadcastStream(context.get());
   stream->WritesDone();

@@ -149,8 +149,8 @@ TEST_F(BroadcastTest, InvalidRequestsNameTheField) {
 class SlowConsumerTest : public ::testing::Test {
  protected:
   TestBridge bridge_{[](Config& config) {
-    config.send_queue_bytes = 256 * 1024;
-    config.send_queue_messages = 1024;
+    config.session.send_queue.max_bytes = 256 * 1024;
+    config.session.send_queue.max_messages = 1024;
   }};
 };
 

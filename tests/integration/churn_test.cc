@@ -92,7 +92,7 @@ class ChurnBrowser : public std::enable_shared_from_this<ChurnBrowser> {
 };
 
 TEST(ChurnTest, TwoThousandSessionsOpenAndCloseWhileCallsAndEventsFlow) {
-  TestBridge bridge([](Config& config) { config.close_timeout = absl::Seconds(2); });
+  TestBridge bridge([](Config& config) { config.session.close_timeout = absl::Seconds(2); });
   EventsReader events(bridge.api(), v1::EventsRequest());
   ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));
 

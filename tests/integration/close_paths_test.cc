@@ -48,10 +48,10 @@ class ClosePathsTest : public ::testing::Test {
     ASSERT_TRUE(Eventually([&] { return bridge_.server().events().subscription_count() == 1; }));
   }
   TestBridge bridge_{[](Config& config) {
-    config.max_message_bytes = 64 * 1024;
-    config.send_queue_bytes = 128 * 1024;
-    config.client_messages_per_second = 5;
-    config.client_messages_burst = 5;
+    config.session.max_message_bytes = 64 * 1024;
+    config.session.send_queue.max_bytes = 128 * 1024;
+    config.session.client_messages_per_second = 5;
+    config.session.client_messages_burst = 5;
   }};
   std::unique_ptr<EventsReader> reader_;
 };
@@ -94,7 +94,7 @@ TEST_F(ClosePathsTest, DisconnectRpcIsReportedAsServer) {
 }
 
 TEST(CloseWhileQueuedTest, FramesArrivingWhileTheServerClosesAreStillForwarded) {
-  TestBridge bridge([](Config& config) { config.send_queue_bytes = 64 << 20; });
+  TestBridge bridge([](Config& config) { config.session.send_queue.max_bytes = 64 << 20; });
   EventsReader reader(bridge.api(), v1::EventsRequest());
   ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));
   // A browser that is not reading keeps the close frame waiting behind megabytes of queued
@@ -221,8 +221,8 @@ TEST_F(ClosePathsTest, SlowConsumerIs1013WithSlowConsumerError) {
 
 TEST(IdleTimeoutTest, SilentPeerIsClosedAsTransportWhileAPingAnsweringPeerStays) {
   TestBridge bridge([](Config& config) {
-    config.idle_timeout = absl::Seconds(1);
-    config.ping_interval = absl::Milliseconds(300);
+    config.session.idle_timeout = absl::Seconds(1);
+    config.session.ping_interval = absl::Milliseconds(300);
   });
   EventsReader reader(bridge.api(), v1::EventsRequest());
   ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));
@@ -239,8 +239,8 @@ TEST(IdleTimeoutTest, SilentPeerIsClosedAsTransportWhileAPingAnsweringPeerStays)
 
 TEST(PingTest, SilentBrowsersArePingedEveryPingInterval) {
   TestBridge bridge([](Config& config) {
-    config.idle_timeout = absl::ZeroDuration();  // never dropped: only pings are measured
-    config.ping_interval = absl::Milliseconds(200);
+    config.session.idle_timeout = absl::ZeroDuration();  // never dropped: only pings are measured
+    config.session.ping_interval = absl::Milliseconds(200);
   });
   auto browser = bridge.ConnectAnonymous();
   ASSERT_TRUE(browser);
@@ -251,7 +251,7 @@ TEST(PingTest, SilentBrowsersArePingedEveryPingInterval) {
 }
 
 TEST(PingTest, NoPingsWhenTheIntervalIsZero) {
-  TestBridge bridge([](Config& config) { config.ping_interval = absl::ZeroDuration(); });
+  TestBridge bridge([](Config& config) { config.session.ping_interval = absl::ZeroDuration(); });
   auto browser = bridge.ConnectAnonymous();
   ASSERT_TRUE(browser);
   absl::SleepFor(absl::Milliseconds(500));
@@ -260,9 +260,10 @@ TEST(PingTest, NoPingsWhenTheIntervalIsZero) {
 
 TEST(WriteTimeoutTest, StalledWriteIsASlowConsumerEvenWithRoomInTheQueue) {
   TestBridge bridge([](Config& config) {
-    config.write_timeout = absl::Milliseconds(500);
-    config.send_queue_bytes = 256 << 20;  // the queue never fills: only the stall can tell
-    config.send_queue_messages = 100000;
+    config.session.write_timeout = absl::Milliseconds(500);
+    config.session.send_queue.max_bytes = 256
+                                          << 20;  // the queue never fills: only the stall can tell
+    config.session.send_queue.max_messages = 100000;
   });
   EventsReader reader(bridge.api(), v1::EventsRequest());
   ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));

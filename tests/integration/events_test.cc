@@ -237,7 +237,7 @@ TEST_F(EventsTest, ResumingAfterASequenceReplaysTheGapThenJoinsLiveWithoutGapOrD
 }
 
 TEST(EventsHistoryTest, ResumingPastTheHistoryIsOutOfRange) {
-  TestBridge bridge([](Config& config) { config.event_history = 5; });
+  TestBridge bridge([](Config& config) { config.events.history = 5; });
   EventsReader witness(bridge.api(), Request());
   AwaitSubscribers(bridge, 1);
   std::vector<std::unique_ptr<WsClient>> browsers;
@@ -262,7 +262,7 @@ TEST(EventsHistoryTest, ResumingPastTheHistoryIsOutOfRange) {
 }
 
 TEST(EventsBackpressureTest, AStreamThatCannotKeepUpEndsWithResourceExhausted) {
-  TestBridge bridge([](Config& config) { config.events_stream_buffer = 100; });
+  TestBridge bridge([](Config& config) { config.events.stream_buffer = 100; });
   EventsReader stalled(bridge.api(), Request(), /*start_reading=*/false);
   EventsReader healthy(bridge.api(), Request());
   AwaitSubscribers(bridge, 2);
@@ -318,7 +318,7 @@ TEST_F(EventsTest, FiftyConcurrentStreamsEachGetEverything) {
 }
 
 TEST(EventsConfigTest, ClientMessagesAreNotForwardedWhenTurnedOff) {
-  TestBridge bridge([](Config& config) { config.forward_client_messages = false; });
+  TestBridge bridge([](Config& config) { config.session.forward_client_messages = false; });
   EventsReader reader(bridge.api(), Request());
   AwaitSubscribers(bridge, 1);
   auto browser = bridge.ConnectAnonymous();

@@ -102,7 +102,7 @@ class ApiKeyTest : public ::testing::Test {
     if (!header.empty()) context->AddMetadata(header, value);
     return bridge_.api().Push(context.get(), request, &response);
   }
-  TestBridge bridge_{[](Config& config) { config.api_key = "s3cret-key"; }};
+  TestBridge bridge_{[](Config& config) { config.api.api_key = "s3cret-key"; }};
 };
 
 TEST_F(ApiKeyTest, CallsWithoutTheRightKeyAreUnauthenticated) {
@@ -148,7 +148,7 @@ TEST(AdminTest, HealthzReadyzAndMetrics) {
 }
 
 TEST(DrainTest, WhileDrainingReadinessHealthAndApiSayUnavailable) {
-  TestBridge bridge([](Config& config) { config.close_timeout = absl::Seconds(3); });
+  TestBridge bridge([](Config& config) { config.session.close_timeout = absl::Seconds(3); });
   // A browser that does not answer the close handshake keeps the drain going for a while.
   auto stubborn = bridge.ConnectUser("stubborn", "", /*start_reading=*/false);
   ASSERT_TRUE(stubborn);

@@ -29,7 +29,7 @@ HttpAnswer Upgrade(uint16_t port, const std::string& target,
 }
 
 TEST(HandshakeTest, ValidTokenInQueryOrBearerHeaderOpensASessionForItsSubject) {
-  TestBridge bridge([](Config& config) { config.allow_anonymous = false; });
+  TestBridge bridge([](Config& config) { config.admission.allow_anonymous = false; });
   TokenSpec spec;
   spec.user_id = "user-42";
   auto by_query = WsClient::Connect(bridge.ws_port(), "/ws?token=" + MakeToken(spec));
@@ -47,7 +47,7 @@ TEST(HandshakeTest, ValidTokenInQueryOrBearerHeaderOpensASessionForItsSubject) {
 }
 
 TEST(HandshakeTest, MissingTokenIs401UnlessAnonymousIsAllowed) {
-  TestBridge strict([](Config& config) { config.allow_anonymous = false; });
+  TestBridge strict([](Config& config) { config.admission.allow_anonymous = false; });
   HttpAnswer refused = Upgrade(strict.ws_port(), "/ws");
   EXPECT_EQ(refused.status, 401u);
   EXPECT_THAT(refused.body, HasSubstr("missing token"));
@@ -103,7 +103,8 @@ TEST(HandshakeTest, TopicsThatAreNotPublicAre403) {
 }
 
 TEST(HandshakeTest, OriginOutsideTheAllowListIs403) {
-  TestBridge bridge([](Config& config) { config.allowed_origins = {"https://app.example"}; });
+  TestBridge bridge(
+      [](Config& config) { config.admission.allowed_origins = {"https://app.example"}; });
   EXPECT_EQ(Upgrade(bridge.ws_port(), "/ws", {{"Origin", "https://app.example"}}).status, 101u);
   HttpAnswer refused = Upgrade(bridge.ws_port(), "/ws", {{"Origin", "https://evil.example"}});
   EXPECT_EQ(refused.status, 403u);
@@ -112,8 +113,8 @@ TEST(HandshakeTest, OriginOutsideTheAllowListIs403) {
 
 TEST(HandshakeTest, ConnectionLimitsAre429) {
   TestBridge bridge([](Config& config) {
-    config.max_sessions = 3;
-    config.max_sessions_per_user = 2;
+    config.admission.max_sessions = 3;
+    config.admission.max_sessions_per_user = 2;
   });
   auto a1 = bridge.ConnectUser("a");
   auto a2 = bridge.ConnectUser("a");
@@ -144,13 +145,13 @@ TEST(HandshakeTest, WrongPathIs404AndPlainHttpIs426) {
 }
 
 TEST(HandshakeTest, CustomWsPathIsHonoured) {
-  TestBridge bridge([](Config& config) { config.ws_path = "/realtime"; });
+  TestBridge bridge([](Config& config) { config.listeners.ws_path = "/realtime"; });
   EXPECT_EQ(Upgrade(bridge.ws_port(), "/realtime").status, 101u);
   EXPECT_EQ(Upgrade(bridge.ws_port(), "/ws").status, 404u);
 }
 
 TEST(HandshakeTest, NewConnectionsDuringDrainAre503) {
-  TestBridge bridge([](Config& config) { config.close_timeout = absl::Seconds(3); });
+  TestBridge bridge([](Config& config) { config.session.close_timeout = absl::Seconds(3); });
   // A browser that does not answer the close handshake keeps the drain going for a while.
   auto stubborn = bridge.ConnectUser("stubborn", "", /*start_reading=*/false);
   ASSERT_TRUE(stubborn);
@@ -182,9 +183,9 @@ TEST(HandshakeTest, Es256TokenVerifiedWithPublicKeyFile) {
   std::ofstream(key_path) << public_pem;
 
   TestBridge bridge([&](Config& config) {
-    config.jwt_secret.clear();
-    config.jwt_public_key = key_path;
-    config.allow_anonymous = false;
+    config.admission.jwt_secret.clear();
+    config.admission.jwt_public_key = key_path;
+    config.admission.allow_anonymous = false;
   });
   jwt_t* jwt = nullptr;
   jwt_new(&jwt);

@@ -23,7 +23,7 @@ v1::PushRequest Numbered(const std::string& session_id, int i) {
 
 TEST(PushStreamTest, ThousandsOfPushesAnsweredAndDeliveredInRequestOrder) {
   // Room for the whole burst: this test is about order, not about slow consumers.
-  TestBridge bridge([](Config& config) { config.send_queue_messages = 10000; });
+  TestBridge bridge([](Config& config) { config.session.send_queue.max_messages = 10000; });
   auto browser = bridge.ConnectUser("stream-target");
   ASSERT_TRUE(browser);
   auto context = CallContext();
@@ -82,7 +82,7 @@ TEST(PushStreamTest, InvalidRequestEndsTheStreamNamingItsPosition) {
 }
 
 TEST(PushStreamTest, RequiresTheApiKey) {
-  TestBridge bridge([](Config& config) { config.api_key = "k"; });
+  TestBridge bridge([](Config& config) { config.api.api_key = "k"; });
   auto context = CallContext();
   auto stream = bridge.api().PushStream(context.get());
   stream->WritesDone();

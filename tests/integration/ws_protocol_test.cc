@@ -333,8 +333,8 @@ class WsProtocolTest : public ::testing::Test {
   }
 
   TestBridge bridge_{[](Config& config) {
-    config.send_queue_bytes = kQueueBytes;
-    config.send_queue_messages = 4096;
+    config.session.send_queue.max_bytes = kQueueBytes;
+    config.session.send_queue.max_messages = 4096;
   }};
   std::unique_ptr<EventsReader> reader_;
 };

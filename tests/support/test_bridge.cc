@@ -14,16 +14,16 @@ namespace wsbridge::testing {
 
 Config DefaultTestConfig() {
   Config config;
-  config.bind = "127.0.0.1";
-  config.grpc_port = 0;
-  config.ws_port = 0;
-  config.admin_port = 0;
-  config.io_threads = 2;
-  config.jwt_secret = kTestSecret;
-  config.allow_anonymous = true;
-  config.public_topics = {"news", "lobby"};
-  config.close_timeout = absl::Seconds(2);
-  config.node_id = "test-node";
+  config.listeners.bind = "127.0.0.1";
+  config.listeners.grpc_port = 0;
+  config.listeners.ws_port = 0;
+  config.listeners.admin_port = 0;
+  config.listeners.io_threads = 2;
+  config.admission.jwt_secret = kTestSecret;
+  config.admission.allow_anonymous = true;
+  config.admission.public_topics = {"news", "lobby"};
+  config.session.close_timeout = absl::Seconds(2);
+  config.node.node_id = "test-node";
   return config;
 }
 
@@ -76,14 +76,15 @@ std::unique_ptr<WsClient> TestBridge::ConnectUser(const std::string& user_id,
                                                   const std::string& query, bool start_reading) {
   TokenSpec token;
   token.user_id = user_id;
-  std::string target = absl::StrCat(config_.ws_path, "?token=", MakeToken(token));
+  std::string target = absl::StrCat(config_.listeners.ws_path, "?token=", MakeToken(token));
   if (!query.empty()) absl::StrAppend(&target, "&", query);
   return WsClient::Connect(ws_port(), target, {}, nullptr, start_reading);
 }
 
 std::unique_ptr<WsClient> TestBridge::ConnectAnonymous(const std::string& query) {
-  return WsClient::Connect(
-      ws_port(), query.empty() ? config_.ws_path : absl::StrCat(config_.ws_path, "?", query));
+  return WsClient::Connect(ws_port(), query.empty()
+                                          ? config_.listeners.ws_path
+                                          : absl::StrCat(config_.listeners.ws_path, "?", query));
 }
 
 HttpReply HttpGet(uint16_t port, const std::string& target) {

@@ -59,12 +59,7 @@ using Outcome = EventBus::PullOutcome;
 
 constexpr uint64_t kFirstSequence = 1000;
 
-EventBusOptions NodeOptions() {
-  EventBusOptions options;
-  options.node_id = "node-a";
-  options.first_sequence = kFirstSequence;
-  return options;
-}
+constexpr char kNodeId[] = "node-a";
 
 constexpr EventKindMask Only(v1::EventKind kind) { return 1u << kind; }
 
@@ -179,7 +174,7 @@ class Reader {
 // ---- Stamping ---------------------------------------------------------------------------------
 
 TEST(EventBusTest, PublishStampsIncreasingSequencesFromTheFirstSequence) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader reader = Reader::Join(bus);
   EXPECT_EQ(bus.last_sequence(), kFirstSequence - 1);
 
@@ -192,7 +187,7 @@ TEST(EventBusTest, PublishStampsIncreasingSequencesFromTheFirstSequence) {
 }
 
 TEST(EventBusTest, PublishOverwritesWhateverSequenceTimeAndNodeThePublisherSet) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader reader = Reader::Join(bus);
   v1::Event event = Message("session-1", "hello");
   event.set_sequence(7);
@@ -216,10 +211,8 @@ TEST(EventBusTest, PublishOverwritesWhateverSequenceTimeAndNodeThePublisherSet) 
 }
 
 TEST(EventBusTest, WithoutAFirstSequenceTheNodeStartTimeInMicrosecondsIsTheFirst) {
-  EventBusOptions options;
-  options.node_id = "node-a";
   const uint64_t before = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
-  EventBus bus(options);
+  EventBus bus(EventOptions(), kNodeId);
   const uint64_t after = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   Reader reader = Reader::Join(bus);
 
@@ -244,7 +237,7 @@ TEST(EventBusTest, KindOfNamesEachOneofCase) {
 // ---- Pull and wake ----------------------------------------------------------------------------
 
 TEST(EventBusTest, PullOnAnEmptyQueueFindsNothingAndDoesNotWake) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader reader = Reader::Join(bus);
 
   const EventBus::Pulled pulled = reader.Pull();
@@ -255,7 +248,7 @@ TEST(EventBusTest, PullOnAnEmptyQueueFindsNothingAndDoesNotWake) {
 }
 
 TEST(EventBusTest, AWaitingReaderIsWokenOnceByItsNextEventAndPullsEventsInOrder) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader reader = Reader::Join(bus);
   ASSERT_EQ(reader.Pull().outcome, Outcome::kNone);
 
@@ -270,7 +263,7 @@ TEST(EventBusTest, AWaitingReaderIsWokenOnceByItsNextEventAndPullsEventsInOrder)
 }
 
 TEST(EventBusTest, AWaitingReaderIsNotWokenByEventsOfKindsItDidNotAskFor) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader messages_only = Reader::Join(bus, Kinds(Only(v1::EVENT_KIND_MESSAGE)));
   ASSERT_EQ(messages_only.Pull().outcome, Outcome::kNone);
 
@@ -284,7 +277,7 @@ TEST(EventBusTest, AWaitingReaderIsNotWokenByEventsOfKindsItDidNotAskFor) {
 }
 
 TEST(EventBusTest, AWaitingGroupMemberIsNotWokenByAnEventGivenToAnotherMember) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader first = Reader::Join(bus, InGroup("workers"));
   Reader second = Reader::Join(bus, InGroup("workers"));
   ASSERT_EQ(first.Pull().outcome, Outcome::kNone);
@@ -302,7 +295,7 @@ TEST(EventBusTest, AWaitingGroupMemberIsNotWokenByAnEventGivenToAnotherMember) {
 // ---- Kinds and groups -------------------------------------------------------------------------
 
 TEST(EventBusTest, EachReaderGetsOnlyTheKindsItAskedFor) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader opened_only = Reader::Join(bus, Kinds(Only(v1::EVENT_KIND_OPENED)));
   Reader messages_and_closes =
       Reader::Join(bus, Kinds(Only(v1::EVENT_KIND_MESSAGE) | Only(v1::EVENT_KIND_CLOSED)));
@@ -322,7 +315,7 @@ TEST(EventBusTest, EachReaderGetsOnlyTheKindsItAskedFor) {
 }
 
 TEST(EventBusTest, ReadersWithoutAGroupEachGetEveryEventAndAGroupGetsItOnce) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader dashboard = Reader::Join(bus);
   Reader audit = Reader::Join(bus);
   Reader lone_worker = Reader::Join(bus, InGroup("workers"));
@@ -365,7 +358,7 @@ std::vector<uint64_t> SequenceRange(uint64_t first, size_t count) {
 }
 
 TEST(EventBusTest, AGroupGivesEachEventToOneMemberAndEachSessionToTheSameMember) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader a = Reader::Join(bus, InGroup("workers"));
   Reader b = Reader::Join(bus, InGroup("workers"));
   Reader c = Reader::Join(bus, InGroup("workers"));
@@ -388,7 +381,7 @@ TEST(EventBusTest, AGroupGivesEachEventToOneMemberAndEachSessionToTheSameMember)
 }
 
 TEST(EventBusTest, WhenAGroupMemberLeavesOnlyItsSessionsMoveToTheOthers) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader a = Reader::Join(bus, InGroup("workers"));
   Reader b = Reader::Join(bus, InGroup("workers"));
   Reader c = Reader::Join(bus, InGroup("workers"));
@@ -427,7 +420,7 @@ TEST(EventBusTest, WhenAGroupMemberLeavesOnlyItsSessionsMoveToTheOthers) {
 }
 
 TEST(EventBusTest, JoiningAGroupWithOtherKindsIsRefused) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   const EventKindMask lifecycle = Only(v1::EVENT_KIND_OPENED) | Only(v1::EVENT_KIND_CLOSED);
   Reader member = Reader::Join(bus, InGroup("workers", lifecycle));
 
@@ -443,7 +436,7 @@ TEST(EventBusTest, JoiningAGroupWithOtherKindsIsRefused) {
 }
 
 TEST(EventBusTest, AGroupWhoseMembersAllLeftCanBeFormedAgainWithOtherKinds) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader old_member = Reader::Join(bus, InGroup("workers", Only(v1::EVENT_KIND_OPENED)));
   old_member.Leave();
 
@@ -457,7 +450,7 @@ TEST(EventBusTest, AGroupWhoseMembersAllLeftCanBeFormedAgainWithOtherKinds) {
 // ---- Resuming with start_after_sequence ------------------------------------------------------
 
 TEST(EventBusTest, AResumingReaderGetsExactlyTheMissedEventsThenTheLiveOnes) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   bus.Publish(Opened("session-1"));          // 1000
   bus.Publish(Message("session-1", "one"));  // 1001, the last one it processed
   bus.Publish(Message("session-1", "two"));  // 1002
@@ -473,7 +466,7 @@ TEST(EventBusTest, AResumingReaderGetsExactlyTheMissedEventsThenTheLiveOnes) {
 }
 
 TEST(EventBusTest, TheReplayKeepsToTheKindsAskedFor) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   bus.Publish(Opened("session-1"));          // 1000
   bus.Publish(Message("session-1", "one"));  // 1001
   bus.Publish(Opened("session-2"));          // 1002
@@ -487,7 +480,7 @@ TEST(EventBusTest, TheReplayKeepsToTheKindsAskedFor) {
 }
 
 TEST(EventBusTest, ResumingAfterTheLastSequenceReplaysNothingAndContinuesLive) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   bus.Publish(Opened("session-1"));  // 1000
   bus.Publish(Closed("session-1"));  // 1001
 
@@ -499,7 +492,7 @@ TEST(EventBusTest, ResumingAfterTheLastSequenceReplaysNothingAndContinuesLive) {
 }
 
 TEST(EventBusTest, ResumingAfterASequenceThisNodeNeverReachedIsOutOfRange) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   bus.Publish(Opened("session-1"));  // 1000
   bus.Publish(Closed("session-1"));  // 1001
 
@@ -511,9 +504,9 @@ TEST(EventBusTest, ResumingAfterASequenceThisNodeNeverReachedIsOutOfRange) {
 }
 
 TEST(EventBusTest, ResumingFromEventsTheHistoryNoLongerHoldsIsOutOfRange) {
-  EventBusOptions options = NodeOptions();
-  options.history_capacity = 3;
-  EventBus bus(options);
+  EventOptions options;
+  options.history = 3;
+  EventBus bus(options, kNodeId, kFirstSequence);
   for (int i = 0; i < 5; ++i) bus.Publish(Message("session-1", absl::StrCat(i)));  // 1000..1004
   // The history now holds 1002, 1003 and 1004.
 
@@ -529,9 +522,9 @@ TEST(EventBusTest, ResumingFromEventsTheHistoryNoLongerHoldsIsOutOfRange) {
 // ---- Falling behind ---------------------------------------------------------------------------
 
 TEST(EventBusTest, AReaderThatFallsBehindIsCutOffAndOthersCarryOn) {
-  EventBusOptions options = NodeOptions();
-  options.subscription_queue_limit = 3;
-  EventBus bus(options);
+  EventOptions options;
+  options.stream_buffer = 3;
+  EventBus bus(options, kNodeId, kFirstSequence);
   Reader stalled = Reader::Join(bus);
   Reader keeping_up = Reader::Join(bus);
 
@@ -556,9 +549,9 @@ TEST(EventBusTest, AReaderThatFallsBehindIsCutOffAndOthersCarryOn) {
 }
 
 TEST(EventBusTest, WhenAGroupMemberIsCutOffTheOtherMembersTakeItsLaterEvents) {
-  EventBusOptions options = NodeOptions();
-  options.subscription_queue_limit = 3;
-  EventBus bus(options);
+  EventOptions options;
+  options.stream_buffer = 3;
+  EventBus bus(options, kNodeId, kFirstSequence);
   Reader stalled = Reader::Join(bus, InGroup("workers"));
   Reader keeping_up = Reader::Join(bus, InGroup("workers"));
   const std::vector<std::string> sessions = SessionIds(100);
@@ -586,9 +579,9 @@ TEST(EventBusTest, WhenAGroupMemberIsCutOffTheOtherMembersTakeItsLaterEvents) {
 }
 
 TEST(EventBusTest, AResumingReaderIsNotCutOffForAReplayLongerThanTheLimit) {
-  EventBusOptions options = NodeOptions();
-  options.subscription_queue_limit = 3;
-  EventBus bus(options);
+  EventOptions options;
+  options.stream_buffer = 3;
+  EventBus bus(options, kNodeId, kFirstSequence);
   for (int i = 0; i < 6; ++i) bus.Publish(Message("session-1", absl::StrCat(i)));  // 1000..1005
 
   Reader resumed = Reader::Join(bus, ResumingAfter(1000));
@@ -601,9 +594,9 @@ TEST(EventBusTest, AResumingReaderIsNotCutOffForAReplayLongerThanTheLimit) {
 // The limit is on live events a stream may lag behind (event_bus.h): a long replay, once
 // drained, earns no extra room.
 TEST(EventBusTest, OnceItsReplayIsDrainedAResumingReaderHasTheSameLimitAsAnyOther) {
-  EventBusOptions options = NodeOptions();
-  options.subscription_queue_limit = 3;
-  EventBus bus(options);
+  EventOptions options;
+  options.stream_buffer = 3;
+  EventBus bus(options, kNodeId, kFirstSequence);
   for (int i = 0; i < 6; ++i) bus.Publish(Message("session-1", absl::StrCat(i)));  // 1000..1005
   Reader resumed = Reader::Join(bus, ResumingAfter(1000));
   ASSERT_THAT(Sequences(resumed.Drain()), ElementsAre(1001u, 1002u, 1003u, 1004u, 1005u));
@@ -618,7 +611,7 @@ TEST(EventBusTest, OnceItsReplayIsDrainedAResumingReaderHasTheSameLimitAsAnyOthe
 // ---- Leaving and closing ----------------------------------------------------------------------
 
 TEST(EventBusTest, UnsubscribeReleasesQueuedEventsAndIsIdempotent) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader staying = Reader::Join(bus);
   Reader leaving = Reader::Join(bus);
   bus.Publish(Opened("session-1"));
@@ -640,7 +633,7 @@ TEST(EventBusTest, UnsubscribeReleasesQueuedEventsAndIsIdempotent) {
 }
 
 TEST(EventBusTest, CloseWakesWaitingReadersWhichThenSeeClosed) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader waiting = Reader::Join(bus);
   Reader grouped = Reader::Join(bus, InGroup("workers"));
   ASSERT_EQ(waiting.Pull().outcome, Outcome::kNone);
@@ -657,7 +650,7 @@ TEST(EventBusTest, CloseWakesWaitingReadersWhichThenSeeClosed) {
 }
 
 TEST(EventBusTest, AfterCloseAReaderDrainsWhatItHadQueuedThenSeesClosed) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader reader = Reader::Join(bus);
   bus.Publish(Opened("session-1"));
   bus.Publish(Closed("session-1"));
@@ -669,7 +662,7 @@ TEST(EventBusTest, AfterCloseAReaderDrainsWhatItHadQueuedThenSeesClosed) {
 }
 
 TEST(EventBusTest, AfterClosePublishIsIgnoredAndSubscribeIsUnavailable) {
-  EventBus bus(NodeOptions());
+  EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader reader = Reader::Join(bus);
   bus.Publish(Opened("session-1"));  // 1000
   bus.Close();
@@ -711,9 +704,9 @@ class WakeCounter {
 TEST(EventBusTest, FourPublishersAndTwoReadersLoseNothingAndKeepEachSessionInOrder) {
   constexpr int kPublishers = 4;
   constexpr int kEventsEach = 10000;
-  EventBusOptions options = NodeOptions();
-  options.subscription_queue_limit = kPublishers * kEventsEach;  // no reader may be cut off
-  EventBus bus(options);
+  EventOptions options;
+  options.stream_buffer = kPublishers * kEventsEach;  // no reader may be cut off
+  EventBus bus(options, kNodeId, kFirstSequence);
 
   struct ReaderThread {
     std::shared_ptr<EventBus::Subscription> subscription;

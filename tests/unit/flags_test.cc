@@ -63,8 +63,8 @@ std::string EnvName(const std::string& flag) { return "WSBRIDGE_" + absl::AsciiS
 // DescribeConfig covers every flag (tested below) but hides the secrets; compare those directly.
 void ExpectSameConfig(const Config& actual, const Config& expected) {
   EXPECT_EQ(DescribeConfig(actual), DescribeConfig(expected));
-  EXPECT_EQ(actual.jwt_secret, expected.jwt_secret);
-  EXPECT_EQ(actual.api_key, expected.api_key);
+  EXPECT_EQ(actual.admission.jwt_secret, expected.admission.jwt_secret);
+  EXPECT_EQ(actual.api.api_key, expected.api.api_key);
 }
 
 // Every flag name FlagHelp() lists (lines starting with "  --name"), without --help.
@@ -86,43 +86,43 @@ std::set<std::string> FlagNamesInHelp() {
 
 TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   const Config config = ParseOk({});
-  EXPECT_EQ(config.bind, "0.0.0.0");
-  EXPECT_EQ(config.grpc_port, 50051);
-  EXPECT_EQ(config.ws_port, 8080);
-  EXPECT_EQ(config.admin_port, 9090);
-  EXPECT_EQ(config.ws_path, "/ws");
-  EXPECT_EQ(config.io_threads, 0u);
-  EXPECT_EQ(config.jwt_secret, "");
-  EXPECT_EQ(config.jwt_public_key, "");
-  EXPECT_FALSE(config.allow_anonymous);
-  EXPECT_THAT(config.public_topics, IsEmpty());
-  EXPECT_THAT(config.allowed_origins, IsEmpty());
-  EXPECT_EQ(config.api_key, "");
-  EXPECT_EQ(config.max_message_bytes, 1u << 20);
-  EXPECT_EQ(config.send_queue_bytes, 1u << 20);
-  EXPECT_EQ(config.send_queue_messages, 1024u);
-  EXPECT_EQ(config.max_sessions, 0u);
-  EXPECT_EQ(config.max_sessions_per_user, 0u);
-  EXPECT_EQ(config.max_topics_per_session, 256u);
-  EXPECT_EQ(config.handshake_timeout, absl::Seconds(10));
-  EXPECT_EQ(config.close_timeout, absl::Seconds(5));
-  EXPECT_EQ(config.idle_timeout, absl::Seconds(60));
-  EXPECT_EQ(config.ping_interval, absl::Seconds(25));
-  EXPECT_EQ(config.client_messages_per_second, 0u);
-  EXPECT_EQ(config.client_messages_burst, 0u);
-  EXPECT_TRUE(config.forward_client_messages);
-  EXPECT_EQ(config.event_history, 100000u);
-  EXPECT_EQ(config.node_id, "");
-  EXPECT_EQ(config.drain_seconds, 10u);
-  EXPECT_EQ(config.log_level, "info");
+  EXPECT_EQ(config.listeners.bind, "0.0.0.0");
+  EXPECT_EQ(config.listeners.grpc_port, 50051);
+  EXPECT_EQ(config.listeners.ws_port, 8080);
+  EXPECT_EQ(config.listeners.admin_port, 9090);
+  EXPECT_EQ(config.listeners.ws_path, "/ws");
+  EXPECT_EQ(config.listeners.io_threads, 0u);
+  EXPECT_EQ(config.admission.jwt_secret, "");
+  EXPECT_EQ(config.admission.jwt_public_key, "");
+  EXPECT_FALSE(config.admission.allow_anonymous);
+  EXPECT_THAT(config.admission.public_topics, IsEmpty());
+  EXPECT_THAT(config.admission.allowed_origins, IsEmpty());
+  EXPECT_EQ(config.api.api_key, "");
+  EXPECT_EQ(config.session.max_message_bytes, 1u << 20);
+  EXPECT_EQ(config.session.send_queue.max_bytes, 1u << 20);
+  EXPECT_EQ(config.session.send_queue.max_messages, 1024u);
+  EXPECT_EQ(config.admission.max_sessions, 0u);
+  EXPECT_EQ(config.admission.max_sessions_per_user, 0u);
+  EXPECT_EQ(config.admission.max_topics_per_session, 256u);
+  EXPECT_EQ(config.session.handshake_timeout, absl::Seconds(10));
+  EXPECT_EQ(config.session.close_timeout, absl::Seconds(5));
+  EXPECT_EQ(config.session.idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(config.session.ping_interval, absl::Seconds(25));
+  EXPECT_EQ(config.session.client_messages_per_second, 0u);
+  EXPECT_EQ(config.session.client_messages_burst, 0u);
+  EXPECT_TRUE(config.session.forward_client_messages);
+  EXPECT_EQ(config.events.history, 100000u);
+  EXPECT_EQ(config.node.node_id, "");
+  EXPECT_EQ(config.node.drain_seconds, 10u);
+  EXPECT_EQ(config.node.log_level, "info");
   ExpectSameConfig(config, Config());
 }
 
 TEST(FlagsTest, AnEmptyGetenvCallbackMeansAnEmptyEnvironment) {
   absl::StatusOr<FlagParseResult> result = ParseFlags({"--ws_port=1"}, nullptr);
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->config.ws_port, 1);
-  EXPECT_EQ(result->config.grpc_port, 50051);
+  EXPECT_EQ(result->config.listeners.ws_port, 1);
+  EXPECT_EQ(result->config.listeners.grpc_port, 50051);
 }
 
 // --- Every flag, every form -------------------------------------------------------------------
@@ -136,52 +136,61 @@ struct FlagCase {
 
 std::vector<FlagCase> EveryFlag() {
   return {
-      {"bind", "127.0.0.1", [](const Config& c) { EXPECT_EQ(c.bind, "127.0.0.1"); }},
-      {"grpc_port", "6000", [](const Config& c) { EXPECT_EQ(c.grpc_port, 6000); }},
-      {"ws_port", "0", [](const Config& c) { EXPECT_EQ(c.ws_port, 0); }},
-      {"admin_port", "65535", [](const Config& c) { EXPECT_EQ(c.admin_port, 65535); }},
-      {"ws_path", "/socket", [](const Config& c) { EXPECT_EQ(c.ws_path, "/socket"); }},
-      {"io_threads", "4", [](const Config& c) { EXPECT_EQ(c.io_threads, 4u); }},
-      {"jwt_secret", "s3cret", [](const Config& c) { EXPECT_EQ(c.jwt_secret, "s3cret"); }},
+      {"bind", "127.0.0.1", [](const Config& c) { EXPECT_EQ(c.listeners.bind, "127.0.0.1"); }},
+      {"grpc_port", "6000", [](const Config& c) { EXPECT_EQ(c.listeners.grpc_port, 6000); }},
+      {"ws_port", "0", [](const Config& c) { EXPECT_EQ(c.listeners.ws_port, 0); }},
+      {"admin_port", "65535", [](const Config& c) { EXPECT_EQ(c.listeners.admin_port, 65535); }},
+      {"ws_path", "/socket", [](const Config& c) { EXPECT_EQ(c.listeners.ws_path, "/socket"); }},
+      {"io_threads", "4", [](const Config& c) { EXPECT_EQ(c.listeners.io_threads, 4u); }},
+      {"jwt_secret", "s3cret",
+       [](const Config& c) { EXPECT_EQ(c.admission.jwt_secret, "s3cret"); }},
       {"jwt_public_key", "/etc/key.pem",
-       [](const Config& c) { EXPECT_EQ(c.jwt_public_key, "/etc/key.pem"); }},
-      {"allow_anonymous", "true", [](const Config& c) { EXPECT_TRUE(c.allow_anonymous); }},
+       [](const Config& c) { EXPECT_EQ(c.admission.jwt_public_key, "/etc/key.pem"); }},
+      {"allow_anonymous", "true",
+       [](const Config& c) { EXPECT_TRUE(c.admission.allow_anonymous); }},
       {"public_topics", "news,sports",
-       [](const Config& c) { EXPECT_THAT(c.public_topics, ElementsAre("news", "sports")); }},
+       [](const Config& c) {
+         EXPECT_THAT(c.admission.public_topics, ElementsAre("news", "sports"));
+       }},
       {"allowed_origins", "https://a.example",
-       [](const Config& c) { EXPECT_THAT(c.allowed_origins, ElementsAre("https://a.example")); }},
-      {"api_key", "k3y", [](const Config& c) { EXPECT_EQ(c.api_key, "k3y"); }},
+       [](const Config& c) {
+         EXPECT_THAT(c.admission.allowed_origins, ElementsAre("https://a.example"));
+       }},
+      {"api_key", "k3y", [](const Config& c) { EXPECT_EQ(c.api.api_key, "k3y"); }},
       {"max_message_bytes", "65536",
-       [](const Config& c) { EXPECT_EQ(c.max_message_bytes, 65536u); }},
-      {"send_queue_bytes", "4096", [](const Config& c) { EXPECT_EQ(c.send_queue_bytes, 4096u); }},
-      {"send_queue_messages", "16", [](const Config& c) { EXPECT_EQ(c.send_queue_messages, 16u); }},
-      {"max_sessions", "100000", [](const Config& c) { EXPECT_EQ(c.max_sessions, 100000u); }},
+       [](const Config& c) { EXPECT_EQ(c.session.max_message_bytes, 65536u); }},
+      {"send_queue_bytes", "4096",
+       [](const Config& c) { EXPECT_EQ(c.session.send_queue.max_bytes, 4096u); }},
+      {"send_queue_messages", "16",
+       [](const Config& c) { EXPECT_EQ(c.session.send_queue.max_messages, 16u); }},
+      {"max_sessions", "100000",
+       [](const Config& c) { EXPECT_EQ(c.admission.max_sessions, 100000u); }},
       {"max_sessions_per_user", "5",
-       [](const Config& c) { EXPECT_EQ(c.max_sessions_per_user, 5u); }},
+       [](const Config& c) { EXPECT_EQ(c.admission.max_sessions_per_user, 5u); }},
       {"max_topics_per_session", "8",
-       [](const Config& c) { EXPECT_EQ(c.max_topics_per_session, 8u); }},
+       [](const Config& c) { EXPECT_EQ(c.admission.max_topics_per_session, 8u); }},
       {"handshake_timeout", "3s",
-       [](const Config& c) { EXPECT_EQ(c.handshake_timeout, absl::Seconds(3)); }},
+       [](const Config& c) { EXPECT_EQ(c.session.handshake_timeout, absl::Seconds(3)); }},
       {"close_timeout", "250ms",
-       [](const Config& c) { EXPECT_EQ(c.close_timeout, absl::Milliseconds(250)); }},
+       [](const Config& c) { EXPECT_EQ(c.session.close_timeout, absl::Milliseconds(250)); }},
       {"write_timeout", "3s",
-       [](const Config& c) { EXPECT_EQ(c.write_timeout, absl::Seconds(3)); }},
+       [](const Config& c) { EXPECT_EQ(c.session.write_timeout, absl::Seconds(3)); }},
       {"idle_timeout", "0",
-       [](const Config& c) { EXPECT_EQ(c.idle_timeout, absl::ZeroDuration()); }},
+       [](const Config& c) { EXPECT_EQ(c.session.idle_timeout, absl::ZeroDuration()); }},
       {"ping_interval", "2m",
-       [](const Config& c) { EXPECT_EQ(c.ping_interval, absl::Minutes(2)); }},
+       [](const Config& c) { EXPECT_EQ(c.session.ping_interval, absl::Minutes(2)); }},
       {"client_messages_per_second", "50",
-       [](const Config& c) { EXPECT_EQ(c.client_messages_per_second, 50u); }},
+       [](const Config& c) { EXPECT_EQ(c.session.client_messages_per_second, 50u); }},
       {"client_messages_burst", "200",
-       [](const Config& c) { EXPECT_EQ(c.client_messages_burst, 200u); }},
+       [](const Config& c) { EXPECT_EQ(c.session.client_messages_burst, 200u); }},
       {"forward_client_messages", "false",
-       [](const Config& c) { EXPECT_FALSE(c.forward_client_messages); }},
-      {"event_history", "0", [](const Config& c) { EXPECT_EQ(c.event_history, 0u); }},
+       [](const Config& c) { EXPECT_FALSE(c.session.forward_client_messages); }},
+      {"event_history", "0", [](const Config& c) { EXPECT_EQ(c.events.history, 0u); }},
       {"events_stream_buffer", "50",
-       [](const Config& c) { EXPECT_EQ(c.events_stream_buffer, 50u); }},
-      {"node_id", "node-7", [](const Config& c) { EXPECT_EQ(c.node_id, "node-7"); }},
-      {"drain_seconds", "30", [](const Config& c) { EXPECT_EQ(c.drain_seconds, 30u); }},
-      {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.log_level, "debug"); }},
+       [](const Config& c) { EXPECT_EQ(c.events.stream_buffer, 50u); }},
+      {"node_id", "node-7", [](const Config& c) { EXPECT_EQ(c.node.node_id, "node-7"); }},
+      {"drain_seconds", "30", [](const Config& c) { EXPECT_EQ(c.node.drain_seconds, 30u); }},
+      {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.node.log_level, "debug"); }},
   };
 }
 
@@ -214,6 +223,24 @@ TEST(FlagsTest, EveryFlagIsSettableThroughItsEnvironmentVariable) {
   }
 }
 
+// Each table entry names its field in Config's groups; two entries reaching the same field (or a
+// flag reaching another's) would show here as a second setting changed, or as the wrong one.
+TEST(FlagsTest, EachFlagChangesItsOwnSettingAndNoOther) {
+  const std::vector<std::string> defaults = absl::StrSplit(DescribeConfig(Config()), ' ');
+  for (const FlagCase& flag : EveryFlag()) {
+    SCOPED_TRACE(flag.name);
+    const std::vector<std::string> described =
+        absl::StrSplit(DescribeConfig(ParseOk({"--" + flag.name + "=" + flag.value})), ' ');
+    ASSERT_EQ(described.size(), defaults.size());
+    std::vector<std::string> changed;
+    for (size_t i = 0; i < described.size(); ++i) {
+      if (described[i] != defaults[i]) changed.push_back(described[i]);
+    }
+    ASSERT_EQ(changed.size(), 1u) << ::testing::PrintToString(changed);
+    EXPECT_TRUE(changed[0].rfind(flag.name + "=", 0) == 0) << changed[0];
+  }
+}
+
 TEST(FlagsTest, AllFlagsTogether) {
   std::vector<std::string> args;
   for (const FlagCase& flag : EveryFlag()) args.push_back("--" + flag.name + "=" + flag.value);
@@ -230,19 +257,19 @@ TEST(FlagsTest, EnvironmentIsReadAndTheCommandLineWins) {
   const Env env = {
       {"WSBRIDGE_GRPC_PORT", "7000"}, {"WSBRIDGE_WS_PORT", "7001"}, {"WSBRIDGE_LOG_LEVEL", "warn"}};
   Config config = ParseOk({}, env);
-  EXPECT_EQ(config.grpc_port, 7000);
-  EXPECT_EQ(config.ws_port, 7001);
-  EXPECT_EQ(config.log_level, "warn");
+  EXPECT_EQ(config.listeners.grpc_port, 7000);
+  EXPECT_EQ(config.listeners.ws_port, 7001);
+  EXPECT_EQ(config.node.log_level, "warn");
 
   config = ParseOk({"--grpc_port=7100", "--log_level", "error"}, env);
-  EXPECT_EQ(config.grpc_port, 7100);
-  EXPECT_EQ(config.ws_port, 7001);
-  EXPECT_EQ(config.log_level, "error");
+  EXPECT_EQ(config.listeners.grpc_port, 7100);
+  EXPECT_EQ(config.listeners.ws_port, 7001);
+  EXPECT_EQ(config.node.log_level, "error");
 }
 
 TEST(FlagsTest, ABadEnvironmentValueOverriddenOnTheCommandLineIsNotAnError) {
   const Config config = ParseOk({"--grpc_port=1"}, {{"WSBRIDGE_GRPC_PORT", "abc"}});
-  EXPECT_EQ(config.grpc_port, 1);
+  EXPECT_EQ(config.listeners.grpc_port, 1);
 }
 
 TEST(FlagsTest, AnEmptyEnvironmentVariableCountsAsUnset) {
@@ -259,40 +286,42 @@ TEST(FlagsTest, UnrelatedEnvironmentVariablesAreIgnored) {
 TEST(FlagsTest, ARepeatedFlagTakesTheLastValue) {
   const Config config =
       ParseOk({"--grpc_port=1", "--grpc_port", "2", "--public_topics=a,b", "--public_topics=c"});
-  EXPECT_EQ(config.grpc_port, 2);
-  EXPECT_THAT(config.public_topics, ElementsAre("c"));
+  EXPECT_EQ(config.listeners.grpc_port, 2);
+  EXPECT_THAT(config.admission.public_topics, ElementsAre("c"));
 }
 
 TEST(FlagsTest, AnEmptyListOnTheCommandLineClearsTheEnvironmentList) {
   const Config config = ParseOk({"--public_topics="}, {{"WSBRIDGE_PUBLIC_TOPICS", "a,b"}});
-  EXPECT_THAT(config.public_topics, IsEmpty());
+  EXPECT_THAT(config.admission.public_topics, IsEmpty());
 }
 
 // --- Bools ------------------------------------------------------------------------------------
 
 TEST(FlagsTest, BoolsInEveryForm) {
-  EXPECT_TRUE(ParseOk({"--allow_anonymous"}).allow_anonymous);
+  EXPECT_TRUE(ParseOk({"--allow_anonymous"}).admission.allow_anonymous);
   for (const std::string word : {"true", "1", "yes", "TRUE", "Yes", " true "}) {
     SCOPED_TRACE(word);
-    EXPECT_TRUE(ParseOk({"--allow_anonymous=" + word}).allow_anonymous);
-    EXPECT_TRUE(ParseOk({}, {{"WSBRIDGE_ALLOW_ANONYMOUS", word}}).allow_anonymous);
-    EXPECT_TRUE(ParseOk({"--forward_client_messages=" + word}).forward_client_messages);
+    EXPECT_TRUE(ParseOk({"--allow_anonymous=" + word}).admission.allow_anonymous);
+    EXPECT_TRUE(ParseOk({}, {{"WSBRIDGE_ALLOW_ANONYMOUS", word}}).admission.allow_anonymous);
+    EXPECT_TRUE(ParseOk({"--forward_client_messages=" + word}).session.forward_client_messages);
   }
   for (const std::string word : {"false", "0", "no", "FALSE", "No"}) {
     SCOPED_TRACE(word);
-    EXPECT_FALSE(ParseOk({"--forward_client_messages=" + word}).forward_client_messages);
-    EXPECT_FALSE(ParseOk({}, {{"WSBRIDGE_FORWARD_CLIENT_MESSAGES", word}}).forward_client_messages);
+    EXPECT_FALSE(ParseOk({"--forward_client_messages=" + word}).session.forward_client_messages);
+    EXPECT_FALSE(
+        ParseOk({}, {{"WSBRIDGE_FORWARD_CLIENT_MESSAGES", word}}).session.forward_client_messages);
     EXPECT_FALSE(ParseOk({"--allow_anonymous=" + word}, {{"WSBRIDGE_ALLOW_ANONYMOUS", "true"}})
-                     .allow_anonymous);
+                     .admission.allow_anonymous);
   }
   // A bare bool flag beats its environment variable.
-  EXPECT_TRUE(ParseOk({"--allow_anonymous"}, {{"WSBRIDGE_ALLOW_ANONYMOUS", "no"}}).allow_anonymous);
+  EXPECT_TRUE(ParseOk({"--allow_anonymous"}, {{"WSBRIDGE_ALLOW_ANONYMOUS", "no"}})
+                  .admission.allow_anonymous);
 }
 
 TEST(FlagsTest, ABareBoolFlagDoesNotTakeTheNextArgument) {
   const Config config = ParseOk({"--allow_anonymous", "--ws_port=5"});
-  EXPECT_TRUE(config.allow_anonymous);
-  EXPECT_EQ(config.ws_port, 5);
+  EXPECT_TRUE(config.admission.allow_anonymous);
+  EXPECT_EQ(config.listeners.ws_port, 5);
 
   const std::string message = ParseError({"--allow_anonymous", "false"});
   EXPECT_THAT(message, HasSubstr("--allow_anonymous"));
@@ -302,62 +331,63 @@ TEST(FlagsTest, ABareBoolFlagDoesNotTakeTheNextArgument) {
 // --- Lists ------------------------------------------------------------------------------------
 
 TEST(FlagsTest, ListsAreSplitOnCommasAndTrimmed) {
-  EXPECT_THAT(ParseOk({"--public_topics= news , sports,weather "}).public_topics,
+  EXPECT_THAT(ParseOk({"--public_topics= news , sports,weather "}).admission.public_topics,
               ElementsAre("news", "sports", "weather"));
-  EXPECT_THAT(
-      ParseOk({"--allowed_origins", "https://a.example, http://localhost:3000"}).allowed_origins,
-      ElementsAre("https://a.example", "http://localhost:3000"));
-  EXPECT_THAT(ParseOk({}, {{"WSBRIDGE_PUBLIC_TOPICS", "\tx ,y"}}).public_topics,
+  EXPECT_THAT(ParseOk({"--allowed_origins", "https://a.example, http://localhost:3000"})
+                  .admission.allowed_origins,
+              ElementsAre("https://a.example", "http://localhost:3000"));
+  EXPECT_THAT(ParseOk({}, {{"WSBRIDGE_PUBLIC_TOPICS", "\tx ,y"}}).admission.public_topics,
               ElementsAre("x", "y"));
-  EXPECT_THAT(ParseOk({"--public_topics=single"}).public_topics, ElementsAre("single"));
-  EXPECT_THAT(ParseOk({"--public_topics=  "}).public_topics, IsEmpty());
+  EXPECT_THAT(ParseOk({"--public_topics=single"}).admission.public_topics, ElementsAre("single"));
+  EXPECT_THAT(ParseOk({"--public_topics=  "}).admission.public_topics, IsEmpty());
 }
 
 // --- Durations --------------------------------------------------------------------------------
 
 TEST(FlagsTest, DurationsAcceptAbslSyntaxAndPlainSeconds) {
-  EXPECT_EQ(ParseOk({"--idle_timeout=500ms"}).idle_timeout, absl::Milliseconds(500));
-  EXPECT_EQ(ParseOk({"--idle_timeout=10s"}).idle_timeout, absl::Seconds(10));
-  EXPECT_EQ(ParseOk({"--idle_timeout=1m"}).idle_timeout, absl::Minutes(1));
-  EXPECT_EQ(ParseOk({"--idle_timeout=1m30s"}).idle_timeout, absl::Seconds(90));
-  EXPECT_EQ(ParseOk({"--idle_timeout=24h"}).idle_timeout, absl::Hours(24));
-  EXPECT_EQ(ParseOk({"--idle_timeout", "42"}).idle_timeout, absl::Seconds(42));
-  EXPECT_EQ(ParseOk({"--handshake_timeout=0.5"}).handshake_timeout, absl::Milliseconds(500));
-  EXPECT_EQ(ParseOk({"--ping_interval=0"}).ping_interval, absl::ZeroDuration());
-  EXPECT_EQ(ParseOk({}, {{"WSBRIDGE_CLOSE_TIMEOUT", "7"}}).close_timeout, absl::Seconds(7));
-  EXPECT_EQ(ParseOk({}, {{"WSBRIDGE_CLOSE_TIMEOUT", "1500ms"}}).close_timeout,
+  EXPECT_EQ(ParseOk({"--idle_timeout=500ms"}).session.idle_timeout, absl::Milliseconds(500));
+  EXPECT_EQ(ParseOk({"--idle_timeout=10s"}).session.idle_timeout, absl::Seconds(10));
+  EXPECT_EQ(ParseOk({"--idle_timeout=1m"}).session.idle_timeout, absl::Minutes(1));
+  EXPECT_EQ(ParseOk({"--idle_timeout=1m30s"}).session.idle_timeout, absl::Seconds(90));
+  EXPECT_EQ(ParseOk({"--idle_timeout=24h"}).session.idle_timeout, absl::Hours(24));
+  EXPECT_EQ(ParseOk({"--idle_timeout", "42"}).session.idle_timeout, absl::Seconds(42));
+  EXPECT_EQ(ParseOk({"--handshake_timeout=0.5"}).session.handshake_timeout,
+            absl::Milliseconds(500));
+  EXPECT_EQ(ParseOk({"--ping_interval=0"}).session.ping_interval, absl::ZeroDuration());
+  EXPECT_EQ(ParseOk({}, {{"WSBRIDGE_CLOSE_TIMEOUT", "7"}}).session.close_timeout, absl::Seconds(7));
+  EXPECT_EQ(ParseOk({}, {{"WSBRIDGE_CLOSE_TIMEOUT", "1500ms"}}).session.close_timeout,
             absl::Milliseconds(1500));
 }
 
 // --- Numbers and sizes ------------------------------------------------------------------------
 
 TEST(FlagsTest, NumbersAreDecimalAndSizesAcceptBinarySuffixes) {
-  EXPECT_EQ(ParseOk({"--grpc_port= 443 "}).grpc_port, 443);
-  EXPECT_EQ(ParseOk({"--max_message_bytes=1MiB"}).max_message_bytes, 1u << 20);
-  EXPECT_EQ(ParseOk({"--max_message_bytes=64KiB"}).max_message_bytes, 64u << 10);
-  EXPECT_EQ(ParseOk({"--max_message_bytes=64MiB"}).max_message_bytes, 64u << 20);
-  EXPECT_EQ(ParseOk({"--max_message_bytes=67108864"}).max_message_bytes, 67108864u);
-  EXPECT_EQ(ParseOk({"--max_message_bytes=1"}).max_message_bytes, 1u);
-  EXPECT_EQ(ParseOk({"--send_queue_bytes=1024"}).send_queue_bytes, 1024u);
-  EXPECT_EQ(ParseOk({"--send_queue_bytes=2GiB"}).send_queue_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(ParseOk({"--grpc_port= 443 "}).listeners.grpc_port, 443);
+  EXPECT_EQ(ParseOk({"--max_message_bytes=1MiB"}).session.max_message_bytes, 1u << 20);
+  EXPECT_EQ(ParseOk({"--max_message_bytes=64KiB"}).session.max_message_bytes, 64u << 10);
+  EXPECT_EQ(ParseOk({"--max_message_bytes=64MiB"}).session.max_message_bytes, 64u << 20);
+  EXPECT_EQ(ParseOk({"--max_message_bytes=67108864"}).session.max_message_bytes, 67108864u);
+  EXPECT_EQ(ParseOk({"--max_message_bytes=1"}).session.max_message_bytes, 1u);
+  EXPECT_EQ(ParseOk({"--send_queue_bytes=1024"}).session.send_queue.max_bytes, 1024u);
+  EXPECT_EQ(ParseOk({"--send_queue_bytes=2GiB"}).session.send_queue.max_bytes, uint64_t{2} << 30);
   // send_queue_bytes may be smaller than max_message_bytes.
   const Config config = ParseOk({"--send_queue_bytes=1KiB", "--max_message_bytes=1MiB"});
-  EXPECT_EQ(config.send_queue_bytes, 1024u);
-  EXPECT_EQ(ParseOk({"--event_history=18446744073709551615"}).event_history, UINT64_MAX);
-  EXPECT_EQ(ParseOk({"--max_sessions=4294967295"}).max_sessions, UINT32_MAX);
-  EXPECT_EQ(ParseOk({"--io_threads=1024"}).io_threads, 1024u);
+  EXPECT_EQ(config.session.send_queue.max_bytes, 1024u);
+  EXPECT_EQ(ParseOk({"--event_history=18446744073709551615"}).events.history, UINT64_MAX);
+  EXPECT_EQ(ParseOk({"--max_sessions=4294967295"}).admission.max_sessions, UINT32_MAX);
+  EXPECT_EQ(ParseOk({"--io_threads=1024"}).listeners.io_threads, 1024u);
 }
 
 TEST(FlagsTest, StringsAreKeptVerbatimAndLogLevelsAreLowercased) {
-  EXPECT_EQ(ParseOk({"--jwt_secret= with spaces "}).jwt_secret, " with spaces ");
-  EXPECT_EQ(ParseOk({"--api_key=-dash"}).api_key, "-dash");
-  EXPECT_EQ(ParseOk({"--api_key", "-dash"}).api_key, "-dash");
-  EXPECT_EQ(ParseOk({"--api_key=--double=dash"}).api_key, "--double=dash");
-  EXPECT_EQ(ParseOk({"--bind=::"}).bind, "::");
-  EXPECT_EQ(ParseOk({"--ws_path=/"}).ws_path, "/");
-  EXPECT_EQ(ParseOk({"--log_level=WARN"}).log_level, "warn");
-  EXPECT_EQ(ParseOk({}, {{"WSBRIDGE_LOG_LEVEL", "Off"}}).log_level, "off");
-  EXPECT_EQ(ParseOk({"--node_id="}).node_id, "");
+  EXPECT_EQ(ParseOk({"--jwt_secret= with spaces "}).admission.jwt_secret, " with spaces ");
+  EXPECT_EQ(ParseOk({"--api_key=-dash"}).api.api_key, "-dash");
+  EXPECT_EQ(ParseOk({"--api_key", "-dash"}).api.api_key, "-dash");
+  EXPECT_EQ(ParseOk({"--api_key=--double=dash"}).api.api_key, "--double=dash");
+  EXPECT_EQ(ParseOk({"--bind=::"}).listeners.bind, "::");
+  EXPECT_EQ(ParseOk({"--ws_path=/"}).listeners.ws_path, "/");
+  EXPECT_EQ(ParseOk({"--log_level=WARN"}).node.log_level, "warn");
+  EXPECT_EQ(ParseOk({}, {{"WSBRIDGE_LOG_LEVEL", "Off"}}).node.log_level, "off");
+  EXPECT_EQ(ParseOk({"--node_id="}).node.node_id, "");
 }
 
 // --- Errors -----------------------------------------------------------------------------------
@@ -485,7 +515,7 @@ TEST(FlagsTest, HelpWinsOverOtherErrors) {
 TEST(FlagsTest, HelpAsTheValueOfAFlagIsAValue) {
   // "-h" after a flag that takes a value is that value, not a help request.
   const Config config = ParseOk({"--node_id", "-h"});
-  EXPECT_EQ(config.node_id, "-h");
+  EXPECT_EQ(config.node.node_id, "-h");
 }
 
 TEST(FlagsTest, FlagHelpMentionsEveryFlagItsVariableAndDefault) {
@@ -539,8 +569,8 @@ TEST(FlagsTest, DescribeConfigHidesSecrets) {
   Config config;
   EXPECT_THAT(DescribeConfig(config), HasSubstr("jwt_secret=<unset>"));
   EXPECT_THAT(DescribeConfig(config), HasSubstr("api_key=<unset>"));
-  config.jwt_secret = "hunter2-jwt";
-  config.api_key = "hunter2-api";
+  config.admission.jwt_secret = "hunter2-jwt";
+  config.api.api_key = "hunter2-api";
   const std::string description = DescribeConfig(config);
   EXPECT_THAT(description, HasSubstr("jwt_secret=<set>"));
   EXPECT_THAT(description, HasSubstr("api_key=<set>"));
@@ -550,8 +580,8 @@ TEST(FlagsTest, DescribeConfigHidesSecrets) {
 
 TEST(FlagsTest, DescribeConfigQuotesValuesThatWouldBreakTheLine) {
   Config config;
-  config.node_id = "my node";
-  config.public_topics = {"a b", "c"};
+  config.node.node_id = "my node";
+  config.admission.public_topics = {"a b", "c"};
   const std::string description = DescribeConfig(config);
   EXPECT_THAT(description, HasSubstr("node_id=\"my node\""));
   EXPECT_THAT(description, HasSubstr("public_topics=\"a b,c\""));
@@ -561,8 +591,8 @@ TEST(FlagsTest, DescribeConfigOfPlainValuesParsesBackToTheSameConfig) {
   std::vector<std::string> args;
   for (const FlagCase& flag : EveryFlag()) args.push_back("--" + flag.name + "=" + flag.value);
   Config config = ParseOk(args);
-  config.jwt_secret.clear();
-  config.api_key.clear();
+  config.admission.jwt_secret.clear();
+  config.api.api_key.clear();
 
   std::vector<std::string> described_args;
   const std::vector<std::string> tokens = absl::StrSplit(DescribeConfig(config), ' ');

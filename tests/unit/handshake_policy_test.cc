@@ -82,7 +82,7 @@ class HandshakePolicyTest : public ::testing::Test {
     return policy.Decide(UpgradeRequest{target, authorization, origin}, kNow);
   }
 
-  HandshakePolicyOptions options_;
+  AdmissionOptions options_;
   std::unique_ptr<auth::TokenVerifier> verifier_;
 };
 

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "ws/payload.h"
+#include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/hub.h"
@@ -38,11 +39,8 @@ void ExpectInvalid(const absl::StatusOr<T>& result, const std::string& prefix) {
   ExpectInvalid(result.status(), prefix);
 }
 
-ApiLimits Limits(uint64_t max_message_bytes) {
-  ApiLimits limits;
-  limits.max_message_bytes = max_message_bytes;
-  return limits;
-}
+// The node's default limit (config.session.max_message_bytes); the payloads below are far under it.
+const uint64_t kDefaultMaxMessageBytes = SessionOptions().max_message_bytes;
 
 v1::PushRequest TextPush(std::vector<std::string> session_ids, std::vector<std::string> user_ids,
                          const std::string& text = "hello") {
@@ -72,7 +70,7 @@ v1::DisconnectRequest DisconnectSession(uint32_t code, const std::string& reason
 
 TEST(ValidatePushTest, APushToSessionsAndUsersBecomesTheirSelectorAndOneTextPayload) {
   const absl::StatusOr<ValidatedDelivery> push =
-      ValidatePush(TextPush({"s1", "s2"}, {"alice"}, "hello"), ApiLimits{});
+      ValidatePush(TextPush({"s1", "s2"}, {"alice"}, "hello"), kDefaultMaxMessageBytes);
 
   ASSERT_TRUE(push.ok()) << push.status();
   EXPECT_THAT(push->targets->selector.session_ids, ElementsAre("s1", "s2"));
@@ -89,7 +87,7 @@ TEST(ValidatePushTest, ABinaryMessageBecomesABinaryPayloadWithTheSameBytes) {
   v1::PushRequest request = TextPush({}, {"alice"});
   request.mutable_message()->set_binary(std::string("\x00\xff\x01", 3));
 
-  const absl::StatusOr<ValidatedDelivery> push = ValidatePush(request, ApiLimits{});
+  const absl::StatusOr<ValidatedDelivery> push = ValidatePush(request, kDefaultMaxMessageBytes);
 
   ASSERT_TRUE(push.ok()) << push.status();
   EXPECT_EQ(push->payload->kind, Payload::Kind::kBinary);
@@ -98,47 +96,50 @@ TEST(ValidatePushTest, ABinaryMessageBecomesABinaryPayloadWithTheSameBytes) {
 
 TEST(ValidatePushTest, AnEmptyTextIsStillAMessage) {
   const absl::StatusOr<ValidatedDelivery> push =
-      ValidatePush(TextPush({"s1"}, {}, ""), ApiLimits{});
+      ValidatePush(TextPush({"s1"}, {}, ""), kDefaultMaxMessageBytes);
   ASSERT_TRUE(push.ok()) << push.status();
   EXPECT_EQ(push->payload->bytes, "");
 }
 
 TEST(ValidatePushTest, APushWithNoSessionAndNoUserIsRefused) {
-  ExpectInvalid(ValidatePush(TextPush({}, {}), ApiLimits{}), "session_ids or user_ids: ");
+  ExpectInvalid(ValidatePush(TextPush({}, {}), kDefaultMaxMessageBytes),
+                "session_ids or user_ids: ");
 }
 
 TEST(ValidatePushTest, AnEmptySessionIdIsRefusedNamingItsIndex) {
-  ExpectInvalid(ValidatePush(TextPush({"s1", "", "s3"}, {}), ApiLimits{}),
+  ExpectInvalid(ValidatePush(TextPush({"s1", "", "s3"}, {}), kDefaultMaxMessageBytes),
                 "session_ids[1]: empty id");
-  ExpectInvalid(ValidatePush(TextPush({""}, {"alice"}), ApiLimits{}), "session_ids[0]: empty id");
+  ExpectInvalid(ValidatePush(TextPush({""}, {"alice"}), kDefaultMaxMessageBytes),
+                "session_ids[0]: empty id");
 }
 
 TEST(ValidatePushTest, AnEmptyUserIdIsRefusedNamingItsIndex) {
-  ExpectInvalid(ValidatePush(TextPush({"s1"}, {"alice", "bob", ""}), ApiLimits{}),
+  ExpectInvalid(ValidatePush(TextPush({"s1"}, {"alice", "bob", ""}), kDefaultMaxMessageBytes),
                 "user_ids[2]: empty id");
 }
 
 TEST(ValidatePushTest, IdsLongerThan256BytesAreRefused) {
-  ExpectInvalid(ValidatePush(TextPush({std::string(257, 'x')}, {}), ApiLimits{}),
+  ExpectInvalid(ValidatePush(TextPush({std::string(257, 'x')}, {}), kDefaultMaxMessageBytes),
                 "session_ids[0]: id is 257 bytes, the limit is 256");
-  ExpectInvalid(ValidatePush(TextPush({}, {"alice", std::string(300, 'u')}), ApiLimits{}),
-                "user_ids[1]: id is 300 bytes");
-  EXPECT_TRUE(ValidatePush(TextPush({std::string(256, 'x')}, {}), ApiLimits{}).ok());
+  ExpectInvalid(
+      ValidatePush(TextPush({}, {"alice", std::string(300, 'u')}), kDefaultMaxMessageBytes),
+      "user_ids[1]: id is 300 bytes");
+  EXPECT_TRUE(ValidatePush(TextPush({std::string(256, 'x')}, {}), kDefaultMaxMessageBytes).ok());
 }
 
 TEST(ValidatePushTest, APushWithoutAMessageIsRefused) {
   v1::PushRequest request = TextPush({"s1"}, {});
   request.clear_message();
-  ExpectInvalid(ValidatePush(request, ApiLimits{}), "message: required");
+  ExpectInvalid(ValidatePush(request, kDefaultMaxMessageBytes), "message: required");
 
   // A message with neither text nor binary set is no message either.
   request.mutable_message();
-  ExpectInvalid(ValidatePush(request, ApiLimits{}), "message: required");
+  ExpectInvalid(ValidatePush(request, kDefaultMaxMessageBytes), "message: required");
 }
 
 TEST(ValidatePushTest, AMessageOverTheLimitIsRefusedNamingTheLimit) {
   const absl::StatusOr<ValidatedDelivery> push =
-      ValidatePush(TextPush({"s1"}, {}, std::string(11, 'x')), Limits(10));
+      ValidatePush(TextPush({"s1"}, {}, std::string(11, 'x')), 10);
 
   ExpectInvalid(push, "message: 11 bytes");
   EXPECT_THAT(std::string(push.status().message()), HasSubstr("limit of 10 bytes"));
@@ -146,16 +147,16 @@ TEST(ValidatePushTest, AMessageOverTheLimitIsRefusedNamingTheLimit) {
 }
 
 TEST(ValidatePushTest, AMessageOfExactlyTheLimitIsAccepted) {
-  EXPECT_TRUE(ValidatePush(TextPush({"s1"}, {}, std::string(10, 'x')), Limits(10)).ok());
+  EXPECT_TRUE(ValidatePush(TextPush({"s1"}, {}, std::string(10, 'x')), 10).ok());
 
   v1::PushRequest binary = TextPush({"s1"}, {});
   binary.mutable_message()->set_binary(std::string(11, '\0'));
-  ExpectInvalid(ValidatePush(binary, Limits(10)), "message: 11 bytes");
+  ExpectInvalid(ValidatePush(binary, 10), "message: 11 bytes");
 }
 
 TEST(ValidatePushTest, TheTargetIsCheckedBeforeTheMessage) {
   v1::PushRequest request;
-  ExpectInvalid(ValidatePush(request, ApiLimits{}), "session_ids or user_ids: ");
+  ExpectInvalid(ValidatePush(request, kDefaultMaxMessageBytes), "session_ids or user_ids: ");
 }
 
 // --- Broadcast ----------------------------------------------------------------------------------
@@ -164,7 +165,8 @@ TEST(ValidateBroadcastTest, ABroadcastToTopicsKeepsTopicsAndExclusions) {
   v1::BroadcastRequest request = TopicBroadcast({"news", "sports"});
   request.add_exclude_session_ids("sender");
 
-  const absl::StatusOr<ValidatedDelivery> broadcast = ValidateBroadcast(request, ApiLimits{});
+  const absl::StatusOr<ValidatedDelivery> broadcast =
+      ValidateBroadcast(request, kDefaultMaxMessageBytes);
 
   ASSERT_TRUE(broadcast.ok()) << broadcast.status();
   EXPECT_THAT(broadcast->targets->topics, ElementsAre("news", "sports"));
@@ -179,7 +181,8 @@ TEST(ValidateBroadcastTest, ABroadcastToAllSessionsIsAccepted) {
   v1::BroadcastRequest request = TopicBroadcast({});
   request.set_all_sessions(true);
 
-  const absl::StatusOr<ValidatedDelivery> broadcast = ValidateBroadcast(request, ApiLimits{});
+  const absl::StatusOr<ValidatedDelivery> broadcast =
+      ValidateBroadcast(request, kDefaultMaxMessageBytes);
 
   ASSERT_TRUE(broadcast.ok()) << broadcast.status();
   EXPECT_TRUE(broadcast->targets->all_sessions);
@@ -187,41 +190,44 @@ TEST(ValidateBroadcastTest, ABroadcastToAllSessionsIsAccepted) {
 }
 
 TEST(ValidateBroadcastTest, NeitherTopicsNorAllSessionsIsRefused) {
-  ExpectInvalid(ValidateBroadcast(TopicBroadcast({}), ApiLimits{}), "topics or all_sessions: ");
+  ExpectInvalid(ValidateBroadcast(TopicBroadcast({}), kDefaultMaxMessageBytes),
+                "topics or all_sessions: ");
 }
 
 TEST(ValidateBroadcastTest, BothTopicsAndAllSessionsIsRefused) {
   v1::BroadcastRequest request = TopicBroadcast({"news"});
   request.set_all_sessions(true);
-  ExpectInvalid(ValidateBroadcast(request, ApiLimits{}), "topics and all_sessions: ");
+  ExpectInvalid(ValidateBroadcast(request, kDefaultMaxMessageBytes), "topics and all_sessions: ");
 }
 
 TEST(ValidateBroadcastTest, ABadTopicIsRefusedNamingItsIndex) {
-  ExpectInvalid(ValidateBroadcast(TopicBroadcast({"news", ""}), ApiLimits{}),
+  ExpectInvalid(ValidateBroadcast(TopicBroadcast({"news", ""}), kDefaultMaxMessageBytes),
                 "topics[1]: empty topic");
-  ExpectInvalid(ValidateBroadcast(TopicBroadcast({"bad\ttopic"}), ApiLimits{}),
+  ExpectInvalid(ValidateBroadcast(TopicBroadcast({"bad\ttopic"}), kDefaultMaxMessageBytes),
                 "topics[0]: topic contains a control character");
-  ExpectInvalid(ValidateBroadcast(TopicBroadcast({"ok", std::string(257, 't')}), ApiLimits{}),
-                "topics[1]: topic is 257 bytes, the limit is 256");
+  ExpectInvalid(
+      ValidateBroadcast(TopicBroadcast({"ok", std::string(257, 't')}), kDefaultMaxMessageBytes),
+      "topics[1]: topic is 257 bytes, the limit is 256");
 }
 
 TEST(ValidateBroadcastTest, AnEmptyExcludedIdIsRefusedNamingItsIndex) {
   v1::BroadcastRequest request = TopicBroadcast({"news"});
   request.add_exclude_session_ids("sender");
   request.add_exclude_session_ids("");
-  ExpectInvalid(ValidateBroadcast(request, ApiLimits{}), "exclude_session_ids[1]: empty id");
+  ExpectInvalid(ValidateBroadcast(request, kDefaultMaxMessageBytes),
+                "exclude_session_ids[1]: empty id");
 }
 
 TEST(ValidateBroadcastTest, ABroadcastWithoutAMessageIsRefused) {
   v1::BroadcastRequest request = TopicBroadcast({"news"});
   request.clear_message();
-  ExpectInvalid(ValidateBroadcast(request, ApiLimits{}), "message: required");
+  ExpectInvalid(ValidateBroadcast(request, kDefaultMaxMessageBytes), "message: required");
 }
 
 TEST(ValidateBroadcastTest, AMessageOverTheLimitIsRefused) {
   v1::BroadcastRequest request = TopicBroadcast({"news"});
   request.mutable_message()->set_text(std::string(101, 'x'));
-  ExpectInvalid(ValidateBroadcast(request, Limits(100)), "message: 101 bytes");
+  ExpectInvalid(ValidateBroadcast(request, 100), "message: 101 bytes");
 }
 
 // --- Subscribe / Unsubscribe ------------------------------------------------------------------
