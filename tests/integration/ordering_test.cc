@@ -28,10 +28,10 @@ constexpr int kCallsPerPublisher = 150;
 constexpr int kInFlightPerPublisher = 16;
 
 void FourThreadsRoomyQueues(Config& config) {
-  config.io_threads = 4;
+  config.listeners.io_threads = 4;
   // Every message of a test fits the queues: these tests are about order, not slow consumers.
-  config.send_queue_messages = 100000;
-  config.send_queue_bytes = 64 << 20;
+  config.session.send_queue.max_messages = 100000;
+  config.session.send_queue.max_bytes = 64 << 20;
 }
 
 // A stub on a channel of its own (its own TCP connection), as a separate service would have.
