@@ -108,13 +108,4 @@ std::unique_ptr<grpc::ClientContext> CallContext() {
   return context;
 }
 
-bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return condition();
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
-
 }  // namespace wsbridge::testing
