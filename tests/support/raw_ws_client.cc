@@ -7,6 +7,7 @@
 
 #include <boost/asio/write.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace wsbridge::testing {
@@ -60,10 +61,32 @@ RawWsClient::RawWsClient(uint16_t port, int receive_buffer_bytes) {
   if (receive_buffer_bytes > 0) {
     socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer_bytes));
   }
+  socket_.set_option(asio::ip::tcp::no_delay(true));
   socket_.connect({asio::ip::make_address("127.0.0.1"), port});
 }
 
 void RawWsClient::Write(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+
+bool RawWsClient::WaitUntilConsumed(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  const std::string payload = absl::StrCat("wait-until-consumed-", ++pings_sent_);
+  Write(ClientFrame(kPing, payload));
+  // Scans the frames received, leaving all but our pong in place for ReadFrame.
+  size_t offset = 0;
+  for (;;) {
+    size_t size = 0;
+    const auto frame = ParseServerFrame(std::string_view(buffer_).substr(offset), &size);
+    if (!frame) {
+      if (!ReadMore(deadline)) return false;
+      continue;
+    }
+    if (frame->opcode == kPong && frame->payload == payload) {
+      buffer_.erase(offset, size);
+      return true;
+    }
+    offset += size;
+  }
+}
 
 void RawWsClient::Close() {
   boost::system::error_code ignored;

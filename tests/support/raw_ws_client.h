@@ -4,6 +4,11 @@
 // a reader that stalls. Every read has a deadline, so a missing answer fails the test instead of
 // hanging it.
 //
+// Writes go out at once (TCP_NODELAY), one segment per Write on loopback. Whether the bridge
+// reads two writes in one read or in two is up to its scheduling; a test that needs them in
+// separate reads calls WaitUntilConsumed() between them, which waits on the bridge's answer
+// instead of a sleep.
+//
 // Thread-safety: one thread.
 #pragma once
 
@@ -44,6 +49,12 @@ class RawWsClient {
   // Writes all of `bytes` (throws if the connection is gone).
   void Write(std::string_view bytes);
 
+  // Sends a ping behind everything written so far and waits for its pong: once true, the bridge
+  // has read and handled every byte written before, so the next Write reaches it in a later read.
+  // Frames that arrive meanwhile stay for ReadFrame. Only between whole frames after the upgrade
+  // (a ping inside a frame would be its payload). False if no pong comes by the timeout.
+  bool WaitUntilConsumed(absl::Duration timeout = absl::Seconds(5));
+
   // Drops the TCP connection.
   void Close();
 
@@ -71,6 +82,7 @@ class RawWsClient {
   boost::asio::ip::tcp::socket socket_{io_};
   std::string buffer_;  // received, not taken yet
   bool ended_ = false;  // end of stream, reset, or another error
+  int pings_sent_ = 0;  // numbers WaitUntilConsumed's pings, so each waits for its own pong
 };
 
 }  // namespace wsbridge::testing
