@@ -2,12 +2,8 @@
 // answer, and the bridge keeps serving everyone else.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <functional>
 
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-
+#include "support/raw_ws_client.h"
 #include "support/test_bridge.h"
 
 namespace wsbridge::testing {
@@ -17,27 +13,11 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 // Sends raw bytes to the WebSocket port and returns everything the bridge answers until it
-// closes the connection (or 5 s pass).
+// closes the connection ("" if it is still open after 5 s).
 std::string RawExchange(uint16_t port, const std::string& bytes) {
-  namespace asio = boost::asio;
-  asio::io_context io;
-  boost::beast::tcp_stream stream(io);
-  stream.connect({asio::ip::make_address("127.0.0.1"), port});
-  if (!bytes.empty()) asio::write(stream.socket(), asio::buffer(bytes));
-  // Asynchronous reads, so the deadline holds: a bridge that never answers fails the test
-  // instead of hanging it.
-  stream.expires_after(std::chrono::seconds(5));
-  std::string answer;
-  char chunk[4096];
-  std::function<void(boost::system::error_code, size_t)> on_read = [&](boost::system::error_code ec,
-                                                                       size_t n) {
-    if (ec) return;
-    answer.append(chunk, n);
-    stream.async_read_some(asio::buffer(chunk), on_read);
-  };
-  stream.async_read_some(asio::buffer(chunk), on_read);
-  io.run();
-  return answer;
+  RawWsClient socket(port);
+  if (!bytes.empty()) socket.Write(bytes);
+  return socket.ReadToEnd().value_or("");
 }
 
 // Pushes a message to a healthy bystander and checks it arrives: the bridge is still serving.

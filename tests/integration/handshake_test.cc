@@ -6,15 +6,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <jwt.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "support/test_bridge.h"
+#include "support/token_issuer.h"
 
 namespace wsbridge::testing {
 namespace {
@@ -163,41 +160,21 @@ TEST(HandshakeTest, NewConnectionsDuringDrainAre503) {
 // ES256 end to end: the bridge verifies with a public key file; the browser's token is signed
 // with the matching private key.
 TEST(HandshakeTest, Es256TokenVerifiedWithPublicKeyFile) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  ASSERT_NE(key, nullptr);
-  BIO* public_bio = BIO_new(BIO_s_mem());
-  BIO* private_bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_PUBKEY(public_bio, key);
-  PEM_write_bio_PrivateKey(private_bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-  auto bio_text = [](BIO* bio) {
-    char* data = nullptr;
-    long size = BIO_get_mem_data(bio, &data);
-    return std::string(data, static_cast<size_t>(size));
-  };
-  const std::string public_pem = bio_text(public_bio);
-  const std::string private_pem = bio_text(private_bio);
-  BIO_free(public_bio);
-  BIO_free(private_bio);
-  EVP_PKEY_free(key);
+  const KeyPair key = GenerateEcKeyPair("P-256");
+  ASSERT_FALSE(key.public_pem.empty());
   const std::string key_path = ::testing::TempDir() + "/es256-public.pem";
-  std::ofstream(key_path) << public_pem;
+  std::ofstream(key_path) << key.public_pem;
 
   TestBridge bridge([&](Config& config) {
     config.admission.jwt_secret.clear();
     config.admission.jwt_public_key = key_path;
     config.admission.allow_anonymous = false;
   });
-  jwt_t* jwt = nullptr;
-  jwt_new(&jwt);
-  jwt_add_grant(jwt, "sub", "es-user");
-  jwt_add_grant_int(jwt, "exp", absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
-  jwt_set_alg(jwt, JWT_ALG_ES256, reinterpret_cast<const unsigned char*>(private_pem.data()),
-              static_cast<int>(private_pem.size()));
-  char* token = jwt_encode_str(jwt);
-  ASSERT_NE(token, nullptr);
-  const std::string es_token = token;
-  free(token);
-  jwt_free(jwt);
+  const std::string es_token =
+      SignToken(absl::StrCat(R"({"sub":"es-user","exp":)",
+                             absl::ToUnixSeconds(absl::Now() + absl::Hours(1)), "}"),
+                JWT_ALG_ES256, key.private_pem);
+  ASSERT_FALSE(es_token.empty());
 
   EXPECT_EQ(Upgrade(bridge.ws_port(), "/ws?token=" + es_token).status, 101u);
   // An HS256 token is refused: that algorithm is not configured.

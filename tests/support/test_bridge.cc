@@ -1,14 +1,15 @@
 #include "support/test_bridge.h"
 
-#include <cstdlib>
 #include <stdexcept>
-
-#include <jwt.h>
+#include <string_view>
+#include <vector>
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "support/token_issuer.h"
 
 namespace wsbridge::testing {
 
@@ -27,37 +28,38 @@ Config DefaultTestConfig() {
   return config;
 }
 
+namespace {
+
+// `text` as a JSON string literal.
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 std::string MakeToken(const TokenSpec& spec) {
-  jwt_t* jwt = nullptr;
-  if (jwt_new(&jwt) != 0) throw std::runtime_error("jwt_new failed");
-  if (!spec.user_id.empty()) jwt_add_grant(jwt, "sub", spec.user_id.c_str());
-  jwt_add_grant_int(jwt, "exp", absl::ToUnixSeconds(absl::Now() + spec.expires_in));
-  std::string json = "{";
+  std::string claims = "{";
+  if (!spec.user_id.empty()) absl::StrAppend(&claims, "\"sub\":", JsonString(spec.user_id), ",");
+  absl::StrAppend(&claims, "\"exp\":", absl::ToUnixSeconds(absl::Now() + spec.expires_in));
   if (!spec.topics.empty()) {
-    json += "\"topics\":[";
-    for (size_t i = 0; i < spec.topics.size(); ++i) {
-      json += absl::StrCat(i ? "," : "", "\"", spec.topics[i], "\"");
-    }
-    json += "]";
+    std::vector<std::string> topics;
+    for (const std::string& topic : spec.topics) topics.push_back(JsonString(topic));
+    absl::StrAppend(&claims, ",\"topics\":[", absl::StrJoin(topics, ","), "]");
   }
   if (!spec.meta.empty()) {
-    json += spec.topics.empty() ? "\"meta\":{" : ",\"meta\":{";
-    bool first = true;
+    std::vector<std::string> entries;
     for (const auto& [key, value] : spec.meta) {
-      json += absl::StrCat(first ? "" : ",", "\"", key, "\":\"", value, "\"");
-      first = false;
+      entries.push_back(absl::StrCat(JsonString(key), ":", JsonString(value)));
     }
-    json += "}";
+    absl::StrAppend(&claims, ",\"meta\":{", absl::StrJoin(entries, ","), "}");
   }
-  json += "}";
-  if (json != "{}") jwt_add_grants_json(jwt, json.c_str());
-  jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(spec.secret.data()),
-              static_cast<int>(spec.secret.size()));
-  char* encoded = jwt_encode_str(jwt);
-  std::string token = encoded == nullptr ? "" : encoded;
-  free(encoded);
-  jwt_free(jwt);
-  return token;
+  claims += "}";
+  return SignToken(claims, JWT_ALG_HS256, spec.secret);
 }
 
 TestBridge::TestBridge(std::function<void(Config&)> customize) : config_(DefaultTestConfig()) {
@@ -107,15 +109,6 @@ std::unique_ptr<grpc::ClientContext> CallContext() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return context;
-}
-
-bool Eventually(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return condition();
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
 }
 
 }  // namespace wsbridge::testing

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "config/config.h"
 #include "server/bridge_server.h"
+#include "support/eventually.h"
 #include "support/ws_client.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
@@ -70,8 +71,5 @@ HttpReply HttpGet(uint16_t port, const std::string& target);
 
 // A ClientContext with a 10 s deadline, so a hung call fails the test instead of hanging it.
 std::unique_ptr<grpc::ClientContext> CallContext();
-
-// Polls `condition` until it holds or `timeout` passes; returns its last value.
-bool Eventually(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(5));
 
 }  // namespace wsbridge::testing

@@ -12,11 +12,25 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/raw_frames.h"
+
 namespace wsbridge::ws {
 namespace {
 
+using testing::ClientFrame;
+using testing::ClientFrameHeader;
+using testing::ClientFrameOptions;
+using testing::CloseBody;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using testing::kBinary;
+using testing::kClose;
+using testing::kContinuation;
+using testing::kPing;
+using testing::kPong;
+using testing::kText;
+using testing::LengthForm;
+using testing::NotFinal;
 
 std::string Bytes(std::initializer_list<uint8_t> bytes) {
   std::string out;
@@ -270,74 +284,8 @@ TEST(FrameCodecCloseTest, SendableCloseCodes) {
 
 // ---- FrameReader ----
 
-enum class LengthForm : uint8_t { kShortest, kForce16, kForce64 };
-
-struct FrameOptions {
-  bool fin = true;
-  uint8_t rsv = 0;  // the three RSV bits, 0..7
-  bool masked = true;
-  LengthForm length_form = LengthForm::kShortest;
-  std::array<uint8_t, 4> mask = {0x37, 0xFA, 0x21, 0x3D};
-};
-
-// A client frame header declaring `length` payload bytes (mask key included when masked).
-std::string ClientHeader(uint8_t opcode, uint64_t length, const FrameOptions& options = {}) {
-  std::string out;
-  out.push_back(
-      static_cast<char>((options.fin ? 0x80 : 0) | ((options.rsv & 7) << 4) | (opcode & 0x0F)));
-  const uint8_t mask_bit = options.masked ? 0x80 : 0;
-  LengthForm form = options.length_form;
-  if (form == LengthForm::kShortest) {
-    form = length < 126       ? LengthForm::kShortest
-           : length <= 0xFFFF ? LengthForm::kForce16
-                              : LengthForm::kForce64;
-  }
-  switch (form) {
-    case LengthForm::kShortest:
-      out.push_back(static_cast<char>(mask_bit | length));
-      break;
-    case LengthForm::kForce16:
-      out.push_back(static_cast<char>(mask_bit | 126));
-      out.push_back(static_cast<char>(length >> 8));
-      out.push_back(static_cast<char>(length));
-      break;
-    case LengthForm::kForce64:
-      out.push_back(static_cast<char>(mask_bit | 127));
-      for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>(length >> (8 * i)));
-      break;
-  }
-  if (options.masked) out.append(reinterpret_cast<const char*>(options.mask.data()), 4);
-  return out;
-}
-
-// A whole client frame: header and the payload, masked as a browser sends it.
-std::string ClientFrame(uint8_t opcode, std::string_view payload,
-                        const FrameOptions& options = {}) {
-  std::string out = ClientHeader(opcode, payload.size(), options);
-  for (size_t i = 0; i < payload.size(); ++i) {
-    const uint8_t mask = options.masked ? options.mask[i & 3] : 0;
-    out.push_back(static_cast<char>(static_cast<uint8_t>(payload[i]) ^ mask));
-  }
-  return out;
-}
-
-constexpr uint8_t kCont = 0x0;
-constexpr uint8_t kText = 0x1;
-constexpr uint8_t kBinary = 0x2;
-constexpr uint8_t kClose = 0x8;
-constexpr uint8_t kPing = 0x9;
-constexpr uint8_t kPong = 0xA;
-
-FrameOptions NotFinal() {
-  FrameOptions options;
-  options.fin = false;
-  return options;
-}
-
 std::string CloseFrame(uint16_t code, std::string_view reason) {
-  std::string body = Bytes({static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code & 0xFF)});
-  body.append(reason);
-  return ClientFrame(kClose, body);
+  return ClientFrame(kClose, CloseBody(code, reason));
 }
 
 // Records every callback as one readable line: "text:hi", "binary:..", "ping:abc",
@@ -432,11 +380,11 @@ TEST(FrameCodecReaderTest, SeveralFramesInOneFeed) {
 
 // Frames of each length form followed by a control frame and a fragmented message.
 std::string MixedStream() {
-  FrameOptions other_mask;
+  ClientFrameOptions other_mask;
   other_mask.mask = {0x00, 0xFF, 0x80, 0x01};
   return ClientFrame(kText, "short") + ClientFrame(kBinary, std::string(300, '\x9C'), other_mask) +
          ClientFrame(kPing, "ping!") + ClientFrame(kText, "frag", NotFinal()) +
-         ClientFrame(kCont, "men", NotFinal()) + ClientFrame(kCont, "ted") +
+         ClientFrame(kContinuation, "men", NotFinal()) + ClientFrame(kContinuation, "ted") +
          ClientFrame(kText, "caf\xC3\xA9");
 }
 
@@ -508,16 +456,16 @@ TEST(FrameCodecReaderTest, FragmentedMessageWithAPingBetweenFragments) {
   EXPECT_EQ(reader.buffered_bytes(), 7u);  // the fragment waits for the rest of the message
   ASSERT_EQ(Feed(reader, ClientFrame(kPing, "mid"), handler), Error::kNone);
   EXPECT_THAT(handler.events, ElementsAre("ping:mid"));  // delivered at once, mid-message
-  ASSERT_EQ(Feed(reader, ClientFrame(kCont, "frag", NotFinal()), handler), Error::kNone);
+  ASSERT_EQ(Feed(reader, ClientFrame(kContinuation, "frag", NotFinal()), handler), Error::kNone);
   ASSERT_EQ(Feed(reader, ClientFrame(kPong, ""), handler), Error::kNone);
-  ASSERT_EQ(Feed(reader, ClientFrame(kCont, "mented world"), handler), Error::kNone);
+  ASSERT_EQ(Feed(reader, ClientFrame(kContinuation, "mented world"), handler), Error::kNone);
   EXPECT_THAT(handler.events, ElementsAre("ping:mid", "pong:", "text:Hello, fragmented world"));
   EXPECT_EQ(reader.buffered_bytes(), 0u);
 }
 
 TEST(FrameCodecReaderTest, FragmentedBinaryMessageStaysBinary) {
   const Outcome outcome = FeedAll(ClientFrame(kBinary, std::string("\x00\x01", 2), NotFinal()) +
-                                  ClientFrame(kCont, "") + ClientFrame(kText, "after"));
+                                  ClientFrame(kContinuation, "") + ClientFrame(kText, "after"));
   EXPECT_EQ(outcome.error, Error::kNone);
   EXPECT_THAT(outcome.events, ElementsAre("binary:" + std::string("\x00\x01", 2), "text:after"));
 }
@@ -527,9 +475,9 @@ TEST(FrameCodecReaderTest, LargeFragmentedMessageIsJoinedAndItsBufferReleased) {
   RecordingHandler handler;
   const std::string part(40000, 'p');
   ASSERT_EQ(Feed(reader, ClientFrame(kBinary, part, NotFinal()), handler), Error::kNone);
-  ASSERT_EQ(Feed(reader, ClientFrame(kCont, part, NotFinal()), handler), Error::kNone);
+  ASSERT_EQ(Feed(reader, ClientFrame(kContinuation, part, NotFinal()), handler), Error::kNone);
   EXPECT_EQ(reader.buffered_bytes(), 80000u);
-  ASSERT_EQ(Feed(reader, ClientFrame(kCont, part), handler), Error::kNone);
+  ASSERT_EQ(Feed(reader, ClientFrame(kContinuation, part), handler), Error::kNone);
   EXPECT_THAT(handler.events, ElementsAre("binary:" + part + part + part));
   EXPECT_EQ(reader.buffered_bytes(), 0u);
 }
@@ -537,7 +485,7 @@ TEST(FrameCodecReaderTest, LargeFragmentedMessageIsJoinedAndItsBufferReleased) {
 // ---- FrameReader: protocol errors ----
 
 TEST(FrameCodecReaderTest, UnmaskedFrameIsAProtocolError) {
-  FrameOptions unmasked;
+  ClientFrameOptions unmasked;
   unmasked.masked = false;
   const Outcome outcome = FeedAll(ClientFrame(kText, "plain", unmasked));
   EXPECT_EQ(outcome.error, Error::kProtocol);
@@ -546,7 +494,7 @@ TEST(FrameCodecReaderTest, UnmaskedFrameIsAProtocolError) {
 
 TEST(FrameCodecReaderTest, ReservedBitsAreAProtocolError) {
   for (const uint8_t rsv : {1, 2, 4, 7}) {
-    FrameOptions options;
+    ClientFrameOptions options;
     options.rsv = rsv;
     const Outcome outcome = FeedAll(ClientFrame(kText, "compressed?", options));
     EXPECT_EQ(outcome.error, Error::kProtocol) << int{rsv};
@@ -563,11 +511,12 @@ TEST(FrameCodecReaderTest, UnknownOpcodesAreAProtocolError) {
 }
 
 TEST(FrameCodecReaderTest, ContinuationWithoutAStartIsAProtocolError) {
-  EXPECT_EQ(FeedAll(ClientFrame(kCont, "orphan")).error, Error::kProtocol);
-  EXPECT_EQ(FeedAll(ClientFrame(kCont, "orphan", NotFinal())).error, Error::kProtocol);
+  EXPECT_EQ(FeedAll(ClientFrame(kContinuation, "orphan")).error, Error::kProtocol);
+  EXPECT_EQ(FeedAll(ClientFrame(kContinuation, "orphan", NotFinal())).error, Error::kProtocol);
   // Also right after a message finished.
-  const Outcome outcome = FeedAll(ClientFrame(kText, "a", NotFinal()) + ClientFrame(kCont, "b") +
-                                  ClientFrame(kCont, "c"));
+  const Outcome outcome =
+      FeedAll(ClientFrame(kText, "a", NotFinal()) + ClientFrame(kContinuation, "b") +
+              ClientFrame(kContinuation, "c"));
   EXPECT_EQ(outcome.error, Error::kProtocol);
   EXPECT_THAT(outcome.events, ElementsAre("text:ab"));
 }
@@ -598,9 +547,9 @@ TEST(FrameCodecReaderTest, FragmentedControlFrameIsAProtocolError) {
 }
 
 TEST(FrameCodecReaderTest, LengthNotInItsShortestFormIsAProtocolError) {
-  FrameOptions force16;
+  ClientFrameOptions force16;
   force16.length_form = LengthForm::kForce16;
-  FrameOptions force64;
+  ClientFrameOptions force64;
   force64.length_form = LengthForm::kForce64;
   EXPECT_EQ(FeedAll(ClientFrame(kText, std::string(100, 'n'), force16)).error, Error::kProtocol);
   EXPECT_EQ(FeedAll(ClientFrame(kText, std::string(125, 'n'), force16)).error, Error::kProtocol);
@@ -612,9 +561,10 @@ TEST(FrameCodecReaderTest, LengthNotInItsShortestFormIsAProtocolError) {
 }
 
 TEST(FrameCodecReaderTest, SixtyFourBitLengthWithTheTopBitSetIsAProtocolError) {
-  FrameOptions force64;
+  ClientFrameOptions force64;
   force64.length_form = LengthForm::kForce64;
-  EXPECT_EQ(FeedAll(ClientHeader(kBinary, uint64_t{1} << 63, force64)).error, Error::kProtocol);
+  EXPECT_EQ(FeedAll(ClientFrameHeader(kBinary, uint64_t{1} << 63, force64)).error,
+            Error::kProtocol);
 }
 
 // ---- FrameReader: limits and UTF-8 ----
@@ -630,7 +580,7 @@ TEST(FrameCodecReaderTest, OversizedFrameIsRefusedFromItsHeaderAlone) {
   for (const uint64_t length : {uint64_t{1001}, uint64_t{1} << 20, uint64_t{1} << 40}) {
     FrameReader reader(1000);
     RecordingHandler handler;
-    EXPECT_EQ(Feed(reader, ClientHeader(kBinary, length), handler), Error::kTooBig) << length;
+    EXPECT_EQ(Feed(reader, ClientFrameHeader(kBinary, length), handler), Error::kTooBig) << length;
     EXPECT_THAT(handler.events, IsEmpty());
     EXPECT_EQ(reader.error(), Error::kTooBig);
   }
@@ -641,10 +591,10 @@ TEST(FrameCodecReaderTest, FragmentedMessageOverTheLimitIsRefused) {
   RecordingHandler handler;
   ASSERT_EQ(Feed(reader, ClientFrame(kText, std::string(600, 'a'), NotFinal()), handler),
             Error::kNone);
-  ASSERT_EQ(Feed(reader, ClientFrame(kCont, std::string(400, 'b'), NotFinal()), handler),
+  ASSERT_EQ(Feed(reader, ClientFrame(kContinuation, std::string(400, 'b'), NotFinal()), handler),
             Error::kNone);  // exactly 1000 so far
   // One more byte, announced by the next fragment's header.
-  EXPECT_EQ(Feed(reader, ClientHeader(kCont, 1), handler), Error::kTooBig);
+  EXPECT_EQ(Feed(reader, ClientFrameHeader(kContinuation, 1), handler), Error::kTooBig);
   EXPECT_THAT(handler.events, IsEmpty());
 }
 
@@ -661,32 +611,34 @@ TEST(FrameCodecReaderTest, InvalidUtf8TextIsBadUtf8) {
 
 TEST(FrameCodecReaderTest, InvalidUtf8SplitAcrossFragmentsIsBadUtf8) {
   // A surrogate: its lead byte ends one fragment, its continuation bytes start the next.
-  Outcome outcome = FeedAll(ClientFrame(kText, "abc\xED", NotFinal()) + ClientFrame(kCont,
+  Outcome outcome = FeedAll(ClientFrame(kText, "abc\xED", NotFinal()) + ClientFrame(kContinuation,
                                                                                     "\xA0\x80"
                                                                                     "def"));
   EXPECT_EQ(outcome.error, Error::kBadUtf8);
   EXPECT_THAT(outcome.events, IsEmpty());
   // A sequence that never completes.
-  outcome = FeedAll(ClientFrame(kText, "abc\xE2\x82", NotFinal()) + ClientFrame(kCont, "def"));
+  outcome =
+      FeedAll(ClientFrame(kText, "abc\xE2\x82", NotFinal()) + ClientFrame(kContinuation, "def"));
   EXPECT_EQ(outcome.error, Error::kBadUtf8);
   // Truncated at the very end of the message.
-  outcome = FeedAll(ClientFrame(kText, "abc", NotFinal()) + ClientFrame(kCont, "\xF0\x9F"));
+  outcome = FeedAll(ClientFrame(kText, "abc", NotFinal()) + ClientFrame(kContinuation, "\xF0\x9F"));
   EXPECT_EQ(outcome.error, Error::kBadUtf8);
 }
 
 TEST(FrameCodecReaderTest, ValidCharSplitAcrossFragmentsIsValid) {
   // € split after its first byte, 😀 after its second, é after its first with an empty fragment
   // in between.
-  const Outcome valid = FeedAll(ClientFrame(kText, "price: \xE2", NotFinal()) +
-                                ClientFrame(kCont,
-                                            "\x82\xAC"
-                                            " smile \xF0\x9F",
-                                            NotFinal()) +
-                                ClientFrame(kCont,
-                                            "\x98\x80"
-                                            " caf\xC3",
-                                            NotFinal()) +
-                                ClientFrame(kCont, "", NotFinal()) + ClientFrame(kCont, "\xA9"));
+  const Outcome valid =
+      FeedAll(ClientFrame(kText, "price: \xE2", NotFinal()) +
+              ClientFrame(kContinuation,
+                          "\x82\xAC"
+                          " smile \xF0\x9F",
+                          NotFinal()) +
+              ClientFrame(kContinuation,
+                          "\x98\x80"
+                          " caf\xC3",
+                          NotFinal()) +
+              ClientFrame(kContinuation, "", NotFinal()) + ClientFrame(kContinuation, "\xA9"));
   EXPECT_EQ(valid.error, Error::kNone);
   EXPECT_THAT(valid.events,
               ElementsAre("text:price: \xE2\x82\xAC smile \xF0\x9F\x98\x80 caf\xC3\xA9"));
@@ -766,7 +718,7 @@ TEST(FrameCodecReaderTest, CloseFrameSplitAcrossFeedsThenTrailingBytesIgnored) {
 TEST(FrameCodecReaderTest, AfterAnErrorFeedsReturnItAndCallNothing) {
   FrameReader reader(kLimit);
   RecordingHandler handler;
-  FrameOptions unmasked;
+  ClientFrameOptions unmasked;
   unmasked.masked = false;
   // A good frame, then a bad one, then a good one in the same Feed.
   EXPECT_EQ(Feed(reader,
@@ -798,7 +750,7 @@ TEST(FrameCodecReaderTest, AfterTooBigOrBadUtf8FeedsKeepReturningIt) {
 }
 
 TEST(FrameCodecReaderTest, ErrorInASplitFrameIsReportedWhenItsHeaderIsComplete) {
-  FrameOptions rsv;
+  ClientFrameOptions rsv;
   rsv.rsv = 4;
   const std::string bytes = ClientFrame(kText, "ok") + ClientFrame(kText, "rsv", rsv);
   FrameReader reader(kLimit);

@@ -7,10 +7,10 @@
 #include <jwt.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -23,6 +23,7 @@
 #include "auth/token_verifier.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "support/token_issuer.h"
 
 namespace wsbridge {
 namespace {
@@ -31,40 +32,17 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Pair;
+using testing::SignToken;
 
-constexpr absl::string_view kSecret = "handshake-test-secret-of-at-least-32-bytes";
+constexpr std::string_view kSecret = "handshake-test-secret-of-at-least-32-bytes";
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 constexpr int64_t kNowSeconds = 1'700'000'000;
-
-struct JwtDeleter {
-  void operator()(jwt_t* jwt) const { jwt_free(jwt); }
-};
-using JwtPtr = std::unique_ptr<jwt_t, JwtDeleter>;
-
-struct MallocStringDeleter {
-  void operator()(char* text) const { std::free(text); }
-};
-using MallocStringPtr = std::unique_ptr<char, MallocStringDeleter>;
-
-// Signs `claims_json` with HS256 and `secret`, as the service that issues browser tokens would.
-std::string SignToken(const std::string& claims_json, absl::string_view secret = kSecret) {
-  jwt_t* raw = nullptr;
-  EXPECT_EQ(jwt_new(&raw), 0);
-  const JwtPtr jwt(raw);
-  EXPECT_EQ(jwt_add_grants_json(jwt.get(), claims_json.c_str()), 0) << claims_json;
-  EXPECT_EQ(
-      jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
-                  static_cast<int>(secret.size())),
-      0);
-  const MallocStringPtr encoded(jwt_encode_str(jwt.get()));
-  EXPECT_NE(encoded, nullptr);
-  return encoded == nullptr ? std::string() : std::string(encoded.get());
-}
 
 // A token for `user` valid for an hour, with extra claims appended (",\"topics\":[...]").
 std::string TokenFor(absl::string_view user, absl::string_view extra_claims = "") {
   return SignToken(
-      absl::StrCat(R"({"sub":")", user, R"(","exp":)", kNowSeconds + 3600, extra_claims, "}"));
+      absl::StrCat(R"({"sub":")", user, R"(","exp":)", kNowSeconds + 3600, extra_claims, "}"),
+      JWT_ALG_HS256, kSecret);
 }
 
 class HandshakePolicyTest : public ::testing::Test {
@@ -166,12 +144,15 @@ TEST_F(HandshakePolicyTest, AnEmptyBearerTokenIsRefusedWith401) {
 
 TEST_F(HandshakePolicyTest, ABadTokenIsRefusedWith401AndTheVerifiersReason) {
   ExpectRejected(Decide("/ws?token=garbage"), 401, "malformed token");
-  ExpectRejected(Decide("/ws?token=" + SignToken(R"({"sub":"u"})", "some-other-secret-32-bytes!!")),
+  ExpectRejected(Decide("/ws?token=" +
+                        SignToken(R"({"sub":"u"})", JWT_ALG_HS256, "some-other-secret-32-bytes!!")),
                  401, "signature");
   ExpectRejected(
-      Decide("/ws?token=" + SignToken(absl::StrCat(R"({"sub":"u","exp":)", kNowSeconds, "}"))), 401,
-      "expired");
-  ExpectRejected(Decide("/ws?token=" + SignToken(R"({"exp":9999999999})")), 401, "'sub'");
+      Decide("/ws?token=" + SignToken(absl::StrCat(R"({"sub":"u","exp":)", kNowSeconds, "}"),
+                                      JWT_ALG_HS256, kSecret)),
+      401, "expired");
+  ExpectRejected(Decide("/ws?token=" + SignToken(R"({"exp":9999999999})", JWT_ALG_HS256, kSecret)),
+                 401, "'sub'");
 }
 
 TEST_F(HandshakePolicyTest, ABadTokenIsNotAdmittedAsAnonymousEvenWhenAnonymousIsAllowed) {

@@ -1,11 +1,8 @@
 #include "auth/token_verifier.h"
 
 #include <jwt.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,88 +16,24 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "support/token_issuer.h"
 
 namespace wsbridge::auth {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::GenerateEcKeyPair;
+using testing::GenerateEd25519KeyPair;
+using testing::GenerateRsaKeyPair;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing::KeyPair;
 using ::testing::Not;
 using ::testing::Pair;
+using testing::SignToken;
 
 constexpr std::string_view kSecret = "an-hs256-secret-of-at-least-32-bytes!";
 constexpr std::string_view kOtherSecret = "a-different-hs256-secret-of-32-bytes";
-
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-struct JwtDeleter {
-  void operator()(jwt_t* jwt) const { jwt_free(jwt); }
-};
-using JwtPtr = std::unique_ptr<jwt_t, JwtDeleter>;
-
-struct MallocStringDeleter {
-  void operator()(char* text) const { std::free(text); }
-};
-using MallocStringPtr = std::unique_ptr<char, MallocStringDeleter>;
-
-// A generated key pair, as the PEM texts a token issuer and the bridge would be configured with.
-struct KeyPair {
-  std::string public_pem;
-  std::string private_pem;
-};
-
-std::string BioContents(BIO* bio) {
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(length));
-}
-
-KeyPair ToPem(EvpPkeyPtr key) {
-  EXPECT_NE(key, nullptr);
-  if (key == nullptr) return {};
-  const BioPtr public_bio(BIO_new(BIO_s_mem()));
-  const BioPtr private_bio(BIO_new(BIO_s_mem()));
-  EXPECT_EQ(PEM_write_bio_PUBKEY(public_bio.get(), key.get()), 1);
-  EXPECT_EQ(
-      PEM_write_bio_PrivateKey(private_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr),
-      1);
-  return KeyPair{BioContents(public_bio.get()), BioContents(private_bio.get())};
-}
-
-KeyPair GenerateRsaKeyPair(size_t bits) {
-  return ToPem(EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits)));
-}
-
-KeyPair GenerateEcKeyPair(const char* curve) {
-  return ToPem(EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve)));
-}
-
-KeyPair GenerateEd25519KeyPair() {
-  return ToPem(EvpPkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")));
-}
-
-// Signs `claims_json` (a JSON object) with libjwt, as a token issuer would.
-std::string SignToken(std::string_view claims_json, jwt_alg_t alg, std::string_view key) {
-  jwt_t* raw = nullptr;
-  EXPECT_EQ(jwt_new(&raw), 0);
-  const JwtPtr jwt(raw);
-  EXPECT_EQ(jwt_add_grants_json(jwt.get(), std::string(claims_json).c_str()), 0) << claims_json;
-  EXPECT_EQ(jwt_set_alg(jwt.get(), alg, reinterpret_cast<const unsigned char*>(key.data()),
-                        static_cast<int>(key.size())),
-            0);
-  const MallocStringPtr encoded(jwt_encode_str(jwt.get()));
-  EXPECT_NE(encoded, nullptr);
-  return encoded == nullptr ? std::string() : std::string(encoded.get());
-}
 
 // Builds header.payload.signature by hand, for tokens no well-behaved library would produce.
 std::string HandMadeToken(absl::string_view header_json, absl::string_view payload_json,
