@@ -101,6 +101,7 @@ absl::Status BridgeServer::Init() {
   event_options.history_capacity = config_.event_history;
   event_options.subscription_queue_limit = config_.events_stream_buffer;
   events_ = std::make_unique<EventBus>(std::move(event_options));
+  event_publisher_ = std::make_unique<EventPublisher>(*events_);
 
   // I/O threads, each with its hub shard and session context.
   size_t thread_count = config_.io_threads;
@@ -114,7 +115,14 @@ absl::Status BridgeServer::Init() {
   broker_ = std::make_unique<LocalBroker>(*hub_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
-        *threads_[i], hub_->shard(i), *hub_, limiter_, session_limits_, *events_, {}, {}, {}, {}}));
+        .thread = *threads_[i],
+        .routing = hub_->shard(i),
+        .hub = *hub_,
+        .limiter = limiter_,
+        .limits = session_limits_,
+        .events = *event_publisher_,
+        .clock = clock_,
+    }));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(

@@ -23,8 +23,10 @@
 #include "broker/local_broker.h"
 #include "config/config.h"
 #include "events/event_bus.h"
+#include "events/event_publisher.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
+#include "runtime/clock.h"
 #include "runtime/io_thread.h"
 #include "runtime/lifecycle.h"
 #include "runtime/listener.h"
@@ -75,6 +77,8 @@ class BridgeServer {
   SessionLimits session_limits_;
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
+  std::unique_ptr<EventPublisher> event_publisher_;  // sessions report to it; it feeds events_
+  SteadyClock clock_;
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<LocalBroker> broker_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
