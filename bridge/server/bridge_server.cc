@@ -39,10 +39,7 @@ std::string GrpcAddress(const std::string& bind, uint16_t port) {
 
 }  // namespace
 
-BridgeServer::BridgeServer(const Config& config)
-    : config_(config),
-      limiter_(config.max_sessions, config.max_sessions_per_user),
-      api_key_(config.api_key) {}
+BridgeServer::BridgeServer(const Config& config) : config_(config), api_key_(config.api_key) {}
 
 absl::StatusOr<std::unique_ptr<BridgeServer>> BridgeServer::Start(const Config& config) {
   std::unique_ptr<BridgeServer> server(new BridgeServer(config));
@@ -111,14 +108,16 @@ absl::Status BridgeServer::Init() {
     threads_.push_back(std::make_unique<IoThread>(i));
     raw_threads.push_back(threads_.back().get());
   }
-  hub_ = std::make_unique<Hub>(raw_threads, config_.max_topics_per_session);
+  limiter_ = std::make_unique<ConnectionLimiter>(thread_count, config_.max_sessions,
+                                                 config_.max_sessions_per_user);
+  hub_ = std::make_unique<Hub>(raw_threads, config_.max_topics_per_session, *limiter_);
   broker_ = std::make_unique<LocalBroker>(*hub_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
         .thread = *threads_[i],
         .routing = hub_->shard(i),
         .hub = *hub_,
-        .limiter = limiter_,
+        .limiter = *limiter_,
         .limits = session_limits_,
         .events = *event_publisher_,
         .clock = clock_,
@@ -206,7 +205,7 @@ std::string BridgeServer::MetricsText() const {
       "# HELP wsbridge_sessions WebSocket sessions currently open on this node.\n"
       "# TYPE wsbridge_sessions gauge\n"
       "wsbridge_sessions ",
-      limiter_.sessions(),
+      limiter_->sessions(),
       "\n"
       "# HELP wsbridge_draining 1 while the node drains before exiting.\n"
       "# TYPE wsbridge_draining gauge\n"
@@ -232,7 +231,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
     closing->WaitForNotificationWithTimeout(absl::Seconds(5));
     const absl::Time deadline = absl::Now() + drain + config_.close_timeout;
-    while (limiter_.sessions() > 0 && absl::Now() < deadline) {
+    while (limiter_->sessions() > 0 && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
     }
   }

@@ -73,7 +73,7 @@ class BridgeServer {
   Lifecycle lifecycle_;
   std::unique_ptr<auth::TokenVerifier> verifier_;
   std::unique_ptr<HandshakePolicy> policy_;
-  ConnectionLimiter limiter_;
+  std::unique_ptr<ConnectionLimiter> limiter_;  // knows the thread count: made in Init
   SessionLimits session_limits_;
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;

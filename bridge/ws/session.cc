@@ -68,10 +68,11 @@ class Session::SocketSink final : public ws::ByteSink {
   asio::ip::tcp::socket& socket_;
 };
 
-Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
-                 std::vector<std::string> topics)
+Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionSlot slot,
+                 SessionInfo info, std::vector<std::string> topics)
     : socket_(std::move(socket)),
       context_(context),
+      slot_(std::move(slot)),
       info_(std::move(info)),
       initial_topics_(std::move(topics)),
       writer_(context.limits.send_queue),
@@ -450,7 +451,7 @@ void Session::Finish(error_code ec) {
   state_ = State::kFinished;
   if (opened_) LeaveLiveList();
   UnregisterFromHub();
-  context_.limiter.Release(info_.user_id);
+  slot_.Release();  // after leaving the index: see hub/connection_limiter.h
   if (closing_) closing_->deadline.cancel();
   writer_.Clear();
   if (socket_open) {

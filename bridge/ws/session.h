@@ -74,6 +74,7 @@
 
 #include "absl/strings/string_view.h"
 #include "events/session_event_sink.h"
+#include "hub/connection_limiter.h"
 #include "hub/session_endpoint.h"
 #include "hub/targets.h"
 #include "runtime/clock.h"
@@ -91,10 +92,10 @@ class Session final : public SessionEndpoint,
                       public std::enable_shared_from_this<Session>,
                       private ws::FrameReader::Handler {
  public:
-  // Takes a connection slot already acquired from context.limiter for info.user_id; the session
-  // releases it when it ends.
-  Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
-          std::vector<std::string> topics);
+  // `slot`: the place admitted by context.limiter for info.user_id on this thread; the session
+  // owns it and gives it back when it finishes (or, at the latest, when it is destroyed).
+  Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionSlot slot,
+          SessionInfo info, std::vector<std::string> topics);
   ~Session() override;
 
   // Completes the WebSocket upgrade of a request already admitted by the HandshakePolicy, whose
@@ -193,6 +194,7 @@ class Session final : public SessionEndpoint,
 
   boost::asio::ip::tcp::socket socket_;
   SessionContext& context_;
+  SessionSlot slot_;
   SessionInfo info_;
   std::vector<std::string> initial_topics_;  // handed to the hub shard at registration
   ws::FrameWriter writer_;

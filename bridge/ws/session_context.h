@@ -2,8 +2,8 @@
 // node-wide connection limiter, where sessions report their events, the clock, the limits from
 // the configuration and an id generator, and the buffers the thread's sessions share.
 //
-// Thread-safety: one instance per I/O thread, used only on that thread (the limiter inside is
-// itself thread-safe). It outlives every session of its thread.
+// Thread-safety: one instance per I/O thread, used only on that thread (the limiter and the
+// event sink behind it are themselves thread-safe). It outlives every session of its thread.
 #pragma once
 
 #include <cstdint>

@@ -152,14 +152,15 @@ class SessionTest : public ::testing::Test {
       browser_->set_option(asio::socket_base::receive_buffer_size(4096));
     }
     browser_->non_blocking(true);
-    EXPECT_TRUE(limiter_.TryAcquire("alice").ok());
+    absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
+    EXPECT_TRUE(slot.ok());
     SessionInfo info;
     info.id = std::move(id);
     info.user_id = "alice";
     info.remote_address = "127.0.0.1:5555";
     info.metadata = {{"plan", "pro"}};
-    auto session = std::make_shared<Session>(std::move(server), Context(), std::move(info),
-                                             std::vector<std::string>{"news"});
+    auto session = std::make_shared<Session>(std::move(server), Context(), std::move(*slot),
+                                             std::move(info), std::vector<std::string>{"news"});
     session->Accept(kClientKey, "");
     std::string response;
     RunUntil([&] {
@@ -227,9 +228,11 @@ class SessionTest : public ::testing::Test {
 
   bool Closed() const { return sink_.Count("closed:") > 0; }
 
+  // Declared first: sessions still held by the loop's handlers give their slots back when the
+  // thread (below) goes.
+  ConnectionLimiter limiter_{1, 0, 0};
   IoThread thread_{0};  // never started: the test runs its loop
-  Hub hub_{{&thread_}, 16};
-  ConnectionLimiter limiter_{0, 0};
+  Hub hub_{{&thread_}, 16, limiter_};
   SessionLimits limits_;
   RecordingSink sink_;
   FakeClock clock_;
@@ -316,12 +319,13 @@ TEST_F(SessionTest, ASessionWhoseIdIsTakenEndsWithoutAnyEvent) {
                                    asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   asio::ip::tcp::socket browser(thread_.context());
   browser.connect(acceptor.local_endpoint());
-  ASSERT_TRUE(limiter_.TryAcquire("alice").ok());
+  absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
+  ASSERT_TRUE(slot.ok());
   SessionInfo info;
   info.id = "same";
   info.user_id = "alice";
-  auto second = std::make_shared<Session>(acceptor.accept(), Context(), std::move(info),
-                                          std::vector<std::string>{});
+  auto second = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
+                                          std::move(info), std::vector<std::string>{});
   second->Accept(kClientKey, "");
   RunPending();
 
