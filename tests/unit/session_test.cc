@@ -299,6 +299,46 @@ TEST_F(SessionTest, AProtocolErrorIsReportedThenClosesWith1002AsServer) {
   ExpectOpenedThenOneClosed("closed:1002:protocol error:server");
 }
 
+TEST_F(SessionTest, AProtocolErrorWhileOurCloseWaitsInTheQueueKeepsOurClose) {
+  small_buffers_ = true;
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  // The browser reads nothing: our close frame stays behind a message that does not fit.
+  ASSERT_EQ(session->Deliver(MakePayload(Payload::Kind::kBinary, std::string(8 << 20, 'x'))),
+            DeliveryOutcome::kQueued);
+  RunPending();
+  session->Close(4000, "bye");
+  RunPending();
+  ASSERT_EQ(session->Counters().queued_messages, 2u);
+
+  BrowserSends("\x81\x02hi");  // unmasked: a protocol error
+  RunUntil([&] { return sink_.Count("error:") == 1; });
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+
+  EXPECT_THAT(sink_.log[1], HasSubstr("error:2:"));
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
+TEST_F(SessionTest, AFullSendQueueMakesASlowConsumerThatClosesWith1013) {
+  small_buffers_ = true;
+  limits_.send_queue.max_messages = 1;
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  ASSERT_EQ(session->Deliver(MakePayload(Payload::Kind::kBinary, std::string(8 << 20, 'x'))),
+            DeliveryOutcome::kQueued);
+  RunPending();
+
+  EXPECT_EQ(session->Deliver(MakePayload(Payload::Kind::kText, "one too many")),
+            DeliveryOutcome::kDropped);
+
+  ASSERT_EQ(sink_.Count("error:0:"), 1);  // kSlowConsumer
+  EXPECT_THAT(sink_.log[1], HasSubstr("send queue full"));
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+  ExpectOpenedThenOneClosed("closed:1013:slow consumer:server");
+}
+
 TEST_F(SessionTest, ALostConnectionIsReportedAsTransport) {
   auto session = Open();
   browser_->close();
