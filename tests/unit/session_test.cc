@@ -339,6 +339,74 @@ TEST_F(SessionTest, AFullSendQueueMakesASlowConsumerThatClosesWith1013) {
   ExpectOpenedThenOneClosed("closed:1013:slow consumer:server");
 }
 
+TEST_F(SessionTest, ACloseThatCameWithTheUpgradeRequestIsAnsweredAfterTheUpgrade) {
+  asio::ip::tcp::acceptor acceptor(thread_.context(),
+                                   asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.context());
+  browser_->connect(acceptor.local_endpoint());
+  browser_->non_blocking(true);
+  absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
+  ASSERT_TRUE(slot.ok());
+  SessionInfo info;
+  info.id = "early";
+  info.user_id = "alice";
+  auto session = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
+                                           std::move(info), std::vector<std::string>{});
+  // The browser's first frames were read along with its request.
+  session->Accept(kClientKey, BrowserFrame(0x1, "early") + BrowserFrame(0x8, CloseBody(1000, "")));
+  RunUntil([&] { return Closed(); });
+
+  const std::string received = ReadBrowser();
+  EXPECT_THAT(received, HasSubstr("101 Switching Protocols"));
+  EXPECT_TRUE(received.ends_with("\r\n\r\n" + ServerClose(1000))) << received;
+  EXPECT_THAT(sink_.log, ElementsAre("opened", "text:early", "closed:1000::client"));
+  ExpectOpenedThenOneClosed("closed:1000::client");
+}
+
+TEST_F(SessionTest, AFloodPastTheInboundRateIsReportedAndClosedWith1008) {
+  limits_.client_messages_per_second = 2;
+  limits_.client_messages_burst = 2;
+  auto session = Open();
+
+  // Three at the same instant: the third is over the rate.
+  BrowserSends(BrowserFrame(0x1, "a") + BrowserFrame(0x1, "b") + BrowserFrame(0x1, "c"));
+  EXPECT_EQ(BrowserReceives(2 + 2 + 12), ServerClose(1008, "rate limited"));
+  BrowserSends(BrowserFrame(0x8, CloseBody(1008, "")));
+  RunUntil([&] { return Closed(); });
+
+  ASSERT_EQ(sink_.log.size(), 5u);
+  EXPECT_EQ(sink_.log[1], "text:a");
+  EXPECT_EQ(sink_.log[2], "text:b");
+  EXPECT_THAT(sink_.log[3], HasSubstr("error:3:"));  // kRateLimited; "c" is not forwarded
+  ExpectOpenedThenOneClosed("closed:1008:rate limited:server");
+}
+
+TEST_F(SessionTest, AMessageAfterTheRateRefilledOnTheClockIsAccepted) {
+  limits_.client_messages_per_second = 1;
+  limits_.client_messages_burst = 1;
+  auto session = Open();
+
+  BrowserSends(BrowserFrame(0x1, "a"));
+  RunUntil([&] { return sink_.Count("text:") == 1; });
+  clock_.Advance(seconds(1));
+  BrowserSends(BrowserFrame(0x1, "b"));
+  RunUntil([&] { return sink_.Count("text:") == 2; });
+
+  EXPECT_EQ(sink_.Count("error:"), 0);
+  EXPECT_THAT(sink_.log, ElementsAre("opened", "text:a", "text:b"));
+}
+
+TEST_F(SessionTest, OurCloseUnansweredPastTheCloseDeadlineEndsAsServer) {
+  limits_.close_timeout = absl::Milliseconds(1);  // a real timer: the loop waits for it
+  auto session = Open();
+  session->Close(4000, "bye");
+  EXPECT_EQ(BrowserReceives(5), ServerClose(4000, "bye"));
+
+  RunUntil([&] { return Closed(); });  // the browser never answers
+
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
 TEST_F(SessionTest, ALostConnectionIsReportedAsTransport) {
   auto session = Open();
   browser_->close();
