@@ -41,6 +41,8 @@
 //                                           | our close written                  |
 //                                           v                                    |
 //                                      kCloseSent ---------- peer close ---------+
+//   (After a Close() during the upgrade, `opened` is still reported once the 101 is written,
+//   and reading starts as in kOpen.)
 //
 //   kOpen, kCloseQueued ------ protocol error -----> kFailing ---- our close written ----+
 //                                                                                        v
