@@ -1,40 +1,86 @@
 #include "hub/connection_limiter.h"
-#include "absl/strings/string_view.h"
+
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace wsbridge {
 
-absl::Status ConnectionLimiter::TryAcquire(absl::string_view user_id) {
+SessionSlot& SessionSlot::operator=(SessionSlot&& other) noexcept {
+  if (this != &other) {
+    Release();
+    limiter_ = std::exchange(other.limiter_, nullptr);
+    user_ = std::exchange(other.user_, nullptr);
+    thread_ = other.thread_;
+  }
+  return *this;
+}
+
+void SessionSlot::Release() {
+  if (limiter_ == nullptr) return;
+  std::exchange(limiter_, nullptr)->Release(std::exchange(user_, nullptr), thread_);
+}
+
+absl::StatusOr<SessionSlot> ConnectionLimiter::TryAdmit(absl::string_view user_id, size_t thread) {
   absl::MutexLock lock(&mutex_);
   if (max_sessions_ != 0 && sessions_ >= max_sessions_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("session limit reached (max_sessions=", max_sessions_, ")"));
   }
+  SessionSlot::UserCounts* user = nullptr;
   if (!user_id.empty()) {
-    uint32_t& mine = per_user_[user_id];
-    if (max_sessions_per_user_ != 0 && mine >= max_sessions_per_user_) {
-      if (mine == 0) per_user_.erase(user_id);
+    auto it = users_.find(user_id);
+    if (it != users_.end() && max_sessions_per_user_ != 0 &&
+        it->second.total >= max_sessions_per_user_) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "per-user session limit reached (max_sessions_per_user=", max_sessions_per_user_, ")"));
     }
-    ++mine;
+    if (it == users_.end()) {
+      it = users_.try_emplace(user_id).first;
+      it->second.user_id = &it->first;
+      it->second.per_thread.assign(threads_, 0);
+    }
+    user = &it->second;
+    ++user->total;
+    ++user->per_thread[thread];
   }
   ++sessions_;
-  return absl::OkStatus();
+  return SessionSlot(this, user, static_cast<uint32_t>(thread));
 }
 
-void ConnectionLimiter::Release(absl::string_view user_id) {
+void ConnectionLimiter::Release(SessionSlot::UserCounts* user, uint32_t thread) {
   absl::MutexLock lock(&mutex_);
   --sessions_;
-  if (user_id.empty()) return;
-  auto it = per_user_.find(user_id);
-  if (it != per_user_.end() && --it->second == 0) per_user_.erase(it);
+  if (user == nullptr) return;
+  --user->per_thread[thread];
+  if (--user->total == 0) users_.erase(users_.find(*user->user_id));
+}
+
+std::vector<size_t> ConnectionLimiter::ThreadsOf(const std::vector<std::string>& user_ids) const {
+  std::vector<bool> holds(threads_, false);
+  {
+    absl::MutexLock lock(&mutex_);
+    for (const std::string& user_id : user_ids) {
+      auto it = users_.find(user_id);
+      if (it == users_.end()) continue;
+      for (size_t i = 0; i < threads_; ++i) holds[i] = holds[i] || it->second.per_thread[i] != 0;
+    }
+  }
+  std::vector<size_t> threads;
+  for (size_t i = 0; i < threads_; ++i) {
+    if (holds[i]) threads.push_back(i);
+  }
+  return threads;
 }
 
 uint32_t ConnectionLimiter::sessions() const {
   absl::MutexLock lock(&mutex_);
   return sessions_;
+}
+
+size_t ConnectionLimiter::user_count() const {
+  absl::MutexLock lock(&mutex_);
+  return users_.size();
 }
 
 }  // namespace wsbridge

@@ -13,8 +13,9 @@ SessionView ViewOf(const RoutingIndex::Entry& entry) {
 
 }  // namespace
 
-Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
-    : scatter_(threads), max_topics_per_session_(max_topics_per_session), users_(threads.size()) {
+Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session,
+         const ConnectionLimiter& sessions)
+    : scatter_(threads), max_topics_per_session_(max_topics_per_session), sessions_(sessions) {
   shards_.reserve(threads.size());
   for (IoThread* thread : threads) {
     shards_.push_back(std::make_unique<Shard>());
@@ -25,19 +26,12 @@ Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session)
 bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
                    SessionEndpoint* endpoint) {
   WSBRIDGE_ASSERT_ON(*shards_[i]->thread);
-  const std::string user_id = info.user_id;
-  if (!shards_[i]->index.Add(std::move(info), std::move(topics), endpoint)) return false;
-  users_.Add(user_id, i);  // after the index: a Push that finds thread i finds the session
-  return true;
+  return shards_[i]->index.Add(std::move(info), std::move(topics), endpoint);
 }
 
 bool Hub::Unregister(size_t i, absl::string_view session_id) {
   WSBRIDGE_ASSERT_ON(*shards_[i]->thread);
-  RoutingIndex& index = shards_[i]->index;
-  const RoutingIndex::Entry* entry = index.Find(session_id);
-  if (entry == nullptr) return false;
-  users_.Remove(entry->info.user_id, i);
-  return index.Remove(session_id);
+  return shards_[i]->index.Remove(session_id);
 }
 
 template <class Partial, class Work, class Done>
@@ -68,7 +62,7 @@ void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr pay
   // Addressed to users only: just the threads that hold them.
   std::vector<size_t> shard_indices;
   if (targets->topics.empty() && !targets->all_sessions && targets->selector.session_ids.empty()) {
-    shard_indices = users_.ThreadsOf(targets->selector.user_ids);
+    shard_indices = sessions_.ThreadsOf(targets->selector.user_ids);
   } else {
     shard_indices.resize(shards_.size());
     for (size_t i = 0; i < shard_indices.size(); ++i) shard_indices[i] = i;

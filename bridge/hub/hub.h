@@ -10,8 +10,9 @@
 // the one order in which the node accepted the calls (deliveries, Subscribe, Unsubscribe and
 // Disconnect alike), whatever gRPC thread or stream each call came on.
 //
-// A Push addressed only to users goes to the threads that hold those users' sessions
-// (hub/user_directory.h): one entry for a user on one thread, none for a user who is offline.
+// A Push addressed only to users goes to the threads that hold those users' sessions (the
+// ConnectionLimiter counts them, hub/connection_limiter.h): one post for a user on one thread,
+// none for a user who is offline.
 //
 // Thread-safety: the asynchronous operations may be called from any thread; `done` runs exactly
 // once and must not block: on one of the I/O threads, or on the calling thread when no thread
@@ -29,8 +30,8 @@
 
 #include "broker/broker.h"
 #include "broker/types.h"
+#include "hub/connection_limiter.h"
 #include "hub/routing_index.h"
-#include "hub/user_directory.h"
 #include "runtime/io_thread.h"
 #include "runtime/scatter_gather.h"
 
@@ -38,8 +39,10 @@ namespace wsbridge {
 
 class Hub final : public Broker {
  public:
-  // REQUIRES: threads non-empty; they outlive the hub.
-  Hub(std::vector<IoThread*> threads, size_t max_topics_per_session);
+  // REQUIRES: threads non-empty; they and `sessions` (which admits the sessions that register
+  // here and knows their users' threads) outlive the hub.
+  Hub(std::vector<IoThread*> threads, size_t max_topics_per_session,
+      const ConnectionLimiter& sessions);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
@@ -51,14 +54,14 @@ class Hub final : public Broker {
     return shards_[i]->index;
   }
 
-  // Adds a session to shard i (and to the user directory). False, and nothing changes, when the
-  // id is taken. REQUIRES: called on thread(i); endpoint outlives its registration.
+  // Adds a session to shard i. False, and nothing changes, when the id is taken. REQUIRES:
+  // called on thread(i); the session holds a SessionSlot admitted for thread i until after its
+  // Unregister (so its user's threads are known, see hub/connection_limiter.h); endpoint
+  // outlives its registration.
   bool Register(size_t i, SessionInfo info, std::vector<std::string> topics,
                 SessionEndpoint* endpoint);
   // Removes a session from shard i; false if it was not there. REQUIRES: called on thread(i).
   bool Unregister(size_t i, absl::string_view session_id);
-
-  const UserDirectory& users() const { return users_; }
 
   // Broker: each operation is one step of the node order (runtime/scatter_gather.h).
   void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
@@ -91,7 +94,7 @@ class Hub final : public Broker {
   ScatterGather scatter_;  // shard i lives on scatter_ thread i
   std::vector<std::unique_ptr<Shard>> shards_;
   const size_t max_topics_per_session_;
-  UserDirectory users_;
+  const ConnectionLimiter& sessions_;
 };
 
 }  // namespace wsbridge

@@ -22,8 +22,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
-#include "hub/session_endpoint.h"
 #include "broker/types.h"
+#include "hub/session_endpoint.h"
 
 namespace wsbridge {
 

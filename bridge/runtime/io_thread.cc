@@ -1,5 +1,6 @@
 #include "runtime/io_thread.h"
 
+#include <cassert>
 #include <string>
 
 #include <pthread.h>
@@ -28,6 +29,13 @@ void IoThread::Start() {
       }
     }
   });
+}
+
+size_t IoThread::PollOnCallingThread() {
+  assert(!thread_.joinable());
+  thread_id_.store(std::this_thread::get_id());
+  context_.restart();
+  return context_.poll();
 }
 
 void IoThread::StopAndJoin() {

@@ -52,6 +52,11 @@ class IoThread {
     return T(context_, std::forward<Args>(args)...);
   }
 
+  // For tests that drive the loop by hand instead of calling Start(): the calling thread becomes
+  // this IoThread (IsCurrent() holds on it) and runs the handlers that are ready now, without
+  // waiting. Returns how many ran. REQUIRES: Start() was not called.
+  size_t PollOnCallingThread();
+
   bool IsCurrent() const { return std::this_thread::get_id() == thread_id_.load(); }
   size_t index() const { return index_; }
 

@@ -71,20 +71,20 @@ void Listener::Stop() {
 void Listener::DoAccept() {
   WSBRIDGE_ASSERT_ON(thread_);
   // The new socket lives on the acceptor's thread, this one.
-  acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec,
-                                                     tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-    if (ec) {
-      // Out of descriptors and the like: back off briefly instead of spinning; the
-      // condition may pass as sessions end.
-      spdlog::warn("accept on port {} failed: {}", self->port_, ec.message());
-      return self->RetryAcceptLater();
-    }
-    boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    self->on_accept_(std::move(socket));
-    self->DoAccept();
-  });
+  acceptor_.async_accept(
+      [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+        if (ec) {
+          // Out of descriptors and the like: back off briefly instead of spinning; the
+          // condition may pass as sessions end.
+          spdlog::warn("accept on port {} failed: {}", self->port_, ec.message());
+          return self->RetryAcceptLater();
+        }
+        boost::system::error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        self->on_accept_(std::move(socket));
+        self->DoAccept();
+      });
 }
 
 void Listener::RetryAcceptLater() {

@@ -82,7 +82,7 @@ class ScatterGather {
     absl::Mutex mutex;
     std::vector<Entry> entries ABSL_GUARDED_BY(mutex);
     bool drain_posted ABSL_GUARDED_BY(mutex) = false;  // a Drain handler is queued on `thread`
-    std::vector<Entry> running;  // the batch being run; owned by `thread`
+    std::vector<Entry> running;                        // the batch being run; owned by `thread`
   };
 
   // Appends `call` to the inboxes of `thread_indices` (slot k for the k-th) as one step of the

@@ -39,10 +39,7 @@ std::string GrpcAddress(const std::string& bind, uint16_t port) {
 
 }  // namespace
 
-BridgeServer::BridgeServer(const Config& config)
-    : config_(config),
-      limiter_(config.admission.max_sessions, config.admission.max_sessions_per_user),
-      api_key_(config.api.api_key) {}
+BridgeServer::BridgeServer(const Config& config) : config_(config), api_key_(config.api.api_key) {}
 
 absl::StatusOr<std::unique_ptr<BridgeServer>> BridgeServer::Start(const Config& config) {
   std::unique_ptr<BridgeServer> server(new BridgeServer(config));
@@ -81,6 +78,7 @@ absl::Status BridgeServer::Init() {
   }
   policy_ = std::make_unique<HandshakePolicy>(admission, verifier_.get());
   events_ = std::make_unique<EventBus>(config_.events, node_id_);
+  event_publisher_ = std::make_unique<EventPublisher>(*events_);
 
   // I/O threads, each with its hub shard and session context.
   size_t thread_count = config_.listeners.io_threads;
@@ -90,10 +88,18 @@ absl::Status BridgeServer::Init() {
     threads_.push_back(std::make_unique<IoThread>(i));
     raw_threads.push_back(threads_.back().get());
   }
-  hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session);
+  limiter_ = std::make_unique<ConnectionLimiter>(thread_count, admission.max_sessions,
+                                                 admission.max_sessions_per_user);
+  hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session, *limiter_);
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
-        *threads_[i], *hub_, limiter_, config_.session, *events_, {}, {}, {}, {}}));
+        .thread = *threads_[i],
+        .hub = *hub_,
+        .limiter = *limiter_,
+        .options = config_.session,
+        .events = *event_publisher_,
+        .clock = clock_,
+    }));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
@@ -178,7 +184,7 @@ std::string BridgeServer::MetricsText() const {
       "# HELP wsbridge_sessions WebSocket sessions currently open on this node.\n"
       "# TYPE wsbridge_sessions gauge\n"
       "wsbridge_sessions ",
-      limiter_.sessions(),
+      limiter_->sessions(),
       "\n"
       "# HELP wsbridge_draining 1 while the node drains before exiting.\n"
       "# TYPE wsbridge_draining gauge\n"
@@ -204,7 +210,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
     closing->WaitForNotificationWithTimeout(absl::Seconds(5));
     const absl::Time deadline = absl::Now() + drain + config_.session.close_timeout;
-    while (limiter_.sessions() > 0 && absl::Now() < deadline) {
+    while (limiter_->sessions() > 0 && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
     }
   }

@@ -22,8 +22,10 @@
 #include "auth/token_verifier.h"
 #include "config/config.h"
 #include "events/event_bus.h"
+#include "events/event_publisher.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
+#include "runtime/clock.h"
 #include "runtime/io_thread.h"
 #include "runtime/lifecycle.h"
 #include "runtime/listener.h"
@@ -70,9 +72,11 @@ class BridgeServer {
   Lifecycle lifecycle_;
   std::unique_ptr<auth::TokenVerifier> verifier_;
   std::unique_ptr<HandshakePolicy> policy_;
-  ConnectionLimiter limiter_;
+  std::unique_ptr<ConnectionLimiter> limiter_;  // knows the thread count: made in Init
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
+  std::unique_ptr<EventPublisher> event_publisher_;  // sessions report to it; it feeds events_
+  SteadyClock clock_;
   std::unique_ptr<Hub> hub_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i

@@ -69,10 +69,10 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
     return Respond(rejection->http_status, rejection->message + "\n");
   }
   auto& admitted = std::get<AdmittedSession>(decision);
-  if (auto slot = context_.limiter.TryAcquire(admitted.user_id); !slot.ok()) {
-    return Respond(429, absl::StrCat(slot.message(), "\n"));
-  }
-  Upgrade(std::move(admitted));
+  absl::StatusOr<SessionSlot> slot =
+      context_.limiter.TryAdmit(admitted.user_id, context_.thread.index());
+  if (!slot.ok()) return Respond(429, absl::StrCat(slot.status().message(), "\n"));
+  Upgrade(std::move(admitted), std::move(*slot));
 }
 
 void HttpHandshake::Respond(unsigned status, std::string body) {
@@ -94,7 +94,7 @@ void HttpHandshake::Respond(unsigned status, std::string body) {
       });
 }
 
-void HttpHandshake::Upgrade(AdmittedSession admitted) {
+void HttpHandshake::Upgrade(AdmittedSession admitted, SessionSlot slot) {
   stream_.expires_never();
   beast::error_code ec;
   SessionInfo info;
@@ -108,8 +108,8 @@ void HttpHandshake::Upgrade(AdmittedSession admitted) {
     info.remote_address = remote.address().is_v6() ? absl::StrCat("[", address, "]:", remote.port())
                                                    : absl::StrCat(address, ":", remote.port());
   }
-  auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(info),
-                                           std::move(admitted.topics));
+  auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(slot),
+                                           std::move(info), std::move(admitted.topics));
   // Frames the browser sent right behind its request arrived in the same read.
   session->Accept(request_[http::field::sec_websocket_key],
                   beast::buffers_to_string(buffer_.data()));

@@ -38,7 +38,7 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
  private:
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
-  void Upgrade(AdmittedSession admitted);
+  void Upgrade(AdmittedSession admitted, SessionSlot slot);
 
   boost::beast::tcp_stream stream_;
   SessionContext& context_;

@@ -36,14 +36,18 @@ void LivenessSweeper::Stop() {
   });
 }
 
-void LivenessSweeper::Tick() {
+void LivenessSweeper::Sweep() {
   WSBRIDGE_ASSERT_ON(context_.thread);
-  if (stopped_) return;
-  const auto now = std::chrono::steady_clock::now();
+  const Clock::TimePoint now = context_.clock.Now();
   // CheckLiveness never removes a session from the list synchronously (a dropped session
-  // leaves it from its read loop's end, in a later handler), so the walk is stable.
+  // leaves it from its Finish, in a later handler), so the walk is stable.
   const std::vector<Session*>& sessions = context_.live_sessions;
   for (size_t i = 0; i < sessions.size(); ++i) sessions[i]->CheckLiveness(now);
+}
+
+void LivenessSweeper::Tick() {
+  if (stopped_) return;
+  Sweep();
   timer_.expires_after(period_);
   timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
     if (!ec) self->Tick();

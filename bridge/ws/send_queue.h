@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "ws/payload.h"
 #include "config/config.h"
+#include "ws/payload.h"
 
 namespace wsbridge {
 

@@ -1,7 +1,5 @@
 #include "ws/session.h"
 
-#include <algorithm>
-#include <array>
 #include <span>
 #include <utility>
 
@@ -23,8 +21,6 @@ namespace {
 constexpr size_t kReadScratchBytes = 64 * 1024;
 // Reads per readiness before the session lets the thread serve others.
 constexpr int kMaxReadsPerWakeup = 4;
-// Frames gathered into one write (two buffers each: header and body).
-constexpr size_t kMaxFramesPerWrite = 64;
 
 std::chrono::steady_clock::duration ToSteady(absl::Duration d) {
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -47,18 +43,42 @@ PayloadPtr UpgradeResponse(std::string_view client_key, const std::string& sessi
                                   kSessionIdHeader, ": ", session_id, "\r\n\r\n"));
 }
 
+const char* InitiatorName(CloseInitiator initiator) {
+  switch (initiator) {
+    case CloseInitiator::kClient:
+      return "client";
+    case CloseInitiator::kServer:
+      return "server";
+    case CloseInitiator::kTransport:
+      return "transport";
+  }
+  return "?";
+}
+
 }  // namespace
 
-Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
-                 std::vector<std::string> topics)
+class Session::SocketSink final : public ws::ByteSink {
+ public:
+  explicit SocketSink(asio::ip::tcp::socket& socket) : socket_(socket) {}
+  size_t WriteSome(std::span<const asio::const_buffer> buffers, error_code& ec) override {
+    return socket_.write_some(buffers, ec);
+  }
+
+ private:
+  asio::ip::tcp::socket& socket_;
+};
+
+Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionSlot slot,
+                 SessionInfo info, std::vector<std::string> topics)
     : socket_(std::move(socket)),
       context_(context),
+      slot_(std::move(slot)),
       info_(std::move(info)),
       initial_topics_(std::move(topics)),
-      queue_(context.options.send_queue),
-      reader_(context.options.max_message_bytes),
-      inbound_rate_(context.options.client_messages_per_second,
-                    context.options.client_messages_burst, TokenBucket::Clock::now()) {}
+      writer_(context.limits.send_queue),
+      reader_(context.limits.max_message_bytes),
+      inbound_rate_(context.limits.client_messages_per_second, context.limits.client_messages_burst,
+                    context.clock.Now()) {}
 
 Session::~Session() = default;
 
@@ -70,32 +90,26 @@ void Session::Accept(std::string_view client_key, std::string early_bytes) {
   // Routable before the browser sees the 101: a call made as soon as the browser (or a client
   // reading X-Wsbridge-Session-Id) is connected finds the session. What is pushed during the
   // upgrade is queued behind the 101 and leaves right after it.
-  if (!context_.hub.Register(context_.thread.index(), info_, std::move(initial_topics_), this)) {
+  if (!RegisterInHub()) {
     spdlog::error("session {}: id already registered; dropping the connection", info_.id);
     return Finish(make_error_code(boost::system::errc::file_exists));
   }
-  registered_ = true;
-  queue_.PushUnbounded(UpgradeResponse(client_key, info_.id));
+  writer_.PushUnbounded(UpgradeResponse(client_key, info_.id));
   WriteQueued();
 }
 
+// ---- Transitions ----
+
 void Session::OnUpgraded() {
-  state_ = closing_ ? State::kClosing : State::kOpen;
+  // A Close() during the upgrade already moved on to kCloseQueued.
+  if (state_ == State::kUpgrading) state_ = State::kOpen;
   opened_ = true;
-  last_heard_ = TokenBucket::Clock::now();
-  live_index_ = context_.live_sessions.size();
-  context_.live_sessions.push_back(this);
+  last_heard_ = context_.clock.Now();
+  JoinLiveList();
   spdlog::debug("session {} opened user='{}' from {}", info_.id, info_.user_id,
                 info_.remote_address);
   // Registered first, announced second: a service that reacts to `opened` finds the session.
-  v1::Event event = NewEvent();
-  v1::SessionOpened* opened = event.mutable_opened();
-  opened->set_remote_address(info_.remote_address);
-  if (const RoutingIndex::Entry* entry = context_.hub.shard(context_.thread.index()).Find(info_.id); entry != nullptr) {
-    for (const std::string& topic : entry->topics) opened->add_topics(topic);
-  }
-  opened->mutable_metadata()->insert(info_.metadata.begin(), info_.metadata.end());
-  context_.events.Publish(std::move(event));
+  ReportOpened();
   if (early_bytes_) {
     const std::unique_ptr<std::string> early = std::move(early_bytes_);
     Consume(early->data(), early->size());
@@ -103,10 +117,148 @@ void Session::OnUpgraded() {
   WaitReadable();
 }
 
+void Session::OnPeerClose(uint16_t code, std::string_view reason) {
+  // The reader delivers no frame after a close frame, so this runs at most once.
+  switch (state_) {
+    case State::kOpen: {
+      // The browser closes: answer with its code right after the frame being written; what is
+      // queued behind that frame will not be read any more.
+      Closing& closing = EnsureClosing(CloseInitiator::kClient);
+      closing.peer_code = code;
+      closing.peer_reason.assign(reason);
+      writer_.DiscardUnstarted();
+      QueueCloseFrame(code, "");
+      state_ = State::kAnswerQueued;
+      return;
+    }
+    case State::kCloseQueued:
+      // The answer to our close frame, which is not out yet: done once it is.
+      closing_->peer_code = code;
+      closing_->peer_reason.assign(reason);
+      state_ = State::kAnswerQueued;
+      return;
+    case State::kCloseSent:
+      // The answer to our close frame: the handshake is done.
+      closing_->peer_code = code;
+      closing_->peer_reason.assign(reason);
+      return Teardown();
+    case State::kUpgrading:
+    case State::kAnswerQueued:
+    case State::kFailing:
+    case State::kLingering:
+    case State::kDropped:
+    case State::kFinished:
+      return;  // nothing is read in these states
+  }
+}
+
+void Session::StartClose(uint16_t code, std::string_view reason) {
+  if (state_ != State::kOpen && state_ != State::kUpgrading) return;  // already closing
+  EnsureClosing(CloseInitiator::kServer);
+  // Queued behind the messages already accepted (and, while upgrading, the 101).
+  QueueCloseFrame(code, reason);
+  state_ = State::kCloseQueued;
+}
+
+void Session::OnProtocolError(ws::FrameReader::Error error, const char* detail) {
+  uint16_t code = ws::kCloseProtocolError;
+  std::string reason = "protocol error";
+  switch (error) {
+    case ws::FrameReader::Error::kTooBig:
+      ReportError(SessionErrorCode::kMessageTooLarge,
+                  "a message from the browser exceeded max_message_bytes (" +
+                      std::to_string(context_.options.max_message_bytes) + ")");
+      code = ws::kCloseTooBig;
+      reason = "message too big";
+      break;
+    case ws::FrameReader::Error::kBadUtf8:
+      ReportError(SessionErrorCode::kProtocolError, detail);
+      code = ws::kCloseBadPayload;
+      reason = "invalid UTF-8";
+      break;
+    case ws::FrameReader::Error::kProtocol:
+    case ws::FrameReader::Error::kNone:
+      ReportError(SessionErrorCode::kProtocolError, detail);
+      break;
+  }
+  spdlog::debug("session {}: failing the connection: {}", info_.id, detail);
+  // The connection is failed (RFC 6455 section 7.1.7): no need to wait for the browser's answer.
+  switch (state_) {
+    case State::kOpen:
+      EnsureClosing(CloseInitiator::kServer);
+      writer_.DiscardUnstarted();
+      QueueCloseFrame(code, reason);
+      state_ = State::kFailing;
+      return;
+    case State::kCloseQueued:
+      state_ = State::kFailing;  // our close frame is already queued
+      return;
+    case State::kCloseSent:
+      return LingeringClose();
+    case State::kUpgrading:
+    case State::kAnswerQueued:
+    case State::kFailing:
+    case State::kLingering:
+    case State::kDropped:
+    case State::kFinished:
+      return;  // nothing is read in these states
+  }
+}
+
+void Session::OnCloseFrameWritten() {
+  switch (state_) {
+    case State::kCloseQueued:
+      state_ = State::kCloseSent;
+      return;
+    case State::kAnswerQueued:
+      return Teardown();
+    case State::kFailing:
+      return LingeringClose();
+    default:
+      return;
+  }
+}
+
+void Session::OnTransportError(error_code ec) {
+  // End of stream or reset without a close frame (or after ours, while lingering).
+  Finish(ec);
+}
+
+void Session::OnCloseDeadline() {
+  if (state_ == State::kFinished) return;
+  spdlog::info("session {}: close handshake timed out; dropping the connection", id());
+  DropConnection(asio::error::timed_out);
+}
+
+void Session::OnIdle() {
+  spdlog::debug("session {}: silent past the idle timeout; dropping the connection", info_.id);
+  DropConnection(asio::error::timed_out);  // `closed` with initiator TRANSPORT
+}
+
+void Session::OnWriteTimeout() {
+  ReportError(SessionErrorCode::kSlowConsumer,
+              "a write to the browser made no progress for " +
+                  absl::FormatDuration(context_.options.write_timeout) + " (--write_timeout)");
+  writer_.DiscardUnstarted();
+  StartClose(ws::kCloseTryAgainLater, "slow consumer");
+}
+
+void Session::OnSendQueueFull(const PayloadPtr& refused) {
+  spdlog::info("session {}: send queue full ({} messages, {} bytes): closing as slow consumer",
+               info_.id, writer_.size(), writer_.bytes());
+  ReportError(SessionErrorCode::kSlowConsumer,
+              "send queue full (" + std::to_string(writer_.size()) + " messages, " +
+                  std::to_string(writer_.bytes()) + " bytes) with a message of " +
+                  std::to_string(refused->bytes.size()) + " bytes waiting");
+  // What is not on the wire yet will never be.
+  writer_.DiscardUnstarted();
+  StartClose(ws::kCloseTryAgainLater, "slow consumer");
+}
+
 // ---- Inbound ----
 
 void Session::WaitReadable() {
-  if (reading_ || dropped_ || state_ == State::kFinished) return;
+  if (reading_ || Ended()) return;
   if (reader_.close_received()) return;  // the browser may send nothing after its close frame
   reading_ = true;
   socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
@@ -116,145 +268,67 @@ void Session::WaitReadable() {
 }
 
 void Session::OnReadable(error_code ec) {
-  if (state_ == State::kFinished || dropped_) return;
-  if (ec) return Finish(ec);
+  if (Ended()) return;
+  if (ec) return OnTransportError(ec);
   std::vector<char>& scratch = context_.read_scratch;
   if (scratch.size() < kReadScratchBytes) scratch.resize(kReadScratchBytes);
   for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
     const size_t bytes = socket_.read_some(asio::buffer(scratch), ec);
     if (WouldBlock(ec)) break;
-    if (ec) return Finish(ec);  // end of stream or reset without a close frame
+    if (ec) return OnTransportError(ec);
     Consume(scratch.data(), bytes);
-    if (state_ == State::kFinished || dropped_) return;
+    if (Ended()) return;
     if (bytes < scratch.size()) break;
   }
   WaitReadable();
 }
 
 void Session::Consume(char* data, size_t size) {
-  // After a protocol failure the rest is read only to be discarded (see FailConnection).
+  // After a protocol failure the rest is read only to be discarded (see LingeringClose).
   if (reader_.error() != ws::FrameReader::Error::kNone) return;
   const ws::FrameReader::Error error = reader_.Feed(data, size, *this);
-  if (error != ws::FrameReader::Error::kNone) FailConnection(error, reader_.error_detail());
+  if (error != ws::FrameReader::Error::kNone) OnProtocolError(error, reader_.error_detail());
 }
 
 void Session::OnMessage(bool text, std::string_view data) {
-  const auto now = TokenBucket::Clock::now();
+  const auto now = context_.clock.Now();
   last_heard_ = now;
   ++counters_.messages_received;
   counters_.bytes_received += data.size();
   if (state_ == State::kOpen && !inbound_rate_.TryTake(now)) {
     rate_limited_ = true;
-    PublishError(v1::ERROR_CODE_RATE_LIMITED,
-                 "more than " + std::to_string(context_.options.client_messages_per_second) +
-                     " messages per second from the browser");
-    Close(ws::kClosePolicy, "rate limited");
+    ReportError(SessionErrorCode::kRateLimited,
+                "more than " + std::to_string(context_.options.client_messages_per_second) +
+                    " messages per second from the browser");
+    StartClose(ws::kClosePolicy, "rate limited");
   }
   // Messages that arrive while the session closes are still the browser's words and are
   // forwarded, except the flood that got it closed for its rate.
   if (context_.options.forward_client_messages && !rate_limited_) {
-    v1::Event event = NewEvent();
-    v1::Message* message = event.mutable_message()->mutable_message();
-    if (text) {
-      message->set_text(data.data(), data.size());
-    } else {
-      message->set_binary(data.data(), data.size());
-    }
-    context_.events.Publish(std::move(event));
+    context_.events.Message(identity(), text, data);
   }
 }
 
 void Session::OnPing(std::string_view data) {
-  last_heard_ = TokenBucket::Clock::now();
-  if (closing_) return;  // nothing may follow our close frame
-  queue_.PushUnbounded(MakePayload(Payload::Kind::kPong, std::string(data)));
+  last_heard_ = context_.clock.Now();
+  if (state_ != State::kOpen) return;  // nothing may follow our close frame
+  writer_.PushUnbounded(MakePayload(Payload::Kind::kPong, std::string(data)));
   ScheduleFlush();
 }
 
-void Session::OnPong(std::string_view /*data*/) { last_heard_ = TokenBucket::Clock::now(); }
+void Session::OnPong(std::string_view /*data*/) { last_heard_ = context_.clock.Now(); }
 
 void Session::OnClose(uint16_t code, std::string_view reason) {
-  last_heard_ = TokenBucket::Clock::now();
-  if (closing_ && closing_->server_initiated) {
-    // The answer to our close frame: the handshake is done once ours is on the wire.
-    closing_->peer_closed = true;
-    closing_->peer_code = code;
-    closing_->peer_reason.assign(reason);
-    if (closing_->frame_sent) Teardown();
-    return;
-  }
-  // The browser closes: answer with its code right after the frame being written; what is
-  // queued behind that frame will not be read any more.
-  Closing& closing = EnsureClosing();
-  closing.peer_closed = true;
-  closing.peer_code = code;
-  closing.peer_reason.assign(reason);
-  queue_.Truncate(front_written_ > 0 ? 1 : 0);
-  QueueCloseFrame(code, "");
-  state_ = State::kClosing;
-}
-
-void Session::FailConnection(ws::FrameReader::Error error, const char* detail) {
-  uint16_t code = ws::kCloseProtocolError;
-  std::string reason = "protocol error";
-  switch (error) {
-    case ws::FrameReader::Error::kTooBig:
-      PublishError(v1::ERROR_CODE_MESSAGE_TOO_LARGE,
-                   "a message from the browser exceeded max_message_bytes (" +
-                       std::to_string(context_.options.max_message_bytes) + ")");
-      code = ws::kCloseTooBig;
-      reason = "message too big";
-      break;
-    case ws::FrameReader::Error::kBadUtf8:
-      PublishError(v1::ERROR_CODE_PROTOCOL_ERROR, detail);
-      code = ws::kCloseBadPayload;
-      reason = "invalid UTF-8";
-      break;
-    case ws::FrameReader::Error::kProtocol:
-    case ws::FrameReader::Error::kNone:
-      PublishError(v1::ERROR_CODE_PROTOCOL_ERROR, detail);
-      break;
-  }
-  spdlog::debug("session {}: failing the connection: {}", info_.id, detail);
-  if (!closing_) {
-    Closing& closing = EnsureClosing();
-    closing.server_initiated = true;
-    queue_.Truncate(front_written_ > 0 ? 1 : 0);
-    QueueCloseFrame(code, reason);
-    state_ = State::kClosing;
-  }
-  // The connection is failed (RFC 6455 section 7.1.7): no need to wait for the browser's answer.
-  closing_->drop_after_sent = true;
-  if (closing_->frame_sent) LingeringClose();
-}
-
-void Session::LingeringClose() {
-  // Closing a socket with unread bytes (the rest of a bad frame) would reset the connection and
-  // could destroy the close frame before the browser reads it. So only our direction is shut
-  // down; what the browser still sends is read and discarded until it closes too or the close
-  // deadline drops the socket.
-  error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-  WaitReadable();
+  last_heard_ = context_.clock.Now();
+  OnPeerClose(code, reason);
 }
 
 // ---- Outbound ----
 
 DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
-  const bool accepting = state_ == State::kOpen || (state_ == State::kUpgrading && !closing_);
-  if (!accepting) return DeliveryOutcome::kDropped;
-  if (!queue_.TryPush(payload)) {
-    spdlog::info("session {}: send queue full ({} messages, {} bytes): closing as slow consumer",
-                 info_.id, queue_.size(), queue_.bytes());
-    PublishError(v1::ERROR_CODE_SLOW_CONSUMER,
-                 "send queue full (" + std::to_string(queue_.size()) + " messages, " +
-                     std::to_string(queue_.bytes()) + " bytes) with a message of " +
-                     std::to_string(payload->bytes.size()) + " bytes waiting");
-    // What is not on the wire yet will never be: keep only a frame already started (or the
-    // upgrade response).
-    const bool keep_front = front_written_ > 0 || queue_.front()->kind == Payload::Kind::kHandshake;
-    queue_.Truncate(keep_front ? 1 : 0);
-    Close(ws::kCloseTryAgainLater, "slow consumer");
+  if (state_ != State::kOpen && state_ != State::kUpgrading) return DeliveryOutcome::kDropped;
+  if (!writer_.TryPush(payload)) {
+    OnSendQueueFull(payload);
     return DeliveryOutcome::kDropped;
   }
   ScheduleFlush();
@@ -262,78 +336,45 @@ DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
 }
 
 void Session::ScheduleFlush() {
-  if (flush_scheduled_ || writing_ || dropped_ || state_ == State::kFinished) return;
+  if (flush_scheduled_ || writing_ || Ended()) return;
   flush_scheduled_ = true;
   context_.flusher.Schedule(context_.thread, shared_from_this());
 }
 
 void Session::Flush() {
   flush_scheduled_ = false;
-  if (writing_ || dropped_ || state_ == State::kFinished) return;
+  if (writing_ || Ended()) return;
   WriteQueued();
 }
 
 void Session::WriteQueued() {
-  while (!queue_.empty()) {
-    // Gather up to kMaxFramesPerWrite frames, the first one from where the last write stopped.
-    std::array<asio::const_buffer, 2 * kMaxFramesPerWrite> buffers;
-    size_t buffer_count = 0;
-    size_t total = 0;
-    const size_t frames = std::min(queue_.size(), kMaxFramesPerWrite);
-    for (size_t i = 0; i < frames; ++i) {
-      const Payload& payload = *queue_.at(i);
-      size_t skip = i == 0 ? front_written_ : 0;
-      const std::string_view header = payload.header();
-      if (skip < header.size()) {
-        buffers[buffer_count++] = asio::buffer(header.data() + skip, header.size() - skip);
-        skip = 0;
-      } else {
-        skip -= header.size();
-      }
-      if (payload.bytes.size() > skip) {
-        buffers[buffer_count++] =
-            asio::buffer(payload.bytes.data() + skip, payload.bytes.size() - skip);
-      }
-      total += payload.wire_size() - (i == 0 ? front_written_ : 0);
-    }
-    error_code ec;
-    const size_t written =
-        socket_.write_some(std::span<const asio::const_buffer>(buffers.data(), buffer_count), ec);
-    if (WouldBlock(ec)) break;
-    if (ec) {
+  SocketSink sink(socket_);
+  error_code ec;
+  const ws::FrameWriter::Outcome outcome = writer_.Write(
+      sink, [this](Payload::Kind kind, size_t bytes) { return OnFrameWritten(kind, bytes); }, ec);
+  switch (outcome) {
+    case ws::FrameWriter::Outcome::kDrained:
+    case ws::FrameWriter::Outcome::kStopped:
+      return;
+    case ws::FrameWriter::Outcome::kFailed:
       spdlog::debug("session {}: write failed: {}", info_.id, ec.message());
       return DropConnection(ec);
-    }
-    // Pop every frame now fully on the wire.
-    size_t left = written;
-    while (left > 0) {
-      const size_t remaining = queue_.front()->wire_size() - front_written_;
-      if (left < remaining) {
-        front_written_ += left;
-        break;
-      }
-      left -= remaining;
-      front_written_ = 0;
-      const Payload::Kind kind = queue_.front()->kind;
-      const size_t bytes = queue_.front()->bytes.size();
-      queue_.PopFront();
-      OnFrameWritten(kind, bytes);
-      if (dropped_ || state_ == State::kFinished) return;
-    }
-    if (written < total) break;  // the socket is full
+    case ws::FrameWriter::Outcome::kBlocked:
+      break;
   }
-  if (queue_.empty() || writing_) return;
+  if (writing_) return;
   // The socket takes no more for now: continue when it is writable again.
   writing_ = true;
-  write_blocked_since_ = TokenBucket::Clock::now();
-  socket_.async_wait(asio::ip::tcp::socket::wait_write, [self = shared_from_this()](error_code ec) {
-    self->writing_ = false;
-    if (ec || self->dropped_ || self->state_ == State::kFinished) return;
-    self->WriteQueued();
-  });
+  write_blocked_since_ = context_.clock.Now();
+  socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                     [self = shared_from_this()](error_code wait) {
+                       self->writing_ = false;
+                       if (wait || self->Ended()) return;
+                       self->WriteQueued();
+                     });
 }
 
-void Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
+bool Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
   switch (kind) {
     case Payload::Kind::kText:
     case Payload::Kind::kBinary:
@@ -344,29 +385,24 @@ void Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
       OnUpgraded();
       break;
     case Payload::Kind::kClose:
-      closing_->frame_sent = true;
-      if (closing_->drop_after_sent) {
-        LingeringClose();
-      } else if (closing_->peer_closed) {
-        Teardown();
-      }
+      OnCloseFrameWritten();
       break;
     case Payload::Kind::kPing:
     case Payload::Kind::kPong:
       break;
   }
+  return !Ended();
 }
 
 // ---- Closing ----
 
-Session::Closing& Session::EnsureClosing() {
+Session::Closing& Session::EnsureClosing(CloseInitiator initiator) {
   if (closing_) return *closing_;
   closing_ = std::make_unique<Closing>(context_.thread.Make<asio::steady_timer>());
+  closing_->initiator = initiator;
   closing_->deadline.expires_after(ToSteady(context_.options.close_timeout));
   closing_->deadline.async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || self->state_ == State::kFinished) return;
-    spdlog::info("session {}: close handshake timed out; dropping the connection", self->id());
-    self->DropConnection(asio::error::timed_out);
+    if (!ec) self->OnCloseDeadline();
   });
   return *closing_;
 }
@@ -374,18 +410,12 @@ Session::Closing& Session::EnsureClosing() {
 void Session::QueueCloseFrame(uint16_t code, std::string_view reason) {
   closing_->code = code;
   closing_->reason.assign(reason);
-  queue_.PushUnbounded(MakePayload(Payload::Kind::kClose, ws::EncodeCloseBody(code, reason)));
+  writer_.PushUnbounded(MakePayload(Payload::Kind::kClose, ws::EncodeCloseBody(code, reason)));
   ScheduleFlush();
 }
 
 void Session::Close(uint16_t code, absl::string_view reason) {
-  if (closing_) return;  // already closing
-  if (state_ != State::kOpen && state_ != State::kUpgrading) return;
-  Closing& closing = EnsureClosing();
-  closing.server_initiated = true;
-  // Queued behind the messages already accepted (and, while upgrading, the 101).
-  QueueCloseFrame(code, std::string_view(reason.data(), reason.size()));
-  if (state_ == State::kOpen) state_ = State::kClosing;
+  StartClose(code, std::string_view(reason.data(), reason.size()));
 }
 
 void Session::Teardown() {
@@ -395,108 +425,130 @@ void Session::Teardown() {
   DropConnection(asio::error::eof);
 }
 
+void Session::LingeringClose() {
+  // Closing a socket with unread bytes (the rest of a bad frame) would reset the connection and
+  // could destroy the close frame before the browser reads it. So only our direction is shut
+  // down; what the browser still sends is read and discarded until it closes too or the close
+  // deadline drops the socket.
+  state_ = State::kLingering;
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  WaitReadable();
+}
+
 void Session::DropConnection(error_code why) {
-  if (dropped_) return;
-  dropped_ = true;
+  if (Ended()) return;
+  state_ = State::kDropped;
   error_code ignored;
   socket_.close(ignored);
   // Finished from a handler of its own: the caller may be walking a list of sessions.
   context_.thread.Post([self = shared_from_this(), why] { self->Finish(why); });
 }
 
-SessionCounters Session::Counters() const {
-  SessionCounters counters = counters_;
-  counters.queued_messages = static_cast<uint32_t>(queue_.size());
-  counters.queued_bytes = queue_.bytes();
-  return counters;
+void Session::Finish(error_code ec) {
+  if (state_ == State::kFinished) return;
+  const bool socket_open = state_ != State::kDropped;
+  state_ = State::kFinished;
+  if (opened_) LeaveLiveList();
+  UnregisterFromHub();
+  slot_.Release();  // after leaving the index: see hub/connection_limiter.h
+  if (closing_) closing_->deadline.cancel();
+  writer_.Clear();
+  if (socket_open) {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+  if (opened_) ReportClosed(ec);  // never opened: no events
 }
 
-v1::Event Session::NewEvent() const {
-  v1::Event event;
-  event.set_session_id(info_.id);
-  event.set_user_id(info_.user_id);
-  return event;
-}
+// ---- Liveness ----
 
-void Session::PublishError(v1::ErrorCode code, std::string detail) {
-  v1::Event event = NewEvent();
-  event.mutable_error()->set_code(code);
-  event.mutable_error()->set_detail(std::move(detail));
-  context_.events.Publish(std::move(event));
-}
-
-void Session::CheckLiveness(TokenBucket::Clock::time_point now) {
-  if (state_ != State::kOpen && state_ != State::kClosing) return;
-  if (dropped_) return;
-  const SessionOptions& options = context_.options;
+void Session::CheckLiveness(Clock::TimePoint now) {
+  if (state_ == State::kUpgrading || Ended()) return;
+  const SessionOptions& limits = context_.options;
   const auto silent = now - last_heard_;
-  if (options.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(options.idle_timeout)) {
-    spdlog::debug("session {}: silent past the idle timeout; dropping the connection", info_.id);
-    return DropConnection(asio::error::timed_out);  // `closed` with initiator TRANSPORT
+  if (limits.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(limits.idle_timeout)) {
+    return OnIdle();
   }
   if (state_ == State::kOpen && writing_ &&
-      now - write_blocked_since_ >= ToSteady(options.write_timeout)) {
-    PublishError(v1::ERROR_CODE_SLOW_CONSUMER, "a write to the browser made no progress for " +
-                                                   absl::FormatDuration(options.write_timeout) +
-                                                   " (--write_timeout)");
-    queue_.Truncate(front_written_ > 0 ? 1 : 0);  // keep only a frame already started
-    return Close(ws::kCloseTryAgainLater, "slow consumer");
+      now - write_blocked_since_ >= ToSteady(limits.write_timeout)) {
+    return OnWriteTimeout();
   }
   if (state_ != State::kOpen || options.ping_interval <= absl::ZeroDuration()) return;
   const auto interval = ToSteady(options.ping_interval);
   if (silent < interval || now - last_ping_ < interval) return;
   last_ping_ = now;
-  queue_.PushUnbounded(MakePayload(Payload::Kind::kPing, std::string()));
+  writer_.PushUnbounded(MakePayload(Payload::Kind::kPing, std::string()));
   ScheduleFlush();
 }
 
-void Session::Finish(error_code ec) {
-  if (state_ == State::kFinished) return;
-  if (opened_) {
-    // Leave the liveness list: swap with the last one.
-    auto& live = context_.live_sessions;
-    live[live_index_] = live.back();
-    live[live_index_]->live_index_ = live_index_;
-    live.pop_back();
-  }
-  const bool was_open = opened_;
-  state_ = State::kFinished;
-  if (registered_) {
-    context_.hub.Unregister(context_.thread.index(), info_.id);
-    registered_ = false;
-  }
-  context_.limiter.Release(info_.user_id);
-  if (closing_) closing_->deadline.cancel();
-  queue_.Truncate(0);
-  if (!dropped_) {
-    dropped_ = true;
-    error_code ignored;
-    socket_.close(ignored);
-  }
-  if (!was_open) return;  // never opened: no events
+// ---- Registration, liveness list, counters and events ----
 
-  // Exactly one `closed` per opened session, saying who ended it and how.
-  v1::SessionClosed closed;
-  if (closing_ && closing_->server_initiated) {
-    // Disconnect, slow consumer, drain, a protocol failure: ours, whether or not the browser
-    // answered in time.
-    closed.set_initiator(v1::INITIATOR_SERVER);
-    closed.set_code(closing_->code);
-    closed.set_reason(closing_->reason);
-  } else if (closing_ && closing_->peer_closed) {
-    closed.set_initiator(v1::INITIATOR_CLIENT);
-    closed.set_code(closing_->peer_code);
-    closed.set_reason(closing_->peer_reason);
+bool Session::RegisterInHub() {
+  registered_ =
+      context_.hub.Register(context_.thread.index(), info_, std::move(initial_topics_), this);
+  return registered_;
+}
+
+void Session::UnregisterFromHub() {
+  if (!registered_) return;
+  context_.hub.Unregister(context_.thread.index(), info_.id);
+  registered_ = false;
+}
+
+void Session::JoinLiveList() {
+  live_index_ = context_.live_sessions.size();
+  context_.live_sessions.push_back(this);
+}
+
+void Session::LeaveLiveList() {
+  // Swap with the last one.
+  auto& live = context_.live_sessions;
+  live[live_index_] = live.back();
+  live[live_index_]->live_index_ = live_index_;
+  live.pop_back();
+}
+
+SessionCounters Session::Counters() const {
+  SessionCounters counters = counters_;
+  counters.queued_messages = static_cast<uint32_t>(writer_.size());
+  counters.queued_bytes = writer_.bytes();
+  return counters;
+}
+
+void Session::ReportOpened() {
+  const RoutingIndex::Entry* entry = context_.hub.shard(context_.thread.index()).Find(info_.id);
+  const std::span<const std::string> topics = entry != nullptr
+                                                  ? std::span<const std::string>(entry->topics)
+                                                  : std::span<const std::string>();
+  context_.events.Opened(identity(), info_.remote_address, topics, info_.metadata);
+}
+
+void Session::ReportError(SessionErrorCode code, std::string detail) {
+  context_.events.Error(identity(), code, std::move(detail));
+}
+
+void Session::ReportClosed(error_code ec) {
+  // Exactly one `closed` per opened session, saying who ended it and how. A close we started
+  // (Disconnect, slow consumer, drain, a protocol failure) is ours whether or not the browser
+  // answered in time.
+  CloseInitiator initiator = CloseInitiator::kTransport;
+  uint16_t code = ws::kCloseAbnormal;
+  std::string reason;
+  if (closing_ && closing_->initiator == CloseInitiator::kServer) {
+    initiator = CloseInitiator::kServer;
+    code = closing_->code;
+    reason = closing_->reason;
+  } else if (closing_) {
+    initiator = CloseInitiator::kClient;
+    code = closing_->peer_code;
+    reason = closing_->peer_reason;
   } else {
-    closed.set_initiator(v1::INITIATOR_TRANSPORT);
-    closed.set_code(ws::kCloseAbnormal);
-    closed.set_reason(ec.message());
+    reason = ec.message();
   }
-  spdlog::debug("session {} closed: code {} '{}' initiator {}", info_.id, closed.code(),
-                closed.reason(), v1::Initiator_Name(closed.initiator()));
-  v1::Event event = NewEvent();
-  *event.mutable_closed() = std::move(closed);
-  context_.events.Publish(std::move(event));
+  spdlog::debug("session {} closed: code {} '{}' initiator {}", info_.id, code, reason,
+                InitiatorName(initiator));
+  context_.events.Closed(identity(), code, reason, initiator);
 }
 
 }  // namespace wsbridge

@@ -8,21 +8,58 @@
 // releases its connection slot. Finish runs exactly once, whatever ends the connection (client
 // close, Close(), a protocol error, slow consumer, transport failure, the close deadline).
 //
-// Events: `opened` once the upgrade is done (so a service reacting to it finds the session),
-// `message` for each message from the browser, `error` before the close it causes, and `closed`
-// exactly once from Finish, with the code, reason and initiator. All from the session's thread,
-// so they are published in the order they happened.
+// Events, reported to the thread's SessionEventSink (events/session_event_sink.h): `opened` once
+// the upgrade is done (so a service reacting to it finds the session), `message` for each
+// message from the browser, `error` before the close it causes, and `closed` exactly once from
+// Finish, with the code, reason and initiator. All from the session's thread, so they are
+// reported in the order they happened.
 //
-// Outbound: everything written to the socket goes through the bounded SendQueue, in order: the
-// 101 response, pushed messages (shared, pre-framed Payloads), pings, pongs and the close frame.
-// Deliver() only appends and asks the thread's WriteFlusher for a flush; Flush() writes as many
-// queued frames as the socket takes in one gathered, non-blocking write, and waits for the socket
-// to become writable when it is full. A message that does not fit the queue makes the session a
-// slow consumer: queued messages not yet on the wire are dropped and it closes with 1013.
+// Outbound: everything written to the socket goes through the bounded queue of its FrameWriter
+// (ws/frame_writer.h), in order: the 101 response, pushed messages (shared, pre-framed
+// Payloads), pings, pongs and the close frame. Deliver() only appends and asks the thread's
+// WriteFlusher for a flush; Flush() writes as many queued frames as the socket takes in one
+// gathered, non-blocking write, and waits for the socket to become writable when it is full. A
+// message that does not fit the queue makes the session a slow consumer: queued messages not yet
+// on the wire are dropped and it closes with 1013.
 //
 // Inbound: the session waits for the socket to be readable and reads into the thread's shared
 // scratch buffer; its FrameReader keeps bytes only while a frame is incomplete. Idle sessions
 // therefore hold no read or write buffer at all.
+//
+// States: one State says where the connection is; each event has one transition function.
+//
+//            Accept
+//              |
+//              v          101 written                 peer close
+//        kUpgrading --------------------> kOpen ---------------------> kAnswerQueued
+//              |                            |                            ^       |
+//              | Close()                    | Close(), slow consumer,    |       | our close
+//              |                            | rate limit, write timeout  |       | written
+//              |                            v                            |       v
+//              +---------------------> kCloseQueued ---- peer close -----+   (teardown)
+//                                           |                                    ^
+//                                           | our close written                  |
+//                                           v                                    |
+//                                      kCloseSent ---------- peer close ---------+
+//   (After a Close() during the upgrade, `opened` is still reported once the 101 is written,
+//   and reading starts as in kOpen.)
+//
+//   kOpen, kCloseQueued ------ protocol error -----> kFailing ---- our close written ----+
+//                                                                                        v
+//   kCloseSent ---------------------------- protocol error ----------------------> kLingering
+//   kLingering: our side is shut down; what the browser still sends is discarded until its EOF
+//   or the close deadline.
+//
+//   teardown (both close frames exchanged: shut down our side), write error, idle timeout,
+//   close deadline -----> kDropped (socket closed) ----- Finish, posted -----> kFinished
+//   read error or end of stream, in any state --------------- Finish --------> kFinished
+//
+// Who closed (the `closed` event's initiator) is data, not state: the Closing record says
+// whether our close frame came first (SERVER) or answered the browser's (CLIENT); without a
+// Closing the connection ended without a handshake (TRANSPORT).
+//
+// Time: every decision that depends on time (ping, idle, write timeout, rate limit) reads the
+// thread's Clock (SessionContext::clock), so tests move time by hand.
 //
 // Thread-safety: every member function runs on the session's I/O thread (SessionContext::thread):
 // the hub calls Deliver/Close/Counters there, and all completion handlers run there.
@@ -32,16 +69,20 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "absl/strings/string_view.h"
-#include "hub/session_endpoint.h"
 #include "broker/types.h"
+#include "events/session_event_sink.h"
+#include "hub/connection_limiter.h"
+#include "hub/session_endpoint.h"
+#include "runtime/clock.h"
 #include "ws/frame_codec.h"
-#include "ws/send_queue.h"
+#include "ws/frame_writer.h"
 #include "ws/session_context.h"
 #include "ws/token_bucket.h"
 
@@ -54,10 +95,10 @@ class Session final : public SessionEndpoint,
                       public std::enable_shared_from_this<Session>,
                       private ws::FrameReader::Handler {
  public:
-  // Takes a connection slot already acquired from context.limiter for info.user_id; the session
-  // releases it when it ends.
-  Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionInfo info,
-          std::vector<std::string> topics);
+  // `slot`: the place admitted by context.limiter for info.user_id on this thread; the session
+  // owns it and gives it back when it finishes (or, at the latest, when it is destroyed).
+  Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionSlot slot,
+          SessionInfo info, std::vector<std::string> topics);
   ~Session() override;
 
   // Completes the WebSocket upgrade of a request already admitted by the HandshakePolicy, whose
@@ -78,24 +119,34 @@ class Session final : public SessionEndpoint,
   // Drops the session if the browser has been silent past the idle timeout, closes it as a slow
   // consumer if its writes have made no progress past the write timeout, or pings it when it has
   // been silent for a ping interval. Called by the thread's LivenessSweeper.
-  void CheckLiveness(TokenBucket::Clock::time_point now);
+  void CheckLiveness(Clock::TimePoint now);
 
  private:
-  enum class State : uint8_t { kUpgrading, kOpen, kClosing, kFinished };
+  enum class State : uint8_t {
+    kUpgrading,     // registered; the 101 response is queued
+    kOpen,          // `opened` reported; messages flow both ways
+    kCloseQueued,   // we close: our close frame waits behind what was queued before it
+    kCloseSent,     // we close: our close frame is on the wire; waiting for the browser's
+    kAnswerQueued,  // the browser's close arrived: our close frame, once written, ends it
+    kFailing,       // a protocol failure: once our close frame is written, stop sending
+    kLingering,     // our side shut down after a failure: reading to discard until EOF
+    kDropped,       // the socket is closed; Finish is posted
+    kFinished,      // unregistered, slot released, `closed` reported
+  };
 
   // The close handshake under way; allocated only once the session starts closing.
   struct Closing {
     explicit Closing(boost::asio::steady_timer timer) : deadline(std::move(timer)) {}
     boost::asio::steady_timer deadline;
-    uint16_t code = 0;  // what our close frame says
+    CloseInitiator initiator = CloseInitiator::kServer;  // whose close frame came first
+    uint16_t code = 0;                                   // what our close frame says
     std::string reason;
-    bool server_initiated = false;  // else it answers the browser's close
-    bool drop_after_sent = false;   // a failed connection: no need to wait for the answer
-    bool frame_sent = false;        // our close frame is on the wire
-    bool peer_closed = false;       // the browser's close frame arrived
-    uint16_t peer_code = ws::kCloseNoStatus;
+    uint16_t peer_code = ws::kCloseNoStatus;  // what the browser's close frame said
     std::string peer_reason;
   };
+
+  // Socket as the FrameWriter's sink.
+  class SocketSink;
 
   // ws::FrameReader::Handler
   void OnMessage(bool text, std::string_view data) override;
@@ -103,45 +154,68 @@ class Session final : public SessionEndpoint,
   void OnPong(std::string_view data) override;
   void OnClose(uint16_t code, std::string_view reason) override;
 
-  void OnUpgraded();
-  void WaitReadable();
-  void OnReadable(boost::system::error_code ec);
-  void Consume(char* data, size_t size);
-  void FailConnection(ws::FrameReader::Error error, const char* detail);
-  void ScheduleFlush();
-  void WriteQueued();
-  void OnFrameWritten(Payload::Kind kind, size_t bytes);
-  Closing& EnsureClosing();
+  // Transitions, one per event (see the diagram above).
+  void OnUpgraded();  // the 101 is written
+  void OnPeerClose(uint16_t code, std::string_view reason);
+  void StartClose(uint16_t code, std::string_view reason);  // Close() and our policy closes
+  void OnProtocolError(ws::FrameReader::Error error, const char* detail);
+  void OnCloseFrameWritten();
+  void OnTransportError(boost::system::error_code ec);  // the socket failed or ended
+  void OnCloseDeadline();
+  void OnIdle();
+  void OnWriteTimeout();
+  void OnSendQueueFull(const PayloadPtr& refused);
+
+  // What the transitions do.
+  Closing& EnsureClosing(CloseInitiator initiator);
   void QueueCloseFrame(uint16_t code, std::string_view reason);
   void Teardown();
   void LingeringClose();
   void DropConnection(boost::system::error_code why);
   void Finish(boost::system::error_code ec);
-  void PublishError(v1::ErrorCode code, std::string detail);
-  v1::Event NewEvent() const;
+  bool Ended() const { return state_ == State::kDropped || state_ == State::kFinished; }
+
+  // Reading.
+  void WaitReadable();
+  void OnReadable(boost::system::error_code ec);
+  void Consume(char* data, size_t size);
+
+  // Writing.
+  void ScheduleFlush();
+  void WriteQueued();
+  bool OnFrameWritten(Payload::Kind kind, size_t bytes);
+
+  // Registration, liveness list and events.
+  bool RegisterInHub();
+  void UnregisterFromHub();
+  void JoinLiveList();
+  void LeaveLiveList();
+  void ReportOpened();
+  void ReportClosed(boost::system::error_code ec);
+  void ReportError(SessionErrorCode code, std::string detail);
+  SessionIdentity identity() const { return {info_.id, info_.user_id}; }
 
   boost::asio::ip::tcp::socket socket_;
   SessionContext& context_;
+  SessionSlot slot_;
   SessionInfo info_;
   std::vector<std::string> initial_topics_;  // handed to the hub shard at registration
-  SendQueue queue_;
+  ws::FrameWriter writer_;
   ws::FrameReader reader_;
   std::unique_ptr<Closing> closing_;
   std::unique_ptr<std::string> early_bytes_;  // frames that came with the upgrade request
   SessionCounters counters_;
   TokenBucket inbound_rate_;
-  size_t front_written_ = 0;                     // bytes of the queue's front frame already written
-  size_t live_index_ = 0;                        // position in context_.live_sessions while open
-  TokenBucket::Clock::time_point last_heard_{};  // last frame of any kind from the browser
-  TokenBucket::Clock::time_point last_ping_{};
-  TokenBucket::Clock::time_point write_blocked_since_{};  // when the socket last stopped taking
+  size_t live_index_ = 0;          // position in context_.live_sessions while open
+  Clock::TimePoint last_heard_{};  // last frame of any kind from the browser
+  Clock::TimePoint last_ping_{};
+  Clock::TimePoint write_blocked_since_{};  // when the socket last stopped taking
   State state_ = State::kUpgrading;
   bool writing_ = false;          // waiting for the socket to take more bytes
   bool flush_scheduled_ = false;  // in the WriteFlusher's list
   bool reading_ = false;          // a wait for readability is pending
   bool registered_ = false;       // in the hub shard (from Accept to Finish)
-  bool opened_ = false;           // upgrade done and `opened` published: `closed` will follow
-  bool dropped_ = false;          // the socket is closed
+  bool opened_ = false;           // `opened` reported: `closed` will follow
   bool rate_limited_ = false;     // closed for its inbound rate: later frames are not forwarded
 };
 

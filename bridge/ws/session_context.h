@@ -1,9 +1,9 @@
 // SessionContext: what every session of one I/O thread shares: the thread, its hub shard, the
-// node-wide connection limiter and event bus, the session settings (config.session) and an id
-// generator, and the buffers the thread's sessions share.
+// node-wide connection limiter, where sessions report their events, the clock, the session
+// settings (config.session) and an id generator, and the buffers the thread's sessions share.
 //
-// Thread-safety: one instance per I/O thread, used only on that thread (the limiter inside is
-// itself thread-safe). It outlives every session of its thread.
+// Thread-safety: one instance per I/O thread, used only on that thread (the limiter and the
+// event sink behind it are themselves thread-safe). It outlives every session of its thread.
 #pragma once
 
 #include <cstdint>
@@ -11,9 +11,10 @@
 
 #include "common/session_ids.h"
 #include "config/config.h"
-#include "events/event_bus.h"
+#include "events/session_event_sink.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
+#include "runtime/clock.h"
 #include "runtime/io_thread.h"
 #include "ws/send_queue.h"
 #include "ws/write_flusher.h"
@@ -22,18 +23,19 @@ namespace wsbridge {
 
 struct SessionContext {
   IoThread& thread;
-  Hub& hub;               // sessions register through it (the shard and the user directory)
+  Hub& hub;  // sessions register through it (the shard and the user directory)
   ConnectionLimiter& limiter;
   const SessionOptions& options;  // the node's config.session
-  EventBus& events;
-  SessionIdGenerator ids;
+  SessionEventSink& events;       // node-wide, safe from every thread (events/event_publisher.h)
+  const Clock& clock;             // for pings, idle and write timeouts, the inbound rate limit
+  SessionIdGenerator ids{};
   // The open sessions of this thread, for the liveness sweep (ws/liveness_sweeper.h).
-  std::vector<class Session*> live_sessions;
+  std::vector<class Session*> live_sessions{};
   // Sessions with frames to write, flushed together (ws/write_flusher.h).
-  WriteFlusher flusher;
+  WriteFlusher flusher{};
   // Where every session of this thread reads its socket into; a session keeps bytes only while
   // a frame is incomplete, so idle sessions hold no read buffer.
-  std::vector<char> read_scratch;
+  std::vector<char> read_scratch{};
 };
 
 }  // namespace wsbridge

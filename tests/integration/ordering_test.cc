@@ -73,8 +73,8 @@ int CallsWithInFlight(int count, int in_flight,
   progress->start = std::move(start);
   for (int i = 0; i < in_flight; ++i) progress->StartNext();
   absl::MutexLock lock(&progress->mutex);
-  progress->mutex.Await(
-      absl::Condition(+[](Progress* p) { return p->finished == p->count; }, progress.get()));
+  progress->mutex.Await(absl::Condition(
+      +[](Progress* p) { return p->finished == p->count; }, progress.get()));
   return progress->failed;
 }
 
@@ -88,10 +88,9 @@ void PublishUnary(TestBridge& bridge, int publisher, int count, int in_flight,
     auto response = std::make_shared<v1::BroadcastResponse>();
     request->add_topics(topic);
     request->mutable_message()->set_text(absl::StrCat("p", publisher, "-", i));
-    stub->async()->Broadcast(context.get(), request.get(), response.get(),
-                             [context, request, response, done](grpc::Status status) {
-                               done(std::move(status));
-                             });
+    stub->async()->Broadcast(
+        context.get(), request.get(), response.get(),
+        [context, request, response, done](grpc::Status status) { done(std::move(status)); });
   });
   EXPECT_EQ(failed, 0) << "publisher " << publisher;
 }
@@ -243,10 +242,9 @@ TEST(OrderingTest, PushesToUsersAndBroadcastsInterleaveInOneOrder) {
               auto response = std::make_shared<v1::BroadcastResponse>();
               request->add_topics("news");
               request->mutable_message()->set_text(text);
-              stub->async()->Broadcast(context.get(), request.get(), response.get(),
-                                       [context, request, response, done](grpc::Status s) {
-                                         done(std::move(s));
-                                       });
+              stub->async()->Broadcast(
+                  context.get(), request.get(), response.get(),
+                  [context, request, response, done](grpc::Status s) { done(std::move(s)); });
               return;
             }
             auto request = std::make_shared<v1::PushRequest>();
@@ -255,10 +253,9 @@ TEST(OrderingTest, PushesToUsersAndBroadcastsInterleaveInOneOrder) {
               if (users & (1 << u)) request->add_user_ids(absl::StrCat("user", u));
             }
             request->mutable_message()->set_text(text);
-            stub->async()->Push(context.get(), request.get(), response.get(),
-                                [context, request, response, done](grpc::Status s) {
-                                  done(std::move(s));
-                                });
+            stub->async()->Push(
+                context.get(), request.get(), response.get(),
+                [context, request, response, done](grpc::Status s) { done(std::move(s)); });
           });
       EXPECT_EQ(failed, 0);
     });

@@ -15,12 +15,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "ws/payload.h"
+#include "broker/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "hub/connection_limiter.h"
 #include "hub/session_endpoint.h"
-#include "broker/types.h"
 #include "runtime/io_thread.h"
+#include "ws/payload.h"
 
 namespace wsbridge {
 namespace {
@@ -81,12 +82,13 @@ class HubTest : public ::testing::Test {
  protected:
   static constexpr size_t kMaxTopicsPerSession = 4;
 
-  HubTest() : hub_({&thread0_, &thread1_}, kMaxTopicsPerSession) {
+  HubTest() : hub_({&thread0_, &thread1_}, kMaxTopicsPerSession, limiter_) {
     thread0_.Start();
     thread1_.Start();
   }
 
-  // Registers a session on `shard`, on that shard's thread, and waits until it is registered.
+  // Admits a session on `shard` and registers it there, on that shard's thread (as the WebSocket
+  // layer does), and waits until it is registered. Its slot is kept until RemoveSession.
   FakeSession& AddSession(size_t shard, const std::string& id, const std::string& user_id,
                           std::vector<std::string> topics = {},
                           DeliveryOutcome outcome = DeliveryOutcome::kQueued) {
@@ -98,8 +100,18 @@ class HubTest : public ::testing::Test {
     info.user_id = user_id;
     info.remote_address = "198.51.100.1:40000";
     info.connected_at = absl::FromUnixSeconds(1'700'000'000);
+    absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit(user_id, shard);
+    EXPECT_TRUE(slot.ok()) << slot.status();
+    if (slot.ok()) slots_[id] = std::move(*slot);
     RunOn(shard, [&] { EXPECT_TRUE(hub_.Register(shard, info, topics, raw)) << id; });
     return *raw;
+  }
+
+  // Unregisters a session on its shard's thread, then gives its slot back, as a session's end
+  // does.
+  void RemoveSession(size_t shard, const std::string& id) {
+    RunOn(shard, [&] { EXPECT_TRUE(hub_.Unregister(shard, id)) << id; });
+    slots_.erase(id);
   }
 
   // Runs `task` on the shard's thread and waits for it.
@@ -200,6 +212,8 @@ class HubTest : public ::testing::Test {
   std::map<std::string, std::unique_ptr<FakeSession>> sessions_;
   IoThread thread0_{0};
   IoThread thread1_{1};
+  ConnectionLimiter limiter_{2, 0, 0};
+  std::map<std::string, SessionSlot> slots_;  // given back before the limiter goes
   Hub hub_;
 };
 
@@ -232,7 +246,7 @@ TEST_F(HubTest, APushReachesNamedSessionsAndEveryUserSessionOnBothShardsOnce) {
 TEST_F(HubTest, APushToUsersRunsOnlyOnTheThreadsHoldingThem) {
   AddSession(1, "s1", "alice");
   AddSession(0, "s2", "bob");
-  EXPECT_EQ(hub_.users().ThreadsOf({"alice"}), std::vector<size_t>{1});
+  EXPECT_EQ(limiter_.ThreadsOf({"alice"}), std::vector<size_t>{1});
 
   // Only alice: the answer comes from thread 1, the one shard that was asked.
   absl::Notification answered;
@@ -264,15 +278,16 @@ TEST_F(HubTest, APushToOfflineUsersIsAnsweredAtOnceWithoutVisitingAThread) {
   EXPECT_TRUE(answered);  // synchronously, on this thread
 }
 
-TEST_F(HubTest, AUserLeavesTheDirectoryWithItsLastSession) {
+TEST_F(HubTest, APushToAUserStopsVisitingAThreadOnceTheirLastSessionThereEnded) {
   AddSession(0, "s1", "alice");
   AddSession(1, "s2", "alice");
-  EXPECT_EQ(hub_.users().ThreadsOf({"alice"}), (std::vector<size_t>{0, 1}));
-  RunOn(0, [&] { EXPECT_TRUE(hub_.Unregister(0, "s1")); });
-  EXPECT_EQ(hub_.users().ThreadsOf({"alice"}), std::vector<size_t>{1});
-  RunOn(1, [&] { EXPECT_TRUE(hub_.Unregister(1, "s2")); });
-  EXPECT_THAT(hub_.users().ThreadsOf({"alice"}), IsEmpty());
-  EXPECT_EQ(hub_.users().user_count(), 0u);
+  EXPECT_EQ(limiter_.ThreadsOf({"alice"}), (std::vector<size_t>{0, 1}));
+  RemoveSession(0, "s1");
+  EXPECT_EQ(limiter_.ThreadsOf({"alice"}), std::vector<size_t>{1});
+  EXPECT_EQ(Push({}, {"alice"}, "still here").matched, 1u);
+  RemoveSession(1, "s2");
+  EXPECT_THAT(limiter_.ThreadsOf({"alice"}), IsEmpty());
+  EXPECT_EQ(limiter_.user_count(), 0u);
   EXPECT_EQ(Push({}, {"alice"}, "gone").matched, 0u);
 }
 
@@ -492,9 +507,8 @@ TEST_F(HubTest, DisconnectAllClosesEverySessionOnBothShards) {
   AddSession(1, "s2", "");
   AddSession(1, "s3", "bob", {"news"});
 
-  const uint32_t closed = Await<uint32_t>([&](CountDone done) {
-    hub_.DisconnectAll(1001, "server shutting down", std::move(done));
-  });
+  const uint32_t closed = Await<uint32_t>(
+      [&](CountDone done) { hub_.DisconnectAll(1001, "server shutting down", std::move(done)); });
 
   EXPECT_EQ(closed, 3u);
   for (const char* id : {"s1", "s2", "s3"}) {

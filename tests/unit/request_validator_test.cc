@@ -11,12 +11,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
-#include "ws/payload.h"
+#include "broker/types.h"
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/hub.h"
-#include "broker/types.h"
+#include "ws/payload.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {

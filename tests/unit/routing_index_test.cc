@@ -11,11 +11,11 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "ws/payload.h"
+#include "broker/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hub/session_endpoint.h"
-#include "broker/types.h"
+#include "ws/payload.h"
 
 namespace wsbridge {
 namespace {

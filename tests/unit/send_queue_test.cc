@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "ws/payload.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ws/payload.h"
 
 namespace wsbridge {
 namespace {

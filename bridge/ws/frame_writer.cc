@@ -1,0 +1,88 @@
+#include "ws/frame_writer.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include <boost/asio/error.hpp>
+
+namespace wsbridge::ws {
+
+namespace asio = boost::asio;
+
+namespace {
+
+bool WouldBlock(const boost::system::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+}  // namespace
+
+FrameWriter::Outcome FrameWriter::Write(ByteSink& sink, FrameWritten on_written,
+                                        boost::system::error_code& ec) {
+  while (!queue_.empty()) {
+    // Gather up to kMaxFramesPerWrite frames, the first one from where the last write stopped.
+    std::array<asio::const_buffer, 2 * kMaxFramesPerWrite> buffers;
+    size_t buffer_count = 0;
+    size_t total = 0;
+    const size_t frames = std::min(queue_.size(), kMaxFramesPerWrite);
+    for (size_t i = 0; i < frames; ++i) {
+      const Payload& payload = *queue_.at(i);
+      size_t skip = i == 0 ? front_written_ : 0;
+      const std::string_view header = payload.header();
+      if (skip < header.size()) {
+        buffers[buffer_count++] = asio::buffer(header.data() + skip, header.size() - skip);
+        skip = 0;
+      } else {
+        skip -= header.size();
+      }
+      if (payload.bytes.size() > skip) {
+        buffers[buffer_count++] =
+            asio::buffer(payload.bytes.data() + skip, payload.bytes.size() - skip);
+      }
+      total += payload.wire_size() - (i == 0 ? front_written_ : 0);
+    }
+    ec.clear();
+    const size_t written =
+        sink.WriteSome(std::span<const asio::const_buffer>(buffers.data(), buffer_count), ec);
+    if (WouldBlock(ec)) {
+      ec.clear();
+      return Outcome::kBlocked;
+    }
+    if (ec) return Outcome::kFailed;
+    // Pop every frame now fully written, then report them: a report may change the queue (a
+    // close that discards what was not started), which must see the front as it really is.
+    std::array<std::pair<Payload::Kind, size_t>, kMaxFramesPerWrite> completed;
+    size_t completed_count = 0;
+    size_t left = written;
+    while (left > 0) {
+      const size_t remaining = queue_.front()->wire_size() - front_written_;
+      if (left < remaining) {
+        front_written_ += left;
+        break;
+      }
+      left -= remaining;
+      front_written_ = 0;
+      completed[completed_count++] = {queue_.front()->kind, queue_.front()->bytes.size()};
+      queue_.PopFront();
+    }
+    for (size_t i = 0; i < completed_count; ++i) {
+      if (!on_written(completed[i].first, completed[i].second)) return Outcome::kStopped;
+    }
+    if (written < total) return Outcome::kBlocked;  // the sink is full
+  }
+  return Outcome::kDrained;
+}
+
+void FrameWriter::DiscardUnstarted() {
+  if (queue_.empty()) return;
+  const bool keep_front = front_written_ > 0 || queue_.front()->kind == Payload::Kind::kHandshake;
+  queue_.Truncate(keep_front ? 1 : 0);
+}
+
+void FrameWriter::Clear() {
+  queue_.Truncate(0);
+  front_written_ = 0;
+}
+
+}  // namespace wsbridge::ws

@@ -1,0 +1,527 @@
+// Session: one browser's connection, driven by hand. Each test connects a "browser" (a plain
+// loopback socket in this process) to a Session whose thread loop the test runs itself, with a
+// fake clock and a recording event sink; it then plays one way a connection ends, or lets fake
+// time pass, and checks what the browser received and which events came out: exactly one
+// `opened`, then exactly one `closed`, with the initiator a service would expect.
+#include "ws/session.h"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include "events/session_event_sink.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hub/connection_limiter.h"
+#include "hub/hub.h"
+#include "runtime/clock.h"
+#include "runtime/io_thread.h"
+#include "ws/liveness_sweeper.h"
+#include "ws/session_context.h"
+
+namespace wsbridge {
+namespace {
+
+namespace asio = boost::asio;
+using std::chrono::seconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kClientKey[] = "dGhlIHNhbXBsZSBub25jZQ==";
+
+class FakeClock final : public Clock {
+ public:
+  TimePoint Now() const override { return now_; }
+  void Advance(std::chrono::steady_clock::duration d) { now_ += d; }
+
+ private:
+  TimePoint now_ = TimePoint(seconds(1000));
+};
+
+// Writes each report as one line: "opened", "message:<data>", "error:<code>:<detail>",
+// "closed:<code>:<reason>:<initiator>".
+class RecordingSink final : public SessionEventSink {
+ public:
+  void Opened(const SessionIdentity& session, std::string_view remote_address,
+              std::span<const std::string> topics,
+              const std::map<std::string, std::string>& metadata) override {
+    log.push_back("opened");
+    session_id.assign(session.session_id);
+    opened_remote_address.assign(remote_address);
+    opened_topics.assign(topics.begin(), topics.end());
+    opened_metadata = metadata;
+  }
+  void Message(const SessionIdentity&, bool text, std::string_view data) override {
+    log.push_back(std::string(text ? "text:" : "binary:") + std::string(data));
+  }
+  void Error(const SessionIdentity&, SessionErrorCode code, std::string detail) override {
+    log.push_back("error:" + std::to_string(static_cast<int>(code)) + ":" + detail);
+  }
+  void Closed(const SessionIdentity&, uint16_t code, std::string_view reason,
+              CloseInitiator initiator) override {
+    static constexpr const char* kNames[] = {"client", "server", "transport"};
+    log.push_back("closed:" + std::to_string(code) + ":" + std::string(reason) + ":" +
+                  kNames[static_cast<int>(initiator)]);
+  }
+
+  int Count(std::string_view prefix) const {
+    int n = 0;
+    for (const std::string& line : log) n += line.starts_with(prefix) ? 1 : 0;
+    return n;
+  }
+
+  std::vector<std::string> log;
+  std::string session_id;
+  std::string opened_remote_address;
+  std::vector<std::string> opened_topics;
+  std::map<std::string, std::string> opened_metadata;
+};
+
+// A frame as a browser sends it: masked.
+std::string BrowserFrame(uint8_t opcode, std::string_view payload) {
+  std::string frame;
+  frame.push_back(static_cast<char>(0x80 | opcode));
+  if (payload.size() < 126) {
+    frame.push_back(static_cast<char>(0x80 | payload.size()));
+  } else {
+    frame.push_back(static_cast<char>(0x80 | 126));
+    frame.push_back(static_cast<char>(payload.size() >> 8));
+    frame.push_back(static_cast<char>(payload.size() & 0xff));
+  }
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  frame.append(mask, 4);
+  for (size_t i = 0; i < payload.size(); ++i) frame.push_back(payload[i] ^ mask[i % 4]);
+  return frame;
+}
+
+std::string CloseBody(uint16_t code, std::string_view reason) {
+  std::string body;
+  body.push_back(static_cast<char>(code >> 8));
+  body.push_back(static_cast<char>(code & 0xff));
+  body.append(reason);
+  return body;
+}
+
+// A close frame as the server sends it: unmasked.
+std::string ServerClose(uint16_t code, std::string_view reason = "") {
+  std::string frame = "\x88";
+  frame.push_back(static_cast<char>(2 + reason.size()));
+  return frame + CloseBody(code, reason);
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  SessionTest() {
+    limits_.idle_timeout = absl::Seconds(60);
+    limits_.ping_interval = absl::Seconds(25);
+    limits_.write_timeout = absl::Seconds(10);
+    limits_.close_timeout = absl::Seconds(30);  // real time: never reached by these tests
+    thread_.PollOnCallingThread();  // the test's thread is the session's thread from here on
+  }
+
+  SessionContext& Context() {
+    if (!context_) {
+      context_ = std::make_unique<SessionContext>(SessionContext{
+          .thread = thread_,
+          .hub = hub_,
+          .limiter = limiter_,
+          .options = limits_,
+          .events = sink_,
+          .clock = clock_,
+      });
+    }
+    return *context_;
+  }
+
+  // Connects the browser and opens a session for it; returns once the browser has the 101.
+  std::shared_ptr<Session> Open(std::string id = "s1") {
+    auto acceptor = thread_.Make<asio::ip::tcp::acceptor>(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.Make<asio::ip::tcp::socket>());
+    browser_->connect(acceptor.local_endpoint());
+    asio::ip::tcp::socket server = acceptor.accept();
+    if (small_buffers_) {
+      server.set_option(asio::socket_base::send_buffer_size(4096));
+      browser_->set_option(asio::socket_base::receive_buffer_size(4096));
+    }
+    browser_->non_blocking(true);
+    absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
+    EXPECT_TRUE(slot.ok());
+    SessionInfo info;
+    info.id = std::move(id);
+    info.user_id = "alice";
+    info.remote_address = "127.0.0.1:5555";
+    info.metadata = {{"plan", "pro"}};
+    auto session = std::make_shared<Session>(std::move(server), Context(), std::move(*slot),
+                                             std::move(info), std::vector<std::string>{"news"});
+    session->Accept(kClientKey, "");
+    std::string response;
+    RunUntil([&] {
+      response += ReadBrowser();
+      return response.find("\r\n\r\n") != std::string::npos;
+    });
+    EXPECT_THAT(response, HasSubstr("101 Switching Protocols"));
+    return session;
+  }
+
+  // Runs the session's thread loop until `done` holds (or a generous real-time bound passes:
+  // the loop only waits for loopback I/O, never for a timer).
+  template <class Done>
+  void RunUntil(Done done) {
+    const auto give_up = std::chrono::steady_clock::now() + seconds(5);
+    while (!done()) {
+      ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "condition never held";
+      thread_.PollOnCallingThread();
+    }
+  }
+
+  void RunPending() {
+    for (int i = 0; i < 3; ++i) {
+      thread_.PollOnCallingThread();
+    }
+  }
+
+  // What the browser can read now, without waiting.
+  std::string ReadBrowser() {
+    std::string got;
+    char buffer[65536];
+    for (;;) {
+      boost::system::error_code ec;
+      const size_t n = browser_->read_some(asio::buffer(buffer), ec);
+      if (ec) break;
+      got.append(buffer, n);
+    }
+    return got;
+  }
+
+  // Reads until the browser got `expected` bytes' worth, and returns what it got.
+  std::string BrowserReceives(size_t expected) {
+    std::string got;
+    RunUntil([&] {
+      got += ReadBrowser();
+      return got.size() >= expected;
+    });
+    return got;
+  }
+
+  void BrowserSends(const std::string& bytes) { asio::write(*browser_, asio::buffer(bytes)); }
+
+  void ExpectOpenedThenOneClosed(const std::string& closed) {
+    ASSERT_FALSE(sink_.log.empty());
+    EXPECT_EQ(sink_.log.front(), "opened");
+    EXPECT_EQ(sink_.log.back(), closed);
+    EXPECT_EQ(sink_.Count("opened"), 1);
+    EXPECT_EQ(sink_.Count("closed:"), 1);
+    EXPECT_EQ(limiter_.sessions(), 0u) << "the connection slot was not given back";
+    EXPECT_EQ(hub_.shard(0).size(), 0u) << "still registered";
+    EXPECT_THAT(Context().live_sessions, IsEmpty());
+  }
+
+  bool Closed() const { return sink_.Count("closed:") > 0; }
+
+  // Declared first: sessions still held by the loop's handlers give their slots back when the
+  // thread (below) goes.
+  ConnectionLimiter limiter_{1, 0, 0};
+  IoThread thread_{0};  // never started: the test runs its loop
+  Hub hub_{{&thread_}, 16, limiter_};
+  SessionOptions limits_;
+  RecordingSink sink_;
+  FakeClock clock_;
+  std::unique_ptr<SessionContext> context_;
+  std::unique_ptr<asio::ip::tcp::socket> browser_;
+  bool small_buffers_ = false;
+};
+
+// --- Opened, then closed: one test per way a connection ends -----------------------------------
+
+TEST_F(SessionTest, OpenedReportsTheSessionAsRegistered) {
+  auto session = Open();
+  EXPECT_THAT(sink_.log, ElementsAre("opened"));
+  EXPECT_EQ(sink_.session_id, "s1");
+  EXPECT_EQ(sink_.opened_remote_address, "127.0.0.1:5555");
+  EXPECT_THAT(sink_.opened_topics, ElementsAre("news"));
+  EXPECT_EQ(sink_.opened_metadata.at("plan"), "pro");
+  EXPECT_EQ(hub_.shard(0).size(), 1u);
+}
+
+TEST_F(SessionTest, TheBrowsersCloseIsAnsweredAndReportedAsClient) {
+  auto session = Open();
+  BrowserSends(BrowserFrame(0x1, "hi") + BrowserFrame(0x8, CloseBody(4001, "bye")));
+
+  EXPECT_EQ(BrowserReceives(4), ServerClose(4001));
+  RunUntil([&] { return Closed(); });
+
+  EXPECT_THAT(sink_.log, ElementsAre("opened", "text:hi", "closed:4001:bye:client"));
+  ExpectOpenedThenOneClosed("closed:4001:bye:client");
+}
+
+TEST_F(SessionTest, OurCloseAnsweredByTheBrowserIsReportedAsServer) {
+  auto session = Open();
+  session->Close(4000, "go away");
+  EXPECT_EQ(BrowserReceives(11), ServerClose(4000, "go away"));
+
+  // Deliveries after Close are refused: nothing may follow the close frame.
+  EXPECT_EQ(session->Deliver(MakePayload(Payload::Kind::kText, "late")), DeliveryOutcome::kDropped);
+  BrowserSends(BrowserFrame(0x8, CloseBody(4000, "")));
+  RunUntil([&] { return Closed(); });
+
+  ExpectOpenedThenOneClosed("closed:4000:go away:server");
+}
+
+TEST_F(SessionTest, CloseFramesCrossingEachOtherEndAsServer) {
+  auto session = Open();
+  session->Close(4000, "bye");  // queued, not yet flushed: the loop has not run
+  BrowserSends(BrowserFrame(0x8, CloseBody(1000, "")));
+  RunUntil([&] { return Closed(); });
+
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
+TEST_F(SessionTest, AProtocolErrorIsReportedThenClosesWith1002AsServer) {
+  auto session = Open();
+  BrowserSends("\x81\x02hi");  // unmasked: a protocol error
+  EXPECT_EQ(BrowserReceives(2 + 2 + 14), ServerClose(1002, "protocol error"));
+  // The server shut down its side; the browser closes the TCP connection.
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+
+  ASSERT_EQ(sink_.log.size(), 3u);
+  EXPECT_THAT(sink_.log[1], HasSubstr("error:2:"));  // kProtocolError
+  ExpectOpenedThenOneClosed("closed:1002:protocol error:server");
+}
+
+TEST_F(SessionTest, AProtocolErrorWhileOurCloseWaitsInTheQueueKeepsOurClose) {
+  small_buffers_ = true;
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  // The browser reads nothing: our close frame stays behind a message that does not fit.
+  ASSERT_EQ(session->Deliver(MakePayload(Payload::Kind::kBinary, std::string(8 << 20, 'x'))),
+            DeliveryOutcome::kQueued);
+  RunPending();
+  session->Close(4000, "bye");
+  RunPending();
+  ASSERT_EQ(session->Counters().queued_messages, 2u);
+
+  BrowserSends("\x81\x02hi");  // unmasked: a protocol error
+  RunUntil([&] { return sink_.Count("error:") == 1; });
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+
+  EXPECT_THAT(sink_.log[1], HasSubstr("error:2:"));
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
+TEST_F(SessionTest, AFullSendQueueMakesASlowConsumerThatClosesWith1013) {
+  small_buffers_ = true;
+  limits_.send_queue.max_messages = 1;
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  ASSERT_EQ(session->Deliver(MakePayload(Payload::Kind::kBinary, std::string(8 << 20, 'x'))),
+            DeliveryOutcome::kQueued);
+  RunPending();
+
+  EXPECT_EQ(session->Deliver(MakePayload(Payload::Kind::kText, "one too many")),
+            DeliveryOutcome::kDropped);
+
+  ASSERT_EQ(sink_.Count("error:0:"), 1);  // kSlowConsumer
+  EXPECT_THAT(sink_.log[1], HasSubstr("send queue full"));
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+  ExpectOpenedThenOneClosed("closed:1013:slow consumer:server");
+}
+
+TEST_F(SessionTest, ACloseThatCameWithTheUpgradeRequestIsAnsweredAfterTheUpgrade) {
+  auto acceptor = thread_.Make<asio::ip::tcp::acceptor>(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.Make<asio::ip::tcp::socket>());
+  browser_->connect(acceptor.local_endpoint());
+  browser_->non_blocking(true);
+  absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
+  ASSERT_TRUE(slot.ok());
+  SessionInfo info;
+  info.id = "early";
+  info.user_id = "alice";
+  auto session = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
+                                           std::move(info), std::vector<std::string>{});
+  // The browser's first frames were read along with its request.
+  session->Accept(kClientKey, BrowserFrame(0x1, "early") + BrowserFrame(0x8, CloseBody(1000, "")));
+  RunUntil([&] { return Closed(); });
+
+  const std::string received = ReadBrowser();
+  EXPECT_THAT(received, HasSubstr("101 Switching Protocols"));
+  EXPECT_TRUE(received.ends_with("\r\n\r\n" + ServerClose(1000))) << received;
+  EXPECT_THAT(sink_.log, ElementsAre("opened", "text:early", "closed:1000::client"));
+  ExpectOpenedThenOneClosed("closed:1000::client");
+}
+
+TEST_F(SessionTest, AFloodPastTheInboundRateIsReportedAndClosedWith1008) {
+  limits_.client_messages_per_second = 2;
+  limits_.client_messages_burst = 2;
+  auto session = Open();
+
+  // Three at the same instant: the third is over the rate.
+  BrowserSends(BrowserFrame(0x1, "a") + BrowserFrame(0x1, "b") + BrowserFrame(0x1, "c"));
+  EXPECT_EQ(BrowserReceives(2 + 2 + 12), ServerClose(1008, "rate limited"));
+  BrowserSends(BrowserFrame(0x8, CloseBody(1008, "")));
+  RunUntil([&] { return Closed(); });
+
+  ASSERT_EQ(sink_.log.size(), 5u);
+  EXPECT_EQ(sink_.log[1], "text:a");
+  EXPECT_EQ(sink_.log[2], "text:b");
+  EXPECT_THAT(sink_.log[3], HasSubstr("error:3:"));  // kRateLimited; "c" is not forwarded
+  ExpectOpenedThenOneClosed("closed:1008:rate limited:server");
+}
+
+TEST_F(SessionTest, AMessageAfterTheRateRefilledOnTheClockIsAccepted) {
+  limits_.client_messages_per_second = 1;
+  limits_.client_messages_burst = 1;
+  auto session = Open();
+
+  BrowserSends(BrowserFrame(0x1, "a"));
+  RunUntil([&] { return sink_.Count("text:") == 1; });
+  clock_.Advance(seconds(1));
+  BrowserSends(BrowserFrame(0x1, "b"));
+  RunUntil([&] { return sink_.Count("text:") == 2; });
+
+  EXPECT_EQ(sink_.Count("error:"), 0);
+  EXPECT_THAT(sink_.log, ElementsAre("opened", "text:a", "text:b"));
+}
+
+TEST_F(SessionTest, OurCloseUnansweredPastTheCloseDeadlineEndsAsServer) {
+  limits_.close_timeout = absl::Milliseconds(1);  // a real timer: the loop waits for it
+  auto session = Open();
+  session->Close(4000, "bye");
+  EXPECT_EQ(BrowserReceives(5), ServerClose(4000, "bye"));
+
+  RunUntil([&] { return Closed(); });  // the browser never answers
+
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
+TEST_F(SessionTest, ALostConnectionIsReportedAsTransport) {
+  auto session = Open();
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+
+  ASSERT_EQ(sink_.log.size(), 2u);
+  EXPECT_THAT(sink_.log.back(), HasSubstr("closed:1006:"));
+  EXPECT_THAT(sink_.log.back(), HasSubstr(":transport"));
+  ExpectOpenedThenOneClosed(sink_.log.back());
+}
+
+TEST_F(SessionTest, ASessionWhoseIdIsTakenEndsWithoutAnyEvent) {
+  auto first = Open("same");
+  sink_.log.clear();
+  auto browser_of_first = std::move(browser_);
+
+  auto acceptor = thread_.Make<asio::ip::tcp::acceptor>(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto browser = thread_.Make<asio::ip::tcp::socket>();
+  browser.connect(acceptor.local_endpoint());
+  absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
+  ASSERT_TRUE(slot.ok());
+  SessionInfo info;
+  info.id = "same";
+  info.user_id = "alice";
+  auto second = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
+                                          std::move(info), std::vector<std::string>{});
+  second->Accept(kClientKey, "");
+  RunPending();
+
+  EXPECT_THAT(sink_.log, IsEmpty());
+  EXPECT_EQ(limiter_.sessions(), 1u);  // the second slot was given back
+  EXPECT_EQ(hub_.shard(0).size(), 1u);
+}
+
+// --- Liveness, on a fake clock -------------------------------------------------------------------
+
+TEST_F(SessionTest, ASilentBrowserIsPingedAfterThePingInterval) {
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+
+  clock_.Advance(seconds(24));
+  sweeper->Sweep();
+  RunPending();
+  EXPECT_EQ(ReadBrowser(), "");
+
+  clock_.Advance(seconds(1));
+  sweeper->Sweep();
+  EXPECT_EQ(BrowserReceives(2), std::string("\x89\x00", 2));
+
+  // Not again until another interval has passed.
+  clock_.Advance(seconds(10));
+  sweeper->Sweep();
+  RunPending();
+  EXPECT_EQ(ReadBrowser(), "");
+}
+
+TEST_F(SessionTest, ABrowserHeardRecentlyIsNotPinged) {
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+
+  clock_.Advance(seconds(20));
+  BrowserSends(BrowserFrame(0x1, "still here"));
+  RunUntil([&] { return sink_.Count("text:") == 1; });
+  clock_.Advance(seconds(10));  // 30 s since open, 10 s since heard
+  sweeper->Sweep();
+  RunPending();
+  EXPECT_EQ(ReadBrowser(), "");
+
+  clock_.Advance(seconds(15));  // 25 s since heard
+  sweeper->Sweep();
+  EXPECT_EQ(BrowserReceives(2), std::string("\x89\x00", 2));
+}
+
+TEST_F(SessionTest, ABrowserSilentPastTheIdleTimeoutIsDroppedAsTransport) {
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+
+  clock_.Advance(seconds(59));
+  sweeper->Sweep();
+  RunPending();
+  EXPECT_FALSE(Closed());
+
+  clock_.Advance(seconds(1));
+  sweeper->Sweep();
+  RunUntil([&] { return Closed(); });
+
+  ExpectOpenedThenOneClosed(sink_.log.back());
+  EXPECT_THAT(sink_.log.back(), HasSubstr("closed:1006:"));
+  EXPECT_THAT(sink_.log.back(), HasSubstr(":transport"));
+}
+
+TEST_F(SessionTest, AWriteStalledPastTheWriteTimeoutClosesAsSlowConsumer) {
+  small_buffers_ = true;
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+  // The browser reads nothing: a big message fills the socket and the write stalls.
+  ASSERT_EQ(session->Deliver(MakePayload(Payload::Kind::kBinary, std::string(8 << 20, 'x'))),
+            DeliveryOutcome::kQueued);
+  for (int i = 0; i < 10; ++i) RunPending();
+  ASSERT_EQ(session->Counters().queued_messages, 1u);
+
+  clock_.Advance(seconds(9));
+  sweeper->Sweep();
+  RunPending();
+  EXPECT_EQ(sink_.Count("error:"), 0);
+
+  clock_.Advance(seconds(1));
+  sweeper->Sweep();
+  ASSERT_EQ(sink_.Count("error:0:"), 1);  // kSlowConsumer
+  EXPECT_EQ(session->Deliver(MakePayload(Payload::Kind::kText, "late")), DeliveryOutcome::kDropped);
+
+  browser_->close();
+  RunUntil([&] { return Closed(); });
+  ExpectOpenedThenOneClosed("closed:1013:slow consumer:server");
+}
+
+}  // namespace
+}  // namespace wsbridge
