@@ -75,9 +75,9 @@ Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionS
       slot_(std::move(slot)),
       info_(std::move(info)),
       initial_topics_(std::move(topics)),
-      writer_(context.limits.send_queue),
-      reader_(context.limits.max_message_bytes),
-      inbound_rate_(context.limits.client_messages_per_second, context.limits.client_messages_burst,
+      writer_(context.options.send_queue),
+      reader_(context.options.max_message_bytes),
+      inbound_rate_(context.options.client_messages_per_second, context.options.client_messages_burst,
                     context.clock.Now()) {}
 
 Session::~Session() = default;
@@ -465,13 +465,13 @@ void Session::Finish(error_code ec) {
 
 void Session::CheckLiveness(Clock::TimePoint now) {
   if (state_ == State::kUpgrading || Ended()) return;
-  const SessionOptions& limits = context_.options;
+  const SessionOptions& options = context_.options;
   const auto silent = now - last_heard_;
-  if (limits.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(limits.idle_timeout)) {
+  if (options.idle_timeout > absl::ZeroDuration() && silent >= ToSteady(options.idle_timeout)) {
     return OnIdle();
   }
   if (state_ == State::kOpen && writing_ &&
-      now - write_blocked_since_ >= ToSteady(limits.write_timeout)) {
+      now - write_blocked_since_ >= ToSteady(options.write_timeout)) {
     return OnWriteTimeout();
   }
   if (state_ != State::kOpen || options.ping_interval <= absl::ZeroDuration()) return;

@@ -21,17 +21,10 @@ using ::testing::UnorderedElementsAre;
 
 class EventPublisherTest : public ::testing::Test {
  protected:
-  EventPublisherTest() : bus_(Options()), publisher_(bus_) {
+  EventPublisherTest() : bus_(EventOptions(), "node-a", /*first_sequence=*/1), publisher_(bus_) {
     auto subscription = bus_.Subscribe({}, [] {});
     EXPECT_TRUE(subscription.ok());
     subscription_ = *subscription;
-  }
-
-  static EventBusOptions Options() {
-    EventBusOptions options;
-    options.node_id = "node-a";
-    options.first_sequence = 1;
-    return options;
   }
 
   // The next event the subscriber gets; fails the test when there is none.
