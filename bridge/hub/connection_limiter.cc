@@ -78,6 +78,12 @@ uint32_t ConnectionLimiter::sessions() const {
   return sessions_;
 }
 
+bool ConnectionLimiter::AwaitNoSessions(absl::Time deadline) const {
+  absl::MutexLock lock(&mutex_);
+  const auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return sessions_ == 0; };
+  return mutex_.AwaitWithDeadline(absl::Condition(&none_left), deadline);
+}
+
 size_t ConnectionLimiter::user_count() const {
   absl::MutexLock lock(&mutex_);
   return users_.size();

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace wsbridge {
 
@@ -88,6 +89,9 @@ class ConnectionLimiter {
 
   // Sessions admitted and not released.
   uint32_t sessions() const;
+  // Blocks until every slot is released or `deadline` passes; true if none is left. For the
+  // drain, which waits for the sessions it closed to finish.
+  bool AwaitNoSessions(absl::Time deadline) const;
   // Users with at least one session on this node.
   size_t user_count() const;
 

@@ -209,10 +209,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     auto closing = std::make_shared<absl::Notification>();
     hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
     closing->WaitForNotificationWithTimeout(absl::Seconds(5));
-    const absl::Time deadline = absl::Now() + drain + config_.session.close_timeout;
-    while (limiter_->sessions() > 0 && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    limiter_->AwaitNoSessions(absl::Now() + drain + config_.session.close_timeout);
   }
   for (auto& listener : listeners_) listener->Stop();
   for (auto& sweeper : sweepers_) sweeper->Stop();

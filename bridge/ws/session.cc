@@ -77,8 +77,8 @@ Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionS
       initial_topics_(std::move(topics)),
       writer_(context.options.send_queue),
       reader_(context.options.max_message_bytes),
-      inbound_rate_(context.options.client_messages_per_second, context.options.client_messages_burst,
-                    context.clock.Now()) {}
+      inbound_rate_(context.options.client_messages_per_second,
+                    context.options.client_messages_burst, context.clock.Now()) {}
 
 Session::~Session() = default;
 

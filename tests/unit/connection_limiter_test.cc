@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -74,6 +75,22 @@ TEST_F(ConnectionLimiterTest, SessionsCountsAcquiresMinusReleases) {
   Disconnect("");
   EXPECT_EQ(limiter.sessions(), 1u);
   Disconnect("alice");
+  EXPECT_EQ(limiter.sessions(), 0u);
+}
+
+TEST_F(ConnectionLimiterTest, AwaitNoSessionsReturnsWhenTheLastSlotIsGivenBack) {
+  ConnectionLimiter& limiter = Limits(0, 0);
+  ASSERT_TRUE(Connect("alice").ok());
+  ASSERT_TRUE(Connect("").ok());
+  // With sessions left, the wait ends at its deadline and says so.
+  EXPECT_FALSE(limiter.AwaitNoSessions(absl::Now()));
+  // A drain waits while the sessions end on other threads; the last release wakes it.
+  std::thread sessions_end([this] {
+    Disconnect("alice");
+    Disconnect("");
+  });
+  EXPECT_TRUE(limiter.AwaitNoSessions(absl::InfiniteFuture()));
+  sessions_end.join();
   EXPECT_EQ(limiter.sessions(), 0u);
 }
 

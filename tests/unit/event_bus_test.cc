@@ -610,6 +610,23 @@ TEST(EventBusTest, OnceItsReplayIsDrainedAResumingReaderHasTheSameLimitAsAnyOthe
 
 // ---- Leaving and closing ----------------------------------------------------------------------
 
+TEST(EventBusTest, AwaitNoSubscriptionsReturnsWhenTheLastStreamLeaves) {
+  EventBus bus(EventOptions(), kNodeId);
+  auto first = bus.Subscribe({}, [] {});
+  auto second = bus.Subscribe(InGroup("workers", kAllEventKinds), [] {});
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_FALSE(bus.AwaitNoSubscriptions(absl::Now()));
+  // The drain closes the bus and waits for the streams, which leave from other threads.
+  bus.Close();
+  std::thread streams_end([&] {
+    bus.Unsubscribe(*first);
+    bus.Unsubscribe(*second);
+  });
+  EXPECT_TRUE(bus.AwaitNoSubscriptions(absl::InfiniteFuture()));
+  streams_end.join();
+  EXPECT_EQ(bus.subscription_count(), 0u);
+}
+
 TEST(EventBusTest, UnsubscribeReleasesQueuedEventsAndIsIdempotent) {
   EventBus bus(EventOptions(), kNodeId, kFirstSequence);
   Reader staying = Reader::Join(bus);
