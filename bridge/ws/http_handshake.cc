@@ -28,6 +28,7 @@ HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext
     : stream_(std::move(socket)), context_(context), environment_(environment) {}
 
 void HttpHandshake::Run() {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   stream_.expires_after(absl::ToChronoNanoseconds(context_.options.handshake_timeout));
   buffer_.max_size(kMaxRequestBytes);
   http::async_read(stream_, buffer_, request_,

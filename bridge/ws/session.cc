@@ -83,6 +83,7 @@ Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionS
 Session::~Session() = default;
 
 void Session::Accept(std::string_view client_key, std::string early_bytes) {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   error_code ignored;
   // Reads and writes are attempted directly and only wait when the socket is not ready.
   socket_.non_blocking(true, ignored);
@@ -326,6 +327,7 @@ void Session::OnClose(uint16_t code, std::string_view reason) {
 // ---- Outbound ----
 
 DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   if (state_ != State::kOpen && state_ != State::kUpgrading) return DeliveryOutcome::kDropped;
   if (!writer_.TryPush(payload)) {
     OnSendQueueFull(payload);
@@ -342,6 +344,7 @@ void Session::ScheduleFlush() {
 }
 
 void Session::Flush() {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   flush_scheduled_ = false;
   if (writing_ || Ended()) return;
   WriteQueued();
@@ -415,6 +418,7 @@ void Session::QueueCloseFrame(uint16_t code, std::string_view reason) {
 }
 
 void Session::Close(uint16_t code, absl::string_view reason) {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   StartClose(code, std::string_view(reason.data(), reason.size()));
 }
 
@@ -464,6 +468,7 @@ void Session::Finish(error_code ec) {
 // ---- Liveness ----
 
 void Session::CheckLiveness(Clock::TimePoint now) {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   if (state_ == State::kUpgrading || Ended()) return;
   const SessionOptions& options = context_.options;
   const auto silent = now - last_heard_;
@@ -510,6 +515,7 @@ void Session::LeaveLiveList() {
 }
 
 SessionCounters Session::Counters() const {
+  WSBRIDGE_ASSERT_ON(context_.thread);
   SessionCounters counters = counters_;
   counters.queued_messages = static_cast<uint32_t>(writer_.size());
   counters.queued_bytes = writer_.bytes();
