@@ -462,6 +462,36 @@ TEST_F(SessionTest, ASilentBrowserIsPingedAfterThePingInterval) {
   EXPECT_EQ(ReadBrowser(), "");
 }
 
+TEST_F(SessionTest, ASilentBrowserGetsOnePingPerIntervalHoweverOftenTheSweepRuns) {
+  limits_.idle_timeout = absl::ZeroDuration();  // never dropped: only pings are counted
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+  // Five intervals of silence, swept every second: five pings, not one per sweep.
+  std::string pings;
+  for (int second = 1; second <= 5 * 25; ++second) {
+    clock_.Advance(seconds(1));
+    sweeper->Sweep();
+    RunPending();
+    pings += ReadBrowser();
+  }
+  if (pings.size() < 10) pings += BrowserReceives(10 - pings.size());
+  EXPECT_EQ(pings, std::string("\x89\x00\x89\x00\x89\x00\x89\x00\x89\x00", 10));
+}
+
+TEST_F(SessionTest, NoPingsWhenThePingIntervalIsZero) {
+  limits_.ping_interval = absl::ZeroDuration();
+  limits_.idle_timeout = absl::ZeroDuration();
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+  for (int hour = 0; hour < 3; ++hour) {
+    clock_.Advance(std::chrono::hours(1));
+    sweeper->Sweep();
+    RunPending();
+  }
+  EXPECT_EQ(ReadBrowser(), "");
+  EXPECT_THAT(sink_.log, ElementsAre("opened"));  // still open, nothing reported
+}
+
 TEST_F(SessionTest, ABrowserHeardRecentlyIsNotPinged) {
   auto session = Open();
   auto sweeper = std::make_shared<LivenessSweeper>(Context());
