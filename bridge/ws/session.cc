@@ -455,7 +455,6 @@ void Session::Finish(error_code ec) {
   state_ = State::kFinished;
   if (opened_) LeaveLiveList();
   UnregisterFromHub();
-  slot_.Release();  // after leaving the index: see hub/connection_limiter.h
   if (closing_) closing_->deadline.cancel();
   writer_.Clear();
   if (socket_open) {
@@ -463,6 +462,9 @@ void Session::Finish(error_code ec) {
     socket_.close(ignored);
   }
   if (opened_) ReportClosed(ec);  // never opened: no events
+  // Last: after leaving the index (see hub/connection_limiter.h) and after `closed` is reported,
+  // so a drain that waits for every slot to come back has every `closed` event in the bus.
+  slot_.Release();
 }
 
 // ---- Liveness ----

@@ -86,6 +86,12 @@ class HubTest : public ::testing::Test {
     thread0_.Start();
     thread1_.Start();
   }
+  // The hub's contract: its threads stop before it goes (a thread may still be finishing the
+  // batch whose last call answered the test).
+  ~HubTest() override {
+    thread0_.StopAndJoin();
+    thread1_.StopAndJoin();
+  }
 
   // Admits a session on `shard` and registers it there, on that shard's thread (as the WebSocket
   // layer does), and waits until it is registered. Its slot is kept until RemoveSession.

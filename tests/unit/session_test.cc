@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "hub/hub.h"
 #include "runtime/clock.h"
 #include "runtime/io_thread.h"
+#include "support/raw_frames.h"
 #include "ws/liveness_sweeper.h"
 #include "ws/session_context.h"
 
@@ -30,9 +32,13 @@ namespace {
 
 namespace asio = boost::asio;
 using std::chrono::seconds;
+using testing::ClientFrame;
+using testing::CloseBody;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testing::kClose;
+using testing::kText;
 
 constexpr char kClientKey[] = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -69,6 +75,7 @@ class RecordingSink final : public SessionEventSink {
     static constexpr const char* kNames[] = {"client", "server", "transport"};
     log.push_back("closed:" + std::to_string(code) + ":" + std::string(reason) + ":" +
                   kNames[static_cast<int>(initiator)]);
+    if (on_closed) on_closed();
   }
 
   int Count(std::string_view prefix) const {
@@ -78,36 +85,12 @@ class RecordingSink final : public SessionEventSink {
   }
 
   std::vector<std::string> log;
+  std::function<void()> on_closed;  // runs inside Closed()
   std::string session_id;
   std::string opened_remote_address;
   std::vector<std::string> opened_topics;
   std::map<std::string, std::string> opened_metadata;
 };
-
-// A frame as a browser sends it: masked.
-std::string BrowserFrame(uint8_t opcode, std::string_view payload) {
-  std::string frame;
-  frame.push_back(static_cast<char>(0x80 | opcode));
-  if (payload.size() < 126) {
-    frame.push_back(static_cast<char>(0x80 | payload.size()));
-  } else {
-    frame.push_back(static_cast<char>(0x80 | 126));
-    frame.push_back(static_cast<char>(payload.size() >> 8));
-    frame.push_back(static_cast<char>(payload.size() & 0xff));
-  }
-  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
-  frame.append(mask, 4);
-  for (size_t i = 0; i < payload.size(); ++i) frame.push_back(payload[i] ^ mask[i % 4]);
-  return frame;
-}
-
-std::string CloseBody(uint16_t code, std::string_view reason) {
-  std::string body;
-  body.push_back(static_cast<char>(code >> 8));
-  body.push_back(static_cast<char>(code & 0xff));
-  body.append(reason);
-  return body;
-}
 
 // A close frame as the server sends it: unmasked.
 std::string ServerClose(uint16_t code, std::string_view reason = "") {
@@ -253,13 +236,25 @@ TEST_F(SessionTest, OpenedReportsTheSessionAsRegistered) {
 
 TEST_F(SessionTest, TheBrowsersCloseIsAnsweredAndReportedAsClient) {
   auto session = Open();
-  BrowserSends(BrowserFrame(0x1, "hi") + BrowserFrame(0x8, CloseBody(4001, "bye")));
+  BrowserSends(ClientFrame(kText, "hi") + ClientFrame(kClose, CloseBody(4001, "bye")));
 
   EXPECT_EQ(BrowserReceives(4), ServerClose(4001));
   RunUntil([&] { return Closed(); });
 
   EXPECT_THAT(sink_.log, ElementsAre("opened", "text:hi", "closed:4001:bye:client"));
   ExpectOpenedThenOneClosed("closed:4001:bye:client");
+}
+
+TEST_F(SessionTest, TheSlotComesBackOnlyAfterClosedIsReported) {
+  // A drain waits for every slot to come back and then ends the Events streams: by then every
+  // `closed` event must be in.
+  auto session = Open();
+  uint32_t sessions_when_closed = 0;
+  sink_.on_closed = [&] { sessions_when_closed = limiter_.sessions(); };
+  BrowserSends(ClientFrame(kClose, CloseBody(1000, "")));
+  RunUntil([&] { return Closed(); });
+  EXPECT_EQ(sessions_when_closed, 1u);
+  EXPECT_EQ(limiter_.sessions(), 0u);
 }
 
 TEST_F(SessionTest, OurCloseAnsweredByTheBrowserIsReportedAsServer) {
@@ -269,7 +264,7 @@ TEST_F(SessionTest, OurCloseAnsweredByTheBrowserIsReportedAsServer) {
 
   // Deliveries after Close are refused: nothing may follow the close frame.
   EXPECT_EQ(session->Deliver(MakePayload(Payload::Kind::kText, "late")), DeliveryOutcome::kDropped);
-  BrowserSends(BrowserFrame(0x8, CloseBody(4000, "")));
+  BrowserSends(ClientFrame(kClose, CloseBody(4000, "")));
   RunUntil([&] { return Closed(); });
 
   ExpectOpenedThenOneClosed("closed:4000:go away:server");
@@ -278,7 +273,7 @@ TEST_F(SessionTest, OurCloseAnsweredByTheBrowserIsReportedAsServer) {
 TEST_F(SessionTest, CloseFramesCrossingEachOtherEndAsServer) {
   auto session = Open();
   session->Close(4000, "bye");  // queued, not yet flushed: the loop has not run
-  BrowserSends(BrowserFrame(0x8, CloseBody(1000, "")));
+  BrowserSends(ClientFrame(kClose, CloseBody(1000, "")));
   RunUntil([&] { return Closed(); });
 
   ExpectOpenedThenOneClosed("closed:4000:bye:server");
@@ -351,7 +346,8 @@ TEST_F(SessionTest, ACloseThatCameWithTheUpgradeRequestIsAnsweredAfterTheUpgrade
   auto session = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
                                            std::move(info), std::vector<std::string>{});
   // The browser's first frames were read along with its request.
-  session->Accept(kClientKey, BrowserFrame(0x1, "early") + BrowserFrame(0x8, CloseBody(1000, "")));
+  session->Accept(kClientKey,
+                  ClientFrame(kText, "early") + ClientFrame(kClose, CloseBody(1000, "")));
   RunUntil([&] { return Closed(); });
 
   const std::string received = ReadBrowser();
@@ -367,9 +363,9 @@ TEST_F(SessionTest, AFloodPastTheInboundRateIsReportedAndClosedWith1008) {
   auto session = Open();
 
   // Three at the same instant: the third is over the rate.
-  BrowserSends(BrowserFrame(0x1, "a") + BrowserFrame(0x1, "b") + BrowserFrame(0x1, "c"));
+  BrowserSends(ClientFrame(kText, "a") + ClientFrame(kText, "b") + ClientFrame(kText, "c"));
   EXPECT_EQ(BrowserReceives(2 + 2 + 12), ServerClose(1008, "rate limited"));
-  BrowserSends(BrowserFrame(0x8, CloseBody(1008, "")));
+  BrowserSends(ClientFrame(kClose, CloseBody(1008, "")));
   RunUntil([&] { return Closed(); });
 
   ASSERT_EQ(sink_.log.size(), 5u);
@@ -384,10 +380,10 @@ TEST_F(SessionTest, AMessageAfterTheRateRefilledOnTheClockIsAccepted) {
   limits_.client_messages_burst = 1;
   auto session = Open();
 
-  BrowserSends(BrowserFrame(0x1, "a"));
+  BrowserSends(ClientFrame(kText, "a"));
   RunUntil([&] { return sink_.Count("text:") == 1; });
   clock_.Advance(seconds(1));
-  BrowserSends(BrowserFrame(0x1, "b"));
+  BrowserSends(ClientFrame(kText, "b"));
   RunUntil([&] { return sink_.Count("text:") == 2; });
 
   EXPECT_EQ(sink_.Count("error:"), 0);
@@ -497,7 +493,7 @@ TEST_F(SessionTest, ABrowserHeardRecentlyIsNotPinged) {
   auto sweeper = std::make_shared<LivenessSweeper>(Context());
 
   clock_.Advance(seconds(20));
-  BrowserSends(BrowserFrame(0x1, "still here"));
+  BrowserSends(ClientFrame(kText, "still here"));
   RunUntil([&] { return sink_.Count("text:") == 1; });
   clock_.Advance(seconds(10));  // 30 s since open, 10 s since heard
   sweeper->Sweep();
