@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "auth/owned_handles.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -37,27 +38,6 @@ constexpr size_t kMaxTokenBytes = 16 * 1024;
 // Generous bounds on configuration inputs; libjwt and OpenSSL take their lengths as int.
 constexpr size_t kMaxKeyBytes = 1024 * 1024;
 constexpr int kMinRsaBits = 2048;
-
-struct JwtDeleter {
-  void operator()(jwt_t* jwt) const { jwt_free(jwt); }
-};
-using JwtPtr = std::unique_ptr<jwt_t, JwtDeleter>;
-
-// Strings returned by libjwt 1.10 (jwt_get_grants_json, jwt_get_headers_json) come from malloc.
-struct MallocStringDeleter {
-  void operator()(char* text) const { std::free(text); }
-};
-using MallocStringPtr = std::unique_ptr<char, MallocStringDeleter>;
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 
 // Debian's Abseil is built with its own absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW 0),
 // which does not convert implicitly from std::string_view.

@@ -6,30 +6,16 @@
 #include <cstdlib>
 #include <memory>
 
+#include "auth/owned_handles.h"
 #include "gtest/gtest.h"
 
 namespace wsbridge::testing {
 namespace {
 
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
-
-struct BioDeleter {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-struct JwtDeleter {
-  void operator()(jwt_t* jwt) const { jwt_free(jwt); }
-};
-using JwtPtr = std::unique_ptr<jwt_t, JwtDeleter>;
-
-struct MallocStringDeleter {
-  void operator()(char* text) const { std::free(text); }
-};
-using MallocStringPtr = std::unique_ptr<char, MallocStringDeleter>;
+using auth::BioPtr;
+using auth::EvpPkeyPtr;
+using auth::JwtPtr;
+using auth::MallocStringPtr;
 
 std::string BioContents(BIO* bio) {
   char* data = nullptr;

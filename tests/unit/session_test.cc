@@ -125,6 +125,20 @@ class SessionTest : public ::testing::Test {
 
   // Connects the browser and opens a session for it; returns once the browser has the 101.
   std::shared_ptr<Session> Open(std::string id = "s1") {
+    auto session = NewSession(std::move(id), {"news"});
+    session->Accept(kClientKey, "");
+    std::string response;
+    RunUntil([&] {
+      response += ReadBrowser();
+      return response.find("\r\n\r\n") != std::string::npos;
+    });
+    EXPECT_THAT(response, HasSubstr("101 Switching Protocols"));
+    return session;
+  }
+
+  // Connects a new browser (browser_) over loopback and makes a session of alice for it on the
+  // thread, admitted as the handshake admits it, not yet accepted.
+  std::shared_ptr<Session> NewSession(std::string id, std::vector<std::string> topics = {}) {
     auto acceptor = thread_.Make<asio::ip::tcp::acceptor>(
         asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.Make<asio::ip::tcp::socket>());
@@ -142,16 +156,8 @@ class SessionTest : public ::testing::Test {
     info.user_id = "alice";
     info.remote_address = "127.0.0.1:5555";
     info.metadata = {{"plan", "pro"}};
-    auto session = std::make_shared<Session>(std::move(server), Context(), std::move(*slot),
-                                             std::move(info), std::vector<std::string>{"news"});
-    session->Accept(kClientKey, "");
-    std::string response;
-    RunUntil([&] {
-      response += ReadBrowser();
-      return response.find("\r\n\r\n") != std::string::npos;
-    });
-    EXPECT_THAT(response, HasSubstr("101 Switching Protocols"));
-    return session;
+    return std::make_shared<Session>(std::move(server), Context(), std::move(*slot),
+                                     std::move(info), std::move(topics));
   }
 
   // Runs the session's thread loop until `done` holds (or a generous real-time bound passes:
@@ -333,18 +339,7 @@ TEST_F(SessionTest, AFullSendQueueMakesASlowConsumerThatClosesWith1013) {
 }
 
 TEST_F(SessionTest, ACloseThatCameWithTheUpgradeRequestIsAnsweredAfterTheUpgrade) {
-  auto acceptor = thread_.Make<asio::ip::tcp::acceptor>(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.Make<asio::ip::tcp::socket>());
-  browser_->connect(acceptor.local_endpoint());
-  browser_->non_blocking(true);
-  absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
-  ASSERT_TRUE(slot.ok());
-  SessionInfo info;
-  info.id = "early";
-  info.user_id = "alice";
-  auto session = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
-                                           std::move(info), std::vector<std::string>{});
+  auto session = NewSession("early");
   // The browser's first frames were read along with its request.
   session->Accept(kClientKey,
                   ClientFrame(kText, "early") + ClientFrame(kClose, CloseBody(1000, "")));
@@ -417,17 +412,7 @@ TEST_F(SessionTest, ASessionWhoseIdIsTakenEndsWithoutAnyEvent) {
   sink_.log.clear();
   auto browser_of_first = std::move(browser_);
 
-  auto acceptor = thread_.Make<asio::ip::tcp::acceptor>(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  auto browser = thread_.Make<asio::ip::tcp::socket>();
-  browser.connect(acceptor.local_endpoint());
-  absl::StatusOr<SessionSlot> slot = limiter_.TryAdmit("alice", 0);
-  ASSERT_TRUE(slot.ok());
-  SessionInfo info;
-  info.id = "same";
-  info.user_id = "alice";
-  auto second = std::make_shared<Session>(acceptor.accept(), Context(), std::move(*slot),
-                                          std::move(info), std::vector<std::string>{});
+  auto second = NewSession("same");
   second->Accept(kClientKey, "");
   RunPending();
 
