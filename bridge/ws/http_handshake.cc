@@ -1,10 +1,14 @@
 #include "ws/http_handshake.h"
 
+#include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -19,7 +23,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
 namespace {
-// Upgrade requests carry no body; anything bigger than this is not a browser handshake.
+// A request head bigger than this is not a browser handshake (the parser's own header limit, 8 KiB,
+// comes first).
 constexpr std::size_t kMaxRequestBytes = 16 * 1024;
 }  // namespace
 
@@ -31,8 +36,8 @@ void HttpHandshake::Run() {
   WSBRIDGE_ASSERT_ON(context_.thread);
   stream_.expires_after(absl::ToChronoNanoseconds(context_.options.handshake_timeout));
   buffer_.max_size(kMaxRequestBytes);
-  http::async_read(stream_, buffer_, request_,
-                   beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));
+  http::async_read_header(stream_, buffer_, parser_,
+                          beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));
 }
 
 void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
@@ -45,26 +50,42 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
     }
     return;
   }
-  const std::string_view target = request_.target();
-  const std::string_view path = target.substr(0, target.find('?'));
+  const auto& request = parser_.get();
+  RequestHead head;
+  head.http_version = request.version();
+  head.host_fields = request.count(http::field::host);
+  head.websocket_key_fields = request.count(http::field::sec_websocket_key);
+  head.websocket_version_fields = request.count(http::field::sec_websocket_version);
+  if (auto length = parser_.content_length()) head.content_length = *length;
+  head.transfer_encoding_fields = request.count(http::field::transfer_encoding);
+  const std::string_view transfer_encoding = request[http::field::transfer_encoding];
+  head.transfer_encoding = absl::string_view(transfer_encoding.data(), transfer_encoding.size());
+  if (auto rejection = CheckRequestHead(head)) {
+    return Respond(rejection->http_status, rejection->message + "\n");
+  }
+
+  const std::optional<std::string> target =
+      OriginFormTarget(absl::string_view(request.target().data(), request.target().size()));
+  if (!target.has_value()) return Respond(404, "not found\n");
+  const std::string_view path = std::string_view(*target).substr(0, target->find('?'));
   if (path != environment_.ws_path) return Respond(404, "not found\n");
-  if (!beast::websocket::is_upgrade(request_)) {
+  if (!beast::websocket::is_upgrade(request)) {
     return Respond(426, absl::StrCat("this endpoint speaks WebSocket: connect with ws://host",
                                      environment_.ws_path, "\n"));
   }
-  if (request_[http::field::sec_websocket_version] != "13") {
+  if (request[http::field::sec_websocket_version] != "13") {
     return Respond(426, "unsupported WebSocket version: this server speaks version 13\n");
   }
-  if (!ws::IsValidClientKey(request_[http::field::sec_websocket_key])) {
+  if (!ws::IsValidClientKey(request[http::field::sec_websocket_key])) {
     return Respond(400, "missing or malformed Sec-WebSocket-Key\n");
   }
   if (environment_.lifecycle.draining()) return Respond(503, "draining: connect to another node\n");
 
   UpgradeRequest upgrade;
   auto to_absl = [](std::string_view s) { return absl::string_view(s.data(), s.size()); };
-  upgrade.target = to_absl(target);
-  upgrade.authorization = to_absl(request_[http::field::authorization]);
-  upgrade.origin = to_absl(request_[http::field::origin]);
+  upgrade.target = *target;
+  upgrade.authorization = to_absl(request[http::field::authorization]);
+  upgrade.origin = to_absl(request[http::field::origin]);
   HandshakeDecision decision = environment_.policy.Decide(upgrade, absl::Now());
   if (auto* rejection = std::get_if<HandshakeRejection>(&decision)) {
     return Respond(rejection->http_status, rejection->message + "\n");
@@ -78,7 +99,8 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
 
 void HttpHandshake::Respond(unsigned status, std::string body) {
   auto response = std::make_shared<http::response<http::string_body>>(
-      static_cast<http::status>(status), request_.version() == 0 ? 11 : request_.version());
+      static_cast<http::status>(status),
+      parser_.get().version() == 0 ? 11 : parser_.get().version());
   response->set(http::field::server, "wsbridge");
   response->set(http::field::content_type, "text/plain; charset=utf-8");
   if (status == 426) {
@@ -112,7 +134,7 @@ void HttpHandshake::Upgrade(AdmittedSession admitted, SessionSlot slot) {
   auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(slot),
                                            std::move(info), std::move(admitted.topics));
   // Frames the browser sent right behind its request arrived in the same read.
-  session->Accept(request_[http::field::sec_websocket_key],
+  session->Accept(parser_.get()[http::field::sec_websocket_key],
                   beast::buffers_to_string(buffer_.data()));
 }
 

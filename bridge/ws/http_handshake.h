@@ -1,7 +1,9 @@
-// HttpHandshake: the HTTP phase of a connection on the WebSocket port. It reads one request
-// within the handshake timeout and then either answers it over plain HTTP (404 wrong path,
-// 426 not an upgrade, 401/403/400 from the HandshakePolicy, 429 connection limit, 503 draining)
-// and closes, or hands the socket to a new Session that completes the upgrade.
+// HttpHandshake: the HTTP phase of a connection on the WebSocket port. It reads one request's
+// head (never a body: an upgrade has none, and a declared one is refused from the head, so no
+// memory is ever set aside for it) within the handshake timeout and then either answers it over
+// plain HTTP (400 head breaking an RFC rule, 404 wrong path, 426 not an upgrade, 401/403/400
+// from the HandshakePolicy, 429 connection limit, 503 draining) and closes, or hands the socket
+// to a new Session that completes the upgrade.
 //
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once
@@ -12,8 +14,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include "runtime/lifecycle.h"
 #include "ws/handshake_policy.h"
@@ -44,7 +47,9 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   SessionContext& context_;
   const HandshakeEnvironment& environment_;
   boost::beast::flat_buffer buffer_;
-  boost::beast::http::request<boost::beast::http::string_body> request_;
+  // Reads the head only: with an empty body the parser holds no body storage whatever the
+  // request declares, and Run() reads no further than the head.
+  boost::beast::http::request_parser<boost::beast::http::empty_body> parser_;
 };
 
 }  // namespace wsbridge
