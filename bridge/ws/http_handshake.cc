@@ -1,5 +1,7 @@
 #include "ws/http_handshake.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,13 @@ namespace {
 // A request head bigger than this is not a browser handshake (the parser's own header limit, 8 KiB,
 // comes first).
 constexpr std::size_t kMaxRequestBytes = 16 * 1024;
+
+// A refused body may already be on its way behind the head. Closing with it unread would make
+// the kernel reset the connection, and the client could lose the 400 that says why; so up to this
+// much of it is read away, a chunk at a time into a buffer that is reused, for at most kLinger.
+constexpr uint64_t kMaxDiscardedBodyBytes = 1 << 20;
+constexpr std::size_t kDiscardChunkBytes = 4096;
+constexpr absl::Duration kLinger = absl::Seconds(1);
 }  // namespace
 
 HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext& context,
@@ -61,6 +70,13 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
   const std::string_view transfer_encoding = request[http::field::transfer_encoding];
   head.transfer_encoding = absl::string_view(transfer_encoding.data(), transfer_encoding.size());
   if (auto rejection = CheckRequestHead(head)) {
+    if (head.transfer_encoding_fields > 0 || head.content_length.value_or(0) > 0) {
+      const uint64_t declared =
+          head.transfer_encoding_fields > 0 ? kMaxDiscardedBodyBytes : *head.content_length;
+      const uint64_t buffered = buffer_.size();
+      discard_budget_ = std::min(declared, kMaxDiscardedBodyBytes);
+      discard_budget_ = discard_budget_ > buffered ? discard_budget_ - buffered : 0;
+    }
     return Respond(rejection->http_status, rejection->message + "\n");
   }
 
@@ -114,6 +130,23 @@ void HttpHandshake::Respond(unsigned status, std::string body) {
       stream_, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
         beast::error_code ignored;
         self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+        if (self->discard_budget_ > 0) {
+          // One deadline for the whole discard, so a trickling client cannot stretch it.
+          self->stream_.expires_after(absl::ToChronoNanoseconds(
+              std::min(kLinger, self->context_.options.handshake_timeout)));
+          self->DiscardBody();
+        }
+      });
+}
+
+void HttpHandshake::DiscardBody() {
+  buffer_.clear();
+  const auto chunk =
+      static_cast<std::size_t>(std::min<uint64_t>(discard_budget_, kDiscardChunkBytes));
+  stream_.async_read_some(
+      buffer_.prepare(chunk), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+        self->discard_budget_ -= std::min<uint64_t>(bytes, self->discard_budget_);
+        if (!ec && self->discard_budget_ > 0) self->DiscardBody();
       });
 }
 

@@ -8,6 +8,7 @@
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,9 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
   void Upgrade(AdmittedSession admitted, SessionSlot slot);
+  // After refusing a declared body: reads away what of it arrives (bounded in bytes and time),
+  // so that closing does not reset the connection under the answer.
+  void DiscardBody();
 
   boost::beast::tcp_stream stream_;
   SessionContext& context_;
@@ -50,6 +54,7 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   // Reads the head only: with an empty body the parser holds no body storage whatever the
   // request declares, and Run() reads no further than the head.
   boost::beast::http::request_parser<boost::beast::http::empty_body> parser_;
+  uint64_t discard_budget_ = 0;  // bytes of a refused body still to read away
 };
 
 }  // namespace wsbridge

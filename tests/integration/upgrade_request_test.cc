@@ -109,6 +109,18 @@ TEST_F(UpgradeRequestTest, ADeclaredBodyIsRefusedFromTheHeadWithoutWaitingForIt)
   EXPECT_THAT(answer, EndsWith("a WebSocket upgrade has no body (Content-Length: 1048576)\n"));
 }
 
+// A client that sends its body right behind the head still reads the refusal: the bridge does not
+// reset the connection over bytes it left unread.
+TEST_F(UpgradeRequestTest, ABodySentBehindTheHeadStillGetsTheRefusal) {
+  constexpr size_t kBodyBytes = 256 * 1024;
+  std::vector<std::string> fields = UpgradeFields();
+  fields.push_back(absl::StrCat("Content-Length: ", kBodyBytes));
+  const std::string answer =
+      Exchange(bridge_.ws_port(), Head("/ws", fields) + std::string(kBodyBytes, 'b'));
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 400 "));
+  EXPECT_THAT(answer, HasSubstr("a WebSocket upgrade has no body"));
+}
+
 TEST_F(UpgradeRequestTest, AChunkedBodyIs400) {
   std::vector<std::string> fields = UpgradeFields();
   fields.push_back("Transfer-Encoding: chunked");
