@@ -6,7 +6,8 @@
 // rule is unit-tested directly. The HTTP layer (ws/http_handshake.h) turns a rejection into the
 // HTTP answer before any upgrade.
 //
-// Thread-safety: immutable after construction; Decide() is const and safe from any thread.
+// Thread-safety: immutable after construction; Decide() is const and safe from any thread. The
+// free functions are pure.
 #pragma once
 
 #include <cstddef>
@@ -59,13 +60,12 @@ struct RequestHead {
 };
 
 // The RFC rules on a request's head that hold before anything else is looked at, for every
-// request on the WebSocket port: exactly one Host on HTTP/1.1, never two (RFC 9112 section 3.2,
-// RFC 6455 section 4.2.1),
-// Sec-WebSocket-Key and Sec-WebSocket-Version at most once (RFC 6455 section 11.3), and no body.
-// The port never reads a body (an upgrade has none): a declared one (Content-Length other than
-// 0, any Transfer-Encoding, including codings the parser does not know and would otherwise
-// take as "no body") is refused here, from the head alone. nullopt: the head may go on;
-// otherwise a 400 naming the rule.
+// request on the WebSocket port: one Host on HTTP/1.1 and never two (RFC 9112 section 3.2,
+// RFC 6455 section 4.2.1), Sec-WebSocket-Key and Sec-WebSocket-Version at most once (RFC 6455
+// section 11.3), and no body. The port never reads a body (an upgrade has none): a declared one
+// (Content-Length other than 0, any Transfer-Encoding, including codings the parser does not know
+// and would otherwise take as "no body") is refused here, from the head alone. nullopt: the head
+// may go on; otherwise a 400 naming the rule.
 std::optional<HandshakeRejection> CheckRequestHead(const RequestHead& head);
 
 // The origin form ("/ws?token=...") of a request target. An origin-form target is returned as
