@@ -46,7 +46,70 @@ HandshakeRejection Reject(unsigned status, std::string message) {
   return HandshakeRejection{status, std::move(message)};
 }
 
+bool IsSchemeChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.';
+}
+
+// The last transfer coding of a Transfer-Encoding value ("gzip, chunked" -> "chunked").
+absl::string_view LastCoding(absl::string_view value) {
+  const size_t comma = value.rfind(',');
+  if (comma != absl::string_view::npos) value = value.substr(comma + 1);
+  return absl::StripAsciiWhitespace(value);
+}
+
 }  // namespace
+
+std::optional<HandshakeRejection> CheckRequestHead(const RequestHead& head) {
+  if (head.host_fields == 0 && head.http_version >= 11) {
+    return Reject(400,
+                  "missing Host header: an HTTP/1.1 request carries one (RFC 9112 section 3.2)");
+  }
+  if (head.host_fields > 1) {
+    return Reject(400, absl::StrCat("Host header appears ", head.host_fields,
+                                    " times: a request carries one (RFC 9112 section 3.2)"));
+  }
+  if (head.websocket_key_fields > 1) {
+    return Reject(400, absl::StrCat("Sec-WebSocket-Key appears ", head.websocket_key_fields,
+                                    " times: it may appear once (RFC 6455 section 11.3.1)"));
+  }
+  if (head.websocket_version_fields > 1) {
+    return Reject(400, absl::StrCat("Sec-WebSocket-Version appears ", head.websocket_version_fields,
+                                    " times: it may appear once (RFC 6455 section 11.3.5)"));
+  }
+  if (head.transfer_encoding_fields > 0) {
+    // The parser frames a request only by a final "chunked"; any other coding it would take as
+    // "no body" and leave the body's bytes to be read as the next thing on the connection.
+    if (!absl::EqualsIgnoreCase(LastCoding(head.transfer_encoding), "chunked")) {
+      return Reject(400, absl::StrCat("unknown Transfer-Encoding \"", head.transfer_encoding,
+                                      "\": a WebSocket upgrade has no body"));
+    }
+    return Reject(400, absl::StrCat("a WebSocket upgrade has no body (Transfer-Encoding: ",
+                                    head.transfer_encoding, ")"));
+  }
+  if (head.content_length.value_or(0) != 0) {
+    return Reject(400, absl::StrCat("a WebSocket upgrade has no body (Content-Length: ",
+                                    *head.content_length, ")"));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> OriginFormTarget(absl::string_view target) {
+  if (absl::StartsWith(target, "/")) return std::string(target);
+  // absolute-URI (RFC 3986 section 4.3): scheme ":" "//" authority path-abempty [ "?" query ].
+  const size_t colon = target.find(':');
+  if (colon == 0 || colon == absl::string_view::npos ||
+      !absl::ascii_isalpha(static_cast<unsigned char>(target[0])) ||
+      !std::all_of(target.begin(), target.begin() + colon, IsSchemeChar)) {
+    return std::nullopt;
+  }
+  absl::string_view rest = target.substr(colon + 1);
+  if (!absl::ConsumePrefix(&rest, "//")) return std::nullopt;
+  const size_t authority_end = rest.find_first_of("/?#");
+  if (authority_end == absl::string_view::npos) return std::string("/");
+  rest = rest.substr(authority_end);
+  if (absl::StartsWith(rest, "/")) return std::string(rest);
+  return absl::StrCat("/", rest);  // an empty path is "/" (RFC 9110 section 4.2.3)
+}
 
 absl::StatusOr<std::optional<std::string>> QueryParameter(absl::string_view target,
                                                           absl::string_view name) {
@@ -83,15 +146,23 @@ HandshakeDecision HandshakePolicy::Decide(const UpgradeRequest& request, absl::T
     return Reject(403, absl::StrCat("origin not allowed: ", request.origin));
   }
 
-  // The token: Authorization header first, then the `token` query parameter.
+  // The token: an Authorization Bearer header first, then the `token` query parameter. Other
+  // schemes are not ours to judge: a browser resends cached Basic credentials for the site on
+  // its own, and that must not cost the page a session its ?token= or anonymity would give it.
   std::optional<std::string> token;
-  if (!request.authorization.empty()) {
-    constexpr absl::string_view kBearer = "bearer ";
-    if (request.authorization.size() <= kBearer.size() ||
-        !absl::StartsWithIgnoreCase(request.authorization, kBearer)) {
-      return Reject(401, "Authorization header must be \"Bearer <token>\"");
+  const absl::string_view authorization = absl::StripAsciiWhitespace(request.authorization);
+  const size_t scheme_end = authorization.find_first_of(" \t");
+  const absl::string_view scheme = authorization.substr(0, scheme_end);
+  const bool other_scheme = !authorization.empty() && !absl::EqualsIgnoreCase(scheme, "bearer");
+  if (!authorization.empty() && !other_scheme) {
+    const absl::string_view credentials =
+        scheme_end == absl::string_view::npos
+            ? absl::string_view()
+            : absl::StripAsciiWhitespace(authorization.substr(scheme_end));
+    if (credentials.empty()) {
+      return Reject(401, "the Authorization header's token is empty: send \"Bearer <token>\"");
     }
-    token = std::string(absl::StripAsciiWhitespace(request.authorization.substr(kBearer.size())));
+    token = std::string(credentials);
   } else {
     auto from_query = QueryParameter(request.target, "token");
     if (!from_query.ok()) return Reject(400, std::string(from_query.status().message()));
@@ -109,7 +180,11 @@ HandshakeDecision HandshakePolicy::Decide(const UpgradeRequest& request, absl::T
     admitted.topics = std::move(verified->topics);
     admitted.metadata = std::move(verified->metadata);
   } else if (!options_.allow_anonymous) {
-    return Reject(401, "missing token: pass ?token=<JWT> or an Authorization: Bearer header");
+    return Reject(401, absl::StrCat("missing token: pass ?token=<JWT> or an Authorization: Bearer "
+                                    "header",
+                                    other_scheme ? absl::StrCat(" (the Authorization header's ",
+                                                                scheme, " scheme is ignored)")
+                                                 : ""));
   }
 
   // Topics the browser asks for itself: public ones only.

@@ -1,10 +1,16 @@
 #include "ws/http_handshake.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -19,8 +25,16 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 
 namespace {
-// Upgrade requests carry no body; anything bigger than this is not a browser handshake.
+// A request head bigger than this is not a browser handshake (the parser's own header limit, 8 KiB,
+// comes first).
 constexpr std::size_t kMaxRequestBytes = 16 * 1024;
+
+// A refused body may already be on its way behind the head. Closing with it unread would make
+// the kernel reset the connection, and the client could lose the 400 that says why; so up to this
+// much of it is read away, a chunk at a time into a buffer that is reused, for at most kLinger.
+constexpr uint64_t kMaxDiscardedBodyBytes = 1 << 20;
+constexpr std::size_t kDiscardChunkBytes = 4096;
+constexpr absl::Duration kLinger = absl::Seconds(1);
 }  // namespace
 
 HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext& context,
@@ -31,8 +45,8 @@ void HttpHandshake::Run() {
   WSBRIDGE_ASSERT_ON(context_.thread);
   stream_.expires_after(absl::ToChronoNanoseconds(context_.options.handshake_timeout));
   buffer_.max_size(kMaxRequestBytes);
-  http::async_read(stream_, buffer_, request_,
-                   beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));
+  http::async_read_header(stream_, buffer_, parser_,
+                          beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));
 }
 
 void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
@@ -45,26 +59,49 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
     }
     return;
   }
-  const std::string_view target = request_.target();
-  const std::string_view path = target.substr(0, target.find('?'));
+  const auto& request = parser_.get();
+  RequestHead head;
+  head.http_version = request.version();
+  head.host_fields = request.count(http::field::host);
+  head.websocket_key_fields = request.count(http::field::sec_websocket_key);
+  head.websocket_version_fields = request.count(http::field::sec_websocket_version);
+  if (auto length = parser_.content_length()) head.content_length = *length;
+  head.transfer_encoding_fields = request.count(http::field::transfer_encoding);
+  const std::string_view transfer_encoding = request[http::field::transfer_encoding];
+  head.transfer_encoding = absl::string_view(transfer_encoding.data(), transfer_encoding.size());
+  if (auto rejection = CheckRequestHead(head)) {
+    if (head.transfer_encoding_fields > 0 || head.content_length.value_or(0) > 0) {
+      const uint64_t declared =
+          head.transfer_encoding_fields > 0 ? kMaxDiscardedBodyBytes : *head.content_length;
+      const uint64_t buffered = buffer_.size();
+      discard_budget_ = std::min(declared, kMaxDiscardedBodyBytes);
+      discard_budget_ = discard_budget_ > buffered ? discard_budget_ - buffered : 0;
+    }
+    return Respond(rejection->http_status, rejection->message + "\n");
+  }
+
+  const std::optional<std::string> target =
+      OriginFormTarget(absl::string_view(request.target().data(), request.target().size()));
+  if (!target.has_value()) return Respond(404, "not found\n");
+  const std::string_view path = std::string_view(*target).substr(0, target->find('?'));
   if (path != environment_.ws_path) return Respond(404, "not found\n");
-  if (!beast::websocket::is_upgrade(request_)) {
+  if (!beast::websocket::is_upgrade(request)) {
     return Respond(426, absl::StrCat("this endpoint speaks WebSocket: connect with ws://host",
                                      environment_.ws_path, "\n"));
   }
-  if (request_[http::field::sec_websocket_version] != "13") {
+  if (request[http::field::sec_websocket_version] != "13") {
     return Respond(426, "unsupported WebSocket version: this server speaks version 13\n");
   }
-  if (!ws::IsValidClientKey(request_[http::field::sec_websocket_key])) {
+  if (!ws::IsValidClientKey(request[http::field::sec_websocket_key])) {
     return Respond(400, "missing or malformed Sec-WebSocket-Key\n");
   }
   if (environment_.lifecycle.draining()) return Respond(503, "draining: connect to another node\n");
 
   UpgradeRequest upgrade;
   auto to_absl = [](std::string_view s) { return absl::string_view(s.data(), s.size()); };
-  upgrade.target = to_absl(target);
-  upgrade.authorization = to_absl(request_[http::field::authorization]);
-  upgrade.origin = to_absl(request_[http::field::origin]);
+  upgrade.target = *target;
+  upgrade.authorization = to_absl(request[http::field::authorization]);
+  upgrade.origin = to_absl(request[http::field::origin]);
   HandshakeDecision decision = environment_.policy.Decide(upgrade, absl::Now());
   if (auto* rejection = std::get_if<HandshakeRejection>(&decision)) {
     return Respond(rejection->http_status, rejection->message + "\n");
@@ -78,7 +115,8 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
 
 void HttpHandshake::Respond(unsigned status, std::string body) {
   auto response = std::make_shared<http::response<http::string_body>>(
-      static_cast<http::status>(status), request_.version() == 0 ? 11 : request_.version());
+      static_cast<http::status>(status),
+      parser_.get().version() == 0 ? 11 : parser_.get().version());
   response->set(http::field::server, "wsbridge");
   response->set(http::field::content_type, "text/plain; charset=utf-8");
   if (status == 426) {
@@ -92,6 +130,23 @@ void HttpHandshake::Respond(unsigned status, std::string body) {
       stream_, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
         beast::error_code ignored;
         self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+        if (self->discard_budget_ > 0) {
+          // One deadline for the whole discard, so a trickling client cannot stretch it.
+          self->stream_.expires_after(absl::ToChronoNanoseconds(
+              std::min(kLinger, self->context_.options.handshake_timeout)));
+          self->DiscardBody();
+        }
+      });
+}
+
+void HttpHandshake::DiscardBody() {
+  buffer_.clear();
+  const auto chunk =
+      static_cast<std::size_t>(std::min<uint64_t>(discard_budget_, kDiscardChunkBytes));
+  stream_.async_read_some(
+      buffer_.prepare(chunk), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+        self->discard_budget_ -= std::min<uint64_t>(bytes, self->discard_budget_);
+        if (!ec && self->discard_budget_ > 0) self->DiscardBody();
       });
 }
 
@@ -112,7 +167,7 @@ void HttpHandshake::Upgrade(AdmittedSession admitted, SessionSlot slot) {
   auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(slot),
                                            std::move(info), std::move(admitted.topics));
   // Frames the browser sent right behind its request arrived in the same read.
-  session->Accept(request_[http::field::sec_websocket_key],
+  session->Accept(parser_.get()[http::field::sec_websocket_key],
                   beast::buffers_to_string(buffer_.data()));
 }
 

@@ -1,19 +1,23 @@
-// HttpHandshake: the HTTP phase of a connection on the WebSocket port. It reads one request
-// within the handshake timeout and then either answers it over plain HTTP (404 wrong path,
-// 426 not an upgrade, 401/403/400 from the HandshakePolicy, 429 connection limit, 503 draining)
-// and closes, or hands the socket to a new Session that completes the upgrade.
+// HttpHandshake: the HTTP phase of a connection on the WebSocket port. It reads one request's
+// head (never a body: an upgrade has none, and a declared one is refused from the head, so no
+// memory is ever set aside for it) within the handshake timeout and then either answers it over
+// plain HTTP (400 head breaking an RFC rule, 404 wrong path, 426 not an upgrade, 401/403/400
+// from the HandshakePolicy, 429 connection limit, 503 draining) and closes, or hands the socket
+// to a new Session that completes the upgrade.
 //
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include "runtime/lifecycle.h"
 #include "ws/handshake_policy.h"
@@ -39,12 +43,18 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
   void Upgrade(AdmittedSession admitted, SessionSlot slot);
+  // After refusing a declared body: reads away what of it arrives (bounded in bytes and time),
+  // so that closing does not reset the connection under the answer.
+  void DiscardBody();
 
   boost::beast::tcp_stream stream_;
   SessionContext& context_;
   const HandshakeEnvironment& environment_;
   boost::beast::flat_buffer buffer_;
-  boost::beast::http::request<boost::beast::http::string_body> request_;
+  // Reads the head only: with an empty body the parser holds no body storage whatever the
+  // request declares, and Run() reads no further than the head.
+  boost::beast::http::request_parser<boost::beast::http::empty_body> parser_;
+  uint64_t discard_budget_ = 0;  // bytes of a refused body still to read away
 };
 
 }  // namespace wsbridge

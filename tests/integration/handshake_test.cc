@@ -87,8 +87,9 @@ TEST(HandshakeTest, BadTokensAre401WithTheReason) {
     EXPECT_EQ(answer.status, 401u) << c.name;
     EXPECT_THAT(absl::AsciiStrToLower(answer.body), HasSubstr(c.reason)) << c.name;
   }
-  HttpAnswer not_bearer = Upgrade(bridge.ws_port(), "/ws", {{"Authorization", "Basic dTpw"}});
-  EXPECT_EQ(not_bearer.status, 401u);
+  HttpAnswer empty_bearer = Upgrade(bridge.ws_port(), "/ws", {{"Authorization", "Bearer"}});
+  EXPECT_EQ(empty_bearer.status, 401u);
+  EXPECT_THAT(empty_bearer.body, HasSubstr("token is empty"));
 }
 
 TEST(HandshakeTest, TopicsThatAreNotPublicAre403) {

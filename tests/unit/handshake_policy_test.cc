@@ -127,13 +127,27 @@ TEST_F(HandshakePolicyTest, TheAuthorizationHeaderWinsOverTheQueryToken) {
   ExpectRejected(Decide("/ws?token=" + query_token, "Bearer not.a.token"), 401, "");
 }
 
-TEST_F(HandshakePolicyTest, AnAuthorizationHeaderThatIsNotBearerIsRefusedWith401) {
+TEST_F(HandshakePolicyTest, AnAuthorizationHeaderOfAnotherSchemeIsIgnored) {
+  // Browsers resend cached Basic credentials on their own: they are not a token source.
   const std::string token = TokenFor("user-42");
-  ExpectRejected(Decide("/ws?token=" + token, "Basic dXNlcjpwYXNz"), 401, "Bearer <token>");
-  ExpectRejected(Decide("/ws", "Token " + token), 401, "Bearer <token>");
+  EXPECT_EQ(Admitted(Decide("/ws?token=" + token, "Basic dXNlcjpwYXNz")).user_id, "user-42");
+  EXPECT_EQ(Admitted(Decide("/ws?token=" + token, "Token " + token)).user_id, "user-42");
+  // "Bearer<token>" without the space is a scheme of another name.
+  EXPECT_EQ(Admitted(Decide("/ws?token=" + token, "Bearer" + token)).user_id, "user-42");
+
+  // Without a token, the request is judged as if the header were absent.
+  ExpectRejected(Decide("/ws", "Basic dXNlcjpwYXNz"), 401,
+                 "missing token: pass ?token=<JWT> or an Authorization: Bearer header (the "
+                 "Authorization header's Basic scheme is ignored)");
+  options_.allow_anonymous = true;
+  EXPECT_EQ(Admitted(Decide("/ws", "Basic dXNlcjpwYXNz")).user_id, "");
+}
+
+TEST_F(HandshakePolicyTest, ABearerHeaderWithoutATokenIsRefusedWith401) {
   ExpectRejected(Decide("/ws", "Bearer"), 401, "Bearer <token>");
   ExpectRejected(Decide("/ws", "Bearer "), 401, "Bearer <token>");
-  ExpectRejected(Decide("/ws", "Bearer" + token), 401, "Bearer <token>");
+  // Even where the query has one: the header said Bearer and carried nothing.
+  ExpectRejected(Decide("/ws?token=" + TokenFor("u"), "bearer"), 401, "token is empty");
 }
 
 TEST_F(HandshakePolicyTest, AnEmptyBearerTokenIsRefusedWith401) {
@@ -158,7 +172,7 @@ TEST_F(HandshakePolicyTest, ABadTokenIsRefusedWith401AndTheVerifiersReason) {
 TEST_F(HandshakePolicyTest, ABadTokenIsNotAdmittedAsAnonymousEvenWhenAnonymousIsAllowed) {
   options_.allow_anonymous = true;
   ExpectRejected(Decide("/ws?token=garbage"), 401, "malformed token");
-  ExpectRejected(Decide("/ws", "Basic dXNlcjpwYXNz"), 401, "Bearer <token>");
+  ExpectRejected(Decide("/ws", "Bearer garbage"), 401, "malformed token");
 }
 
 TEST_F(HandshakePolicyTest, ATokenIsRefusedWhenTheBridgeHasNoTokenKey) {
@@ -340,6 +354,106 @@ TEST_F(HandshakePolicyTest, ARequestWithoutAnOriginIsAdmittedDespiteTheAllowList
 TEST_F(HandshakePolicyTest, AnEmptyAllowListAdmitsAnyOrigin) {
   EXPECT_EQ(Admitted(Decide("/ws?token=" + TokenFor("u"), "", "https://anywhere.example")).user_id,
             "u");
+}
+
+// --- The request head (CheckRequestHead) ---------------------------------------------------------
+
+// The head of a well-formed upgrade request: one Host, one key, one version, no body.
+RequestHead GoodHead() {
+  RequestHead head;
+  head.host_fields = 1;
+  head.websocket_key_fields = 1;
+  head.websocket_version_fields = 1;
+  return head;
+}
+
+void ExpectHeadRejected(const RequestHead& head, absl::string_view message) {
+  const std::optional<HandshakeRejection> rejection = CheckRequestHead(head);
+  ASSERT_TRUE(rejection.has_value()) << "accepted, expected 400: " << message;
+  EXPECT_EQ(rejection->http_status, 400u);
+  EXPECT_EQ(rejection->message, message);
+}
+
+TEST(CheckRequestHeadTest, AWellFormedUpgradeHeadGoesOn) {
+  EXPECT_EQ(CheckRequestHead(GoodHead()), std::nullopt);
+  RequestHead zero_length = GoodHead();
+  zero_length.content_length = 0;  // declares no body
+  EXPECT_EQ(CheckRequestHead(zero_length), std::nullopt);
+}
+
+TEST(CheckRequestHeadTest, AnHttp11RequestWithoutHostIs400) {
+  RequestHead head = GoodHead();
+  head.host_fields = 0;
+  ExpectHeadRejected(head,
+                     "missing Host header: an HTTP/1.1 request carries one (RFC 9112 section 3.2)");
+  head.http_version = 10;  // HTTP/1.0 had no Host; it is turned away later as no upgrade
+  EXPECT_EQ(CheckRequestHead(head), std::nullopt);
+}
+
+TEST(CheckRequestHeadTest, TwoHostFieldsAre400) {
+  RequestHead head = GoodHead();
+  head.host_fields = 2;
+  ExpectHeadRejected(head,
+                     "Host header appears 2 times: a request carries one (RFC 9112 section 3.2)");
+}
+
+TEST(CheckRequestHeadTest, TheWebSocketKeyOrVersionTwiceIs400) {
+  RequestHead keys = GoodHead();
+  keys.websocket_key_fields = 2;
+  ExpectHeadRejected(
+      keys, "Sec-WebSocket-Key appears 2 times: it may appear once (RFC 6455 section 11.3.1)");
+  RequestHead versions = GoodHead();
+  versions.websocket_version_fields = 3;
+  ExpectHeadRejected(
+      versions,
+      "Sec-WebSocket-Version appears 3 times: it may appear once (RFC 6455 section 11.3.5)");
+}
+
+TEST(CheckRequestHeadTest, ADeclaredBodyIs400) {
+  RequestHead sized = GoodHead();
+  sized.content_length = 1 << 20;
+  ExpectHeadRejected(sized, "a WebSocket upgrade has no body (Content-Length: 1048576)");
+
+  RequestHead chunked = GoodHead();
+  chunked.transfer_encoding_fields = 1;
+  chunked.transfer_encoding = "gzip, Chunked";
+  ExpectHeadRejected(chunked, "a WebSocket upgrade has no body (Transfer-Encoding: gzip, Chunked)");
+}
+
+TEST(CheckRequestHeadTest, AnUnknownTransferEncodingIs400NamingIt) {
+  for (absl::string_view coding : {"gzip", "chunked, gzip", "identity", ""}) {
+    RequestHead head = GoodHead();
+    head.transfer_encoding_fields = 1;
+    head.transfer_encoding = coding;
+    ExpectHeadRejected(head, absl::StrCat("unknown Transfer-Encoding \"", coding,
+                                          "\": a WebSocket upgrade has no body"));
+  }
+}
+
+// --- OriginFormTarget ----------------------------------------------------------------------------
+
+TEST(OriginFormTargetTest, AnOriginFormTargetIsItself) {
+  EXPECT_EQ(OriginFormTarget("/ws"), "/ws");
+  EXPECT_EQ(OriginFormTarget("/ws?token=abc&topics=a,b"), "/ws?token=abc&topics=a,b");
+}
+
+TEST(OriginFormTargetTest, AnAbsoluteFormTargetBecomesItsPathAndQuery) {
+  EXPECT_EQ(OriginFormTarget("http://host:8080/ws?token=abc"), "/ws?token=abc");
+  EXPECT_EQ(OriginFormTarget("HTTP://host/ws"), "/ws");
+  EXPECT_EQ(OriginFormTarget("ws://[::1]:8080/ws?topics=a"), "/ws?topics=a");
+  EXPECT_EQ(OriginFormTarget("https://user@host/a/b?c=%2F"), "/a/b?c=%2F");
+  // An empty path is "/".
+  EXPECT_EQ(OriginFormTarget("http://host:8080"), "/");
+  EXPECT_EQ(OriginFormTarget("http://host?x=1"), "/?x=1");
+}
+
+TEST(OriginFormTargetTest, FormsWithoutAPathAreNullopt) {
+  EXPECT_EQ(OriginFormTarget("*"), std::nullopt);
+  EXPECT_EQ(OriginFormTarget("host:443"), std::nullopt);  // authority form
+  EXPECT_EQ(OriginFormTarget(""), std::nullopt);
+  EXPECT_EQ(OriginFormTarget("ws"), std::nullopt);
+  EXPECT_EQ(OriginFormTarget(":8080/ws"), std::nullopt);
+  EXPECT_EQ(OriginFormTarget("1http://host/ws"), std::nullopt);
 }
 
 // --- QueryParameter ------------------------------------------------------------------------------
