@@ -344,8 +344,8 @@ TEST_F(SessionTest, APingWhileOurCloseWaitsInTheQueueIsAnsweredAheadOfOurClose) 
   // The browser reads nothing yet: our close frame stays behind a message bigger than what the
   // loopback buffers take (the socket buffers are left at their size, so that the browser can
   // read it all quickly later).
-  const std::string big(32 << 20, 'x');
-  ASSERT_EQ(session->Deliver(MakePayload(Payload::Kind::kBinary, big)), DeliveryOutcome::kQueued);
+  const PayloadPtr message = MakePayload(Payload::Kind::kBinary, std::string(32 << 20, 'x'));
+  ASSERT_EQ(session->Deliver(message), DeliveryOutcome::kQueued);
   RunPending();
   session->Close(4000, "bye");
   RunPending();
@@ -355,7 +355,6 @@ TEST_F(SessionTest, APingWhileOurCloseWaitsInTheQueueIsAnsweredAheadOfOurClose) 
   RunUntil([&] { return session->Counters().queued_messages == 3; });
 
   // The browser reads: the message, whole, then the pong, then our close.
-  const PayloadPtr message = MakePayload(Payload::Kind::kBinary, big);
   const std::string tail = ServerPong("still there?") + ServerClose(4000, "bye");
   const std::string received = BrowserReceives(message->wire_size() + tail.size());
   ASSERT_EQ(received.size(), message->wire_size() + tail.size());
