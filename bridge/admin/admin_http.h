@@ -1,6 +1,9 @@
 // AdminHttp: the operator's HTTP port (keep it private): GET /healthz (200 while the process
 // serves), GET /readyz (200, or 503 once draining) and GET /metrics (Prometheus text format).
-// One request per connection; small, plain, no keep-alive.
+// HEAD gets the same status and headers (Content-Length included) without the body; other methods
+// get 405. A request that is not HTTP, or is too big, gets 400, as on the WebSocket port; a peer
+// that sends nothing or vanishes gets no answer. One request per connection; small, plain, no
+// keep-alive.
 //
 // Thread-safety: each connection runs on the I/O thread that accepted it; `metrics` is called
 // there and must be thread-safe.

@@ -77,7 +77,17 @@ FrameWriter::Outcome FrameWriter::Write(ByteSink& sink, FrameWritten on_written,
 void FrameWriter::DiscardUnstarted() {
   if (queue_.empty()) return;
   const bool keep_front = front_written_ > 0 || queue_.front()->kind == Payload::Kind::kHandshake;
-  queue_.Truncate(keep_front ? 1 : 0);
+  queue_.RemoveIf(keep_front ? 1 : 0,
+                  [](const Payload& payload) { return payload.kind != Payload::Kind::kPong; });
+}
+
+bool FrameWriter::PushAheadOfClose(PayloadPtr payload) {
+  if (queue_.empty()) return false;
+  const size_t close = queue_.size() - 1;
+  if (queue_.at(close)->kind != Payload::Kind::kClose) return false;
+  if (close == 0 && front_written_ > 0) return false;  // partly on the wire: nothing may follow
+  queue_.InsertUnbounded(close, std::move(payload));
+  return true;
 }
 
 void FrameWriter::Clear() {

@@ -8,7 +8,9 @@
 // The byte stream to the browser must stay well-formed, so a frame that was started is always
 // finished: DiscardUnstarted() is the one way to give up on what is queued (a slow consumer, a
 // close that jumps the queue). The upgrade response is never discarded either: nothing else means
-// anything without it.
+// anything without it; nor is a pong: a ping received before the browser's close frame must be
+// answered (RFC 6455 section 5.5.2). Nothing may follow a close frame on the wire (section 5.5.1),
+// so a pong owed after ours is queued goes ahead of it (PushAheadOfClose), or not at all.
 //
 // Thread-safety: none; owned by the session's I/O thread.
 #pragma once
@@ -68,8 +70,12 @@ class FrameWriter {
   Outcome Write(ByteSink& sink, FrameWritten on_written, boost::system::error_code& ec);
 
   // Drops every queued frame not started yet, keeping a frame partly written and the upgrade
-  // response (both are always at the front).
+  // response (both are always at the front), and the pongs (owed to the browser's pings).
   void DiscardUnstarted();
+  // Queues `payload` (a control frame, whatever the limits say) just ahead of the close frame at
+  // the back of the queue, so that it still reaches the browser before that close frame. False,
+  // queue unchanged, when the back is no close frame or the close frame is already started.
+  bool PushAheadOfClose(PayloadPtr payload);
   // Drops everything: the connection is gone.
   void Clear();
 

@@ -22,6 +22,12 @@ void SendQueue::PushUnbounded(PayloadPtr payload) {
   ++count_;
 }
 
+void SendQueue::InsertUnbounded(size_t i, PayloadPtr payload) {
+  PushUnbounded(std::move(payload));
+  // Walk it back from the end to position i; only ever a step or two (ahead of a close frame).
+  for (size_t j = count_ - 1; j > i; --j) std::swap(Slot(j), Slot(j - 1));
+}
+
 void SendQueue::PopFront() {
   bytes_ -= slots_[head_]->bytes.size();
   slots_[head_].reset();
@@ -41,6 +47,27 @@ void SendQueue::Truncate(size_t keep) {
     slots_[last].reset();
     --count_;
   }
+  if (count_ == 0) {
+    slots_.reset();
+    capacity_ = 0;
+    head_ = 0;
+  }
+}
+
+void SendQueue::RemoveIf(size_t first, absl::FunctionRef<bool(const Payload&)> drop) {
+  if (first >= count_) return;
+  size_t kept = first;
+  for (size_t i = first; i < count_; ++i) {
+    PayloadPtr& slot = Slot(i);
+    if (drop(*slot)) {
+      bytes_ -= slot->bytes.size();
+      slot.reset();
+    } else {
+      if (kept != i) Slot(kept) = std::move(slot);
+      ++kept;
+    }
+  }
+  count_ = static_cast<uint32_t>(kept);
   if (count_ == 0) {
     slots_.reset();
     capacity_ = 0;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/functional/function_ref.h"
 #include "config/config.h"
 #include "ws/payload.h"
 
@@ -29,6 +30,9 @@ class SendQueue {
   // Appends whatever the limits say: control frames (pong, close) and the upgrade response, which
   // are small and must not be refused.
   void PushUnbounded(PayloadPtr payload);
+  // REQUIRES: i <= size(). Inserts at position i (0 is the front), whatever the limits say, like
+  // PushUnbounded: a pong that must still go out ahead of a close frame already queued.
+  void InsertUnbounded(size_t i, PayloadPtr payload);
 
   // REQUIRES: !empty().
   const PayloadPtr& front() const { return slots_[head_]; }
@@ -38,6 +42,9 @@ class SendQueue {
 
   // Drops every message but the first `keep` ones (0 or 1: the one being written).
   void Truncate(size_t keep);
+  // Drops the messages from position `first` on for which `drop` is true; the others keep their
+  // order. In place: it never allocates.
+  void RemoveIf(size_t first, absl::FunctionRef<bool(const Payload&)> drop);
 
   bool empty() const { return count_ == 0; }
   size_t size() const { return count_; }
@@ -45,6 +52,8 @@ class SendQueue {
 
  private:
   void Grow();
+  // REQUIRES: i < size().
+  PayloadPtr& Slot(size_t i) { return slots_[(head_ + i) & (capacity_ - 1)]; }
 
   SendQueueLimits limits_;
   std::unique_ptr<PayloadPtr[]> slots_;  // ring buffer, capacity_ slots, power of two

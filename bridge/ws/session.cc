@@ -122,8 +122,9 @@ void Session::OnPeerClose(uint16_t code, std::string_view reason) {
   // The reader delivers no frame after a close frame, so this runs at most once.
   switch (state_) {
     case State::kOpen: {
-      // The browser closes: answer with its code right after the frame being written; what is
-      // queued behind that frame will not be read any more.
+      // The browser closes: answer with its code right after the frame being written and the
+      // pongs still owed (a ping that came in the same read as this close is answered first);
+      // the messages queued will not be read any more.
       Closing& closing = EnsureClosing(CloseInitiator::kClient);
       closing.peer_code = code;
       closing.peer_reason.assign(reason);
@@ -312,9 +313,32 @@ void Session::OnMessage(bool text, std::string_view data) {
 
 void Session::OnPing(std::string_view data) {
   last_heard_ = context_.clock.Now();
-  if (state_ != State::kOpen) return;  // nothing may follow our close frame
-  writer_.PushUnbounded(MakePayload(Payload::Kind::kPong, std::string(data)));
-  ScheduleFlush();
+  // Every ping read is one that came before the browser's close frame (the reader delivers
+  // nothing after it), so it is owed a pong (RFC 6455 5.5.2); but nothing may follow our own
+  // close frame on the wire (5.5.1).
+  switch (state_) {
+    case State::kOpen:
+      writer_.PushUnbounded(MakePayload(Payload::Kind::kPong, std::string(data)));
+      return ScheduleFlush();
+    case State::kCloseQueued:
+      // Our close frame waits at the back of the queue: the pong goes just ahead of it, unless
+      // the close frame is already partly written (then, as in kCloseSent, no pong).
+      if (writer_.PushAheadOfClose(MakePayload(Payload::Kind::kPong, std::string(data)))) {
+        ScheduleFlush();
+      }
+      return;
+    case State::kCloseSent:
+      // Our close frame is on the wire: the ping goes unanswered, and the browser's close that
+      // should follow it still completes the handshake.
+      return;
+    case State::kUpgrading:
+    case State::kAnswerQueued:
+    case State::kFailing:
+    case State::kLingering:
+    case State::kDropped:
+    case State::kFinished:
+      return;  // nothing is read in these states
+  }
 }
 
 void Session::OnPong(std::string_view /*data*/) { last_heard_ = context_.clock.Now(); }

@@ -22,6 +22,14 @@
 // message that does not fit the queue makes the session a slow consumer: queued messages not yet
 // on the wire are dropped and it closes with 1013.
 //
+// Pongs: every ping from the browser comes before its close frame (nothing is read after that),
+// so each is owed a pong (RFC 6455 5.5.2), and nothing may follow our close frame (5.5.1). In
+// kOpen the pong joins the back of the queue and survives what a close discards, so a ping read
+// together with the browser's close is answered before our close frame. In kCloseQueued it goes
+// just ahead of our close frame while that frame is not started. Once our close frame is partly
+// (still kCloseQueued) or wholly (kCloseSent) on the wire, the ping goes unanswered: a pong there
+// would break 5.5.1. None of this adds a state or a transition.
+//
 // Inbound: the session waits for the socket to be readable and reads into the thread's shared
 // scratch buffer; its FrameReader keeps bytes only while a frame is incomplete. Idle sessions
 // therefore hold no read or write buffer at all.

@@ -241,6 +241,72 @@ TEST(FrameWriterTest, DiscardUnstartedNeverDropsTheUpgradeResponse) {
   EXPECT_EQ(socket.received, "HTTP/1.1 101\r\n\r\n");
 }
 
+TEST(FrameWriterTest, DiscardUnstartedKeepsThePongsOwedToTheBrowserInOrder) {
+  // A ping read together with the browser's close: its pong must still go out before our close.
+  FrameWriter writer(Roomy());
+  const PayloadPtr pong1 = MakePayload(Payload::Kind::kPong, "p1");
+  const PayloadPtr pong2 = MakePayload(Payload::Kind::kPong, "p2");
+  ASSERT_TRUE(writer.TryPush(Text("a")));
+  writer.PushUnbounded(pong1);
+  ASSERT_TRUE(writer.TryPush(Text("b")));
+  writer.PushUnbounded(MakePayload(Payload::Kind::kPing, ""));
+  writer.PushUnbounded(pong2);
+
+  writer.DiscardUnstarted();
+  const PayloadPtr close = MakePayload(Payload::Kind::kClose, "\x03\xe8");
+  writer.PushUnbounded(close);
+
+  FakeSocket socket;
+  Written written;
+  boost::system::error_code ec;
+  EXPECT_EQ(writer.Write(socket, written, ec), Outcome::kDrained);
+  EXPECT_EQ(socket.received, Wire(pong1) + Wire(pong2) + Wire(close));
+}
+
+TEST(FrameWriterTest, PushAheadOfCloseGoesBetweenTheQueuedMessagesAndTheCloseFrame) {
+  FrameWriter writer(Roomy());
+  const PayloadPtr a = Text(std::string(50, 'a'));
+  const PayloadPtr close = MakePayload(Payload::Kind::kClose, "\x03\xe8");
+  const PayloadPtr pong = MakePayload(Payload::Kind::kPong, "p");
+  ASSERT_TRUE(writer.TryPush(a));
+  writer.PushUnbounded(close);
+  FakeSocket socket;
+  socket.budget = 10;  // `a` is half out
+  Written written;
+  boost::system::error_code ec;
+  ASSERT_EQ(writer.Write(socket, written, ec), Outcome::kBlocked);
+
+  EXPECT_TRUE(writer.PushAheadOfClose(pong));
+
+  socket.budget = SIZE_MAX;
+  EXPECT_EQ(writer.Write(socket, written, ec), Outcome::kDrained);
+  EXPECT_EQ(socket.received, Wire(a) + Wire(pong) + Wire(close));
+}
+
+TEST(FrameWriterTest, PushAheadOfCloseRefusesOnceTheCloseFrameIsStartedOrWithoutOne) {
+  const PayloadPtr pong = MakePayload(Payload::Kind::kPong, "p");
+  FrameWriter writer(Roomy());
+  EXPECT_FALSE(writer.PushAheadOfClose(pong));  // empty
+  ASSERT_TRUE(writer.TryPush(Text("a")));
+  EXPECT_FALSE(writer.PushAheadOfClose(pong));  // no close frame at the back
+  EXPECT_EQ(writer.size(), 1u);
+
+  FakeSocket socket;
+  Written written;
+  boost::system::error_code ec;
+  ASSERT_EQ(writer.Write(socket, written, ec), Outcome::kDrained);
+  const PayloadPtr close = MakePayload(Payload::Kind::kClose, "\x03\xe8");
+  writer.PushUnbounded(close);
+  socket.budget = 1;  // the close frame is started: nothing may follow it, nor cut into it
+  ASSERT_EQ(writer.Write(socket, written, ec), Outcome::kBlocked);
+
+  EXPECT_FALSE(writer.PushAheadOfClose(pong));
+
+  socket.budget = SIZE_MAX;
+  EXPECT_EQ(writer.Write(socket, written, ec), Outcome::kDrained);
+  EXPECT_EQ(socket.received, Wire(Text("a")) + Wire(close));
+}
+
 TEST(FrameWriterTest, AReportThatDiscardsSeesTheFramesOfTheSameWriteAsAlreadySent) {
   // The browser's close arrives with the upgrade: its answer is decided while the 101 is
   // reported, after the messages queued behind the 101 already left in the same write.

@@ -269,6 +269,58 @@ TEST(SendQueueTest, TruncateKeepsTheFrontWhenTheRingHasWrappedAround) {
   EXPECT_THAT(Drain(queue), ElementsAre("a"));
 }
 
+// --- RemoveIf and InsertUnbounded --------------------------------------------------------------
+
+TEST(SendQueueTest, RemoveIfDropsWhatItIsToldFromAPositionOnAndKeepsTheOrderOfTheRest) {
+  SendQueue queue(SendQueueLimits{});
+  // The front one is dropped by the predicate too, but lies before `first`.
+  for (const char* text : {"drop 0", "keep 1", "drop 2", "keep 3", "drop 4"}) {
+    ASSERT_TRUE(queue.TryPush(Text(text)));
+  }
+
+  queue.RemoveIf(1, [](const Payload& p) { return p.bytes.starts_with("drop"); });
+
+  EXPECT_EQ(queue.size(), 3u);
+  EXPECT_EQ(queue.bytes(), 18u);
+  EXPECT_THAT(Drain(queue), ElementsAre("drop 0", "keep 1", "keep 3"));
+}
+
+TEST(SendQueueTest, RemoveIfOverTheWrappedRingAndDownToNothing) {
+  SendQueue queue(Limits(1 << 20, 100));
+  for (const char* text : {"x1", "x2", "x3", "a"}) ASSERT_TRUE(queue.TryPush(Text(text)));
+  queue.PopFront();
+  queue.PopFront();
+  queue.PopFront();
+  for (const char* text : {"b", "cc", "d"}) ASSERT_TRUE(queue.TryPush(Text(text)));
+
+  queue.RemoveIf(0, [](const Payload& p) { return p.bytes.size() == 1; });
+  EXPECT_EQ(queue.bytes(), 2u);
+  queue.RemoveIf(5, [](const Payload&) { return true; });  // past the end: nothing
+  EXPECT_EQ(queue.size(), 1u);
+  queue.RemoveIf(0, [](const Payload&) { return true; });
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.bytes(), 0u);
+  ASSERT_TRUE(queue.TryPush(Text("again")));
+  EXPECT_THAT(Drain(queue), ElementsAre("again"));
+}
+
+TEST(SendQueueTest, InsertUnboundedPutsAMessageAheadOfTheLastOnesEvenPastTheLimits) {
+  SendQueue queue(Limits(1 << 20, 4));
+  // A wrapped ring, full to its message limit.
+  for (const char* text : {"x1", "x2", "a", "b"}) ASSERT_TRUE(queue.TryPush(Text(text)));
+  queue.PopFront();
+  queue.PopFront();
+  for (const char* text : {"c", "close"}) ASSERT_TRUE(queue.TryPush(Text(text)));
+  ASSERT_FALSE(queue.TryPush(Text("refused")));
+
+  queue.InsertUnbounded(3, Text("pong"));
+  queue.InsertUnbounded(0, Text("first"));
+
+  EXPECT_EQ(queue.size(), 6u);
+  EXPECT_EQ(queue.bytes(), 17u);
+  EXPECT_THAT(Drain(queue), ElementsAre("first", "a", "b", "c", "pong", "close"));
+}
+
 // --- Long lives -------------------------------------------------------------------------------
 
 TEST(SendQueueTest, OrderAndBytesSurviveManyPushPopCyclesAroundTheRing) {

@@ -38,6 +38,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using testing::kClose;
+using testing::kPing;
 using testing::kText;
 
 constexpr char kClientKey[] = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -97,6 +98,13 @@ std::string ServerClose(uint16_t code, std::string_view reason = "") {
   std::string frame = "\x88";
   frame.push_back(static_cast<char>(2 + reason.size()));
   return frame + CloseBody(code, reason);
+}
+
+// A pong as the server sends it (payload at most 125 bytes).
+std::string ServerPong(std::string_view payload) {
+  std::string frame = "\x8A";
+  frame.push_back(static_cast<char>(payload.size()));
+  return frame + std::string(payload);
 }
 
 class SessionTest : public ::testing::Test {
@@ -316,6 +324,58 @@ TEST_F(SessionTest, AProtocolErrorWhileOurCloseWaitsInTheQueueKeepsOurClose) {
   RunUntil([&] { return Closed(); });
 
   EXPECT_THAT(sink_.log[1], HasSubstr("error:2:"));
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
+// --- Pongs around the close handshake (RFC 6455 5.5.1, 5.5.2) ------------------------------------
+
+TEST_F(SessionTest, APingThatCameInTheSameReadAsTheBrowsersCloseIsAnsweredBeforeOurClose) {
+  auto session = Open();
+  BrowserSends(ClientFrame(kPing, "p1") + ClientFrame(kClose, CloseBody(1000, "")));
+
+  EXPECT_EQ(BrowserReceives(4 + 4), ServerPong("p1") + ServerClose(1000));
+  RunUntil([&] { return Closed(); });
+  ExpectOpenedThenOneClosed("closed:1000::client");
+}
+
+TEST_F(SessionTest, APingWhileOurCloseWaitsInTheQueueIsAnsweredAheadOfOurClose) {
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  // The browser reads nothing yet: our close frame stays behind a message bigger than what the
+  // loopback buffers take (the socket buffers are left at their size, so that the browser can
+  // read it all quickly later).
+  const PayloadPtr message = MakePayload(Payload::Kind::kBinary, std::string(32 << 20, 'x'));
+  ASSERT_EQ(session->Deliver(message), DeliveryOutcome::kQueued);
+  RunPending();
+  session->Close(4000, "bye");
+  RunPending();
+  ASSERT_EQ(session->Counters().queued_messages, 2u);
+
+  BrowserSends(ClientFrame(kPing, "still there?"));
+  RunUntil([&] { return session->Counters().queued_messages == 3; });
+
+  // The browser reads: the message, whole, then the pong, then our close.
+  const std::string tail = ServerPong("still there?") + ServerClose(4000, "bye");
+  const std::string received = BrowserReceives(message->wire_size() + tail.size());
+  ASSERT_EQ(received.size(), message->wire_size() + tail.size());
+  EXPECT_TRUE(received.starts_with(message->header()));
+  EXPECT_EQ(received.substr(message->wire_size()), tail);
+  BrowserSends(ClientFrame(kClose, CloseBody(4000, "")));
+  RunUntil([&] { return Closed(); });
+  ExpectOpenedThenOneClosed("closed:4000:bye:server");
+}
+
+TEST_F(SessionTest, APingAfterOurCloseIsOnTheWireGoesUnanswered) {
+  // Nothing may follow our close frame (RFC 6455 5.5.1), so a ping that comes after it is read
+  // but not answered; the browser's close still ends the handshake.
+  auto session = Open();
+  session->Close(4000, "bye");
+  EXPECT_EQ(BrowserReceives(5), ServerClose(4000, "bye"));
+
+  BrowserSends(ClientFrame(kPing, "late") + ClientFrame(kClose, CloseBody(4000, "")));
+  RunUntil([&] { return Closed(); });
+
+  EXPECT_EQ(ReadBrowser(), "");
   ExpectOpenedThenOneClosed("closed:4000:bye:server");
 }
 
