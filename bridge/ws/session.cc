@@ -286,6 +286,9 @@ void Session::OnReadable(error_code ec) {
 }
 
 void Session::Consume(char* data, size_t size) {
+  // Any bytes count as heard, not only whole frames: a browser in the middle of sending a large
+  // message is not idle.
+  last_heard_ = context_.clock.Now();
   // After a protocol failure the rest is read only to be discarded (see LingeringClose).
   if (reader_.error() != ws::FrameReader::Error::kNone) return;
   const ws::FrameReader::Error error = reader_.Feed(data, size, *this);
@@ -294,7 +297,6 @@ void Session::Consume(char* data, size_t size) {
 
 void Session::OnMessage(bool text, std::string_view data) {
   const auto now = context_.clock.Now();
-  last_heard_ = now;
   ++counters_.messages_received;
   counters_.bytes_received += data.size();
   if (state_ == State::kOpen && !inbound_rate_.TryTake(now)) {
@@ -312,7 +314,6 @@ void Session::OnMessage(bool text, std::string_view data) {
 }
 
 void Session::OnPing(std::string_view data) {
-  last_heard_ = context_.clock.Now();
   // Every ping read is one that came before the browser's close frame (the reader delivers
   // nothing after it), so it is owed a pong (RFC 6455 5.5.2); but nothing may follow our own
   // close frame on the wire (5.5.1).
@@ -341,12 +342,9 @@ void Session::OnPing(std::string_view data) {
   }
 }
 
-void Session::OnPong(std::string_view /*data*/) { last_heard_ = context_.clock.Now(); }
+void Session::OnPong(std::string_view /*data*/) {}  // heard: Consume noted the bytes
 
-void Session::OnClose(uint16_t code, std::string_view reason) {
-  last_heard_ = context_.clock.Now();
-  OnPeerClose(code, reason);
-}
+void Session::OnClose(uint16_t code, std::string_view reason) { OnPeerClose(code, reason); }
 
 // ---- Outbound ----
 

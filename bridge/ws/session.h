@@ -215,7 +215,7 @@ class Session final : public SessionEndpoint,
   SessionCounters counters_;
   TokenBucket inbound_rate_;
   size_t live_index_ = 0;          // position in context_.live_sessions while open
-  Clock::TimePoint last_heard_{};  // last frame of any kind from the browser
+  Clock::TimePoint last_heard_{};  // last bytes of any kind read from the browser
   Clock::TimePoint last_ping_{};
   Clock::TimePoint write_blocked_since_{};  // when the socket last stopped taking
   State state_ = State::kUpgrading;

@@ -568,6 +568,25 @@ TEST_F(SessionTest, ABrowserSilentPastTheIdleTimeoutIsDroppedAsTransport) {
   EXPECT_THAT(sink_.log.back(), HasSubstr(":transport"));
 }
 
+TEST_F(SessionTest, ABrowserInTheMiddleOfALargeFrameIsNotIdle) {
+  auto session = Open();
+  auto sweeper = std::make_shared<LivenessSweeper>(Context());
+  const std::string frame = ClientFrame(kText, std::string(1000, 'x'));
+
+  // Half a frame 50 s after the open: heard, though no frame is complete yet.
+  clock_.Advance(seconds(50));
+  BrowserSends(frame.substr(0, 500));
+  RunPending();
+  clock_.Advance(seconds(50));  // 100 s after the open, 50 s after the last bytes
+  sweeper->Sweep();
+  RunPending();
+  EXPECT_FALSE(Closed());
+
+  BrowserSends(frame.substr(500));
+  RunUntil([&] { return sink_.Count("text:") == 1; });
+  EXPECT_FALSE(Closed());
+}
+
 TEST_F(SessionTest, AWriteStalledPastTheWriteTimeoutClosesAsSlowConsumer) {
   small_buffers_ = true;
   limits_.send_queue.max_bytes = 64 << 20;
