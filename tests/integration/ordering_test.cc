@@ -4,6 +4,7 @@
 // chance that all 24 land on one thread is 4^-23), publishers run concurrently on channels of
 // their own with many calls in flight, and every assertion is about what the browsers saw, never
 // about timing.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <set>
@@ -41,6 +42,15 @@ std::unique_ptr<v1::Bridge::Stub> OwnChannelStub(TestBridge& bridge, int publish
   args.SetInt("wsbridge.test.publisher", publisher);
   return v1::Bridge::NewStub(grpc::CreateCustomChannel(
       absl::StrCat("127.0.0.1:", bridge.grpc_port()), grpc::InsecureChannelCredentials(), args));
+}
+
+// A context for one asynchronous call: a deadline so a lost answer fails the test instead of
+// hanging it, and wait_for_ready because a fresh channel may still be connecting.
+std::shared_ptr<grpc::ClientContext> OrderedCallContext() {
+  auto context = std::make_shared<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  context->set_wait_for_ready(true);
+  return context;
 }
 
 // Makes `count` asynchronous calls, `start(i, done)` issuing call i, with at most `in_flight`
@@ -83,7 +93,7 @@ void PublishUnary(TestBridge& bridge, int publisher, int count, int in_flight,
                   const std::string& topic) {
   auto stub = OwnChannelStub(bridge, publisher);
   const int failed = CallsWithInFlight(count, in_flight, [&](int i, auto done) {
-    auto context = std::make_shared<grpc::ClientContext>();
+    auto context = OrderedCallContext();
     auto request = std::make_shared<v1::BroadcastRequest>();
     auto response = std::make_shared<v1::BroadcastResponse>();
     request->add_topics(topic);
@@ -181,6 +191,8 @@ TEST(OrderingTest, StreamsAndUnaryCallsTogetherGiveEverySubscriberOneOrder) {
     publishers.emplace_back([&, s] {
       auto stub = OwnChannelStub(bridge, 100 + s);
       auto context = CallContext();
+      // A fresh channel may still be connecting: wait for it rather than fail the call.
+      context->set_wait_for_ready(true);
       auto stream = stub->BroadcastStream(context.get());
       std::thread writer([&] {
         for (int i = 0; i < kPerStream; ++i) {
@@ -195,7 +207,8 @@ TEST(OrderingTest, StreamsAndUnaryCallsTogetherGiveEverySubscriberOneOrder) {
       int answered = 0;
       while (stream->Read(&response)) ++answered;
       writer.join();
-      EXPECT_TRUE(stream->Finish().ok());
+      const grpc::Status status = stream->Finish();
+      EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
       EXPECT_EQ(answered, kPerStream);
     });
   }
@@ -234,7 +247,7 @@ TEST(OrderingTest, PushesToUsersAndBroadcastsInterleaveInOneOrder) {
       auto stub = OwnChannelStub(bridge, p);
       const int failed =
           CallsWithInFlight(kCallsPerPublisher, kInFlightPerPublisher, [&](int i, auto done) {
-            auto context = std::make_shared<grpc::ClientContext>();
+            auto context = OrderedCallContext();
             const std::string text = absl::StrCat("p", p, "-", i);
             const int users = audience(p, i);
             if (users == 0) {
