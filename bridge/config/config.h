@@ -106,10 +106,12 @@ struct SessionOptions {
   absl::Duration ping_interval = absl::Seconds(25);
 
   // --- Browser -> bridge messages --------------------------------------------------------------
-  // Inbound messages per second allowed per session. 0 = unlimited. Default 0.
-  uint32_t client_messages_per_second = 0;
-  // Burst size of that rate limit. 0 = same as client_messages_per_second. Default 0.
-  uint32_t client_messages_burst = 0;
+  // Inbound messages per second allowed per session, pings included; past it the session is
+  // closed with 1008. 0 = unlimited. Default 100: far above what a person types or a page
+  // reports, far below what would flood the Events streams.
+  uint32_t client_messages_per_second = 100;
+  // Burst size of that rate limit. 0 = same as client_messages_per_second. Default 200.
+  uint32_t client_messages_burst = 200;
   // Whether messages browsers send become events for gRPC Events() streams. Default true.
   bool forward_client_messages = true;
 };

@@ -58,12 +58,13 @@ FrameWriter::Outcome FrameWriter::Write(ByteSink& sink, FrameWritten on_written,
     while (left > 0) {
       const size_t remaining = queue_.front()->wire_size() - front_written_;
       if (left < remaining) {
-        front_written_ += left;
+        front_written_ += static_cast<uint32_t>(left);
         break;
       }
       left -= remaining;
       front_written_ = 0;
       completed[completed_count++] = {queue_.front()->kind, queue_.front()->bytes.size()};
+      if (queue_.front()->kind == Payload::Kind::kPong) --pongs_;
       queue_.PopFront();
     }
     for (size_t i = 0; i < completed_count; ++i) {
@@ -86,13 +87,27 @@ bool FrameWriter::PushAheadOfClose(PayloadPtr payload) {
   const size_t close = queue_.size() - 1;
   if (queue_.at(close)->kind != Payload::Kind::kClose) return false;
   if (close == 0 && front_written_ > 0) return false;  // partly on the wire: nothing may follow
+  if (payload->kind == Payload::Kind::kPong) ++pongs_;
   queue_.InsertUnbounded(close, std::move(payload));
   return true;
+}
+
+bool FrameWriter::ReplaceUnstartedPong(PayloadPtr pong) {
+  if (pongs_ == 0) return false;
+  // From the back: a pong waiting unstarted is the newest one, normally close to the back.
+  const size_t first_unstarted = front_written_ > 0 ? 1 : 0;
+  for (size_t i = queue_.size(); i > first_unstarted; --i) {
+    if (queue_.at(i - 1)->kind != Payload::Kind::kPong) continue;
+    queue_.Replace(i - 1, std::move(pong));
+    return true;
+  }
+  return false;  // the one pong queued is partly written
 }
 
 void FrameWriter::Clear() {
   queue_.Truncate(0);
   front_written_ = 0;
+  pongs_ = 0;
 }
 
 }  // namespace wsbridge::ws

@@ -63,7 +63,10 @@ class FrameWriter {
 
   // See SendQueue::TryPush / PushUnbounded.
   bool TryPush(PayloadPtr payload) { return queue_.TryPush(std::move(payload)); }
-  void PushUnbounded(PayloadPtr payload) { queue_.PushUnbounded(std::move(payload)); }
+  void PushUnbounded(PayloadPtr payload) {
+    if (payload->kind == Payload::Kind::kPong) ++pongs_;
+    queue_.PushUnbounded(std::move(payload));
+  }
 
   // Writes queued frames into `sink` until the queue is empty, the sink is full or fails, or
   // `on_written` returns false.
@@ -76,8 +79,15 @@ class FrameWriter {
   // the back of the queue, so that it still reaches the browser before that close frame. False,
   // queue unchanged, when the back is no close frame or the close frame is already started.
   bool PushAheadOfClose(PayloadPtr payload);
+  // Puts `pong` in place of the newest pong not started yet: when pongs are still owed, answering
+  // only the most recent ping is enough (RFC 6455 section 5.5.3), so a ping flood holds at most
+  // one waiting pong. False, queue unchanged, when no pong waits unstarted.
+  bool ReplaceUnstartedPong(PayloadPtr pong);
   // Drops everything: the connection is gone.
   void Clear();
+  // More queued than the limits allow (SendQueue::over_limits): the session stops reading until
+  // the browser takes some, so that what it sends cannot make us queue more for it.
+  bool over_limits() const { return queue_.over_limits(); }
 
   bool empty() const { return queue_.empty(); }
   size_t size() const { return queue_.size(); }
@@ -87,7 +97,8 @@ class FrameWriter {
 
  private:
   SendQueue queue_;
-  size_t front_written_ = 0;
+  uint32_t front_written_ = 0;  // frames are at most 64 MiB and a header
+  uint32_t pongs_ = 0;          // pongs in the queue, started or not
 };
 
 }  // namespace wsbridge::ws

@@ -28,6 +28,12 @@ void SendQueue::InsertUnbounded(size_t i, PayloadPtr payload) {
   for (size_t j = count_ - 1; j > i; --j) std::swap(Slot(j), Slot(j - 1));
 }
 
+void SendQueue::Replace(size_t i, PayloadPtr payload) {
+  PayloadPtr& slot = Slot(i);
+  bytes_ = bytes_ - slot->bytes.size() + payload->bytes.size();
+  slot = std::move(payload);
+}
+
 void SendQueue::PopFront() {
   bytes_ -= slots_[head_]->bytes.size();
   slots_[head_].reset();

@@ -45,6 +45,15 @@ class SendQueue {
   // Drops the messages from position `first` on for which `drop` is true; the others keep their
   // order. In place: it never allocates.
   void RemoveIf(size_t first, absl::FunctionRef<bool(const Payload&)> drop);
+  // REQUIRES: i < size(). Puts `payload` in place of the i-th message, whatever the limits say.
+  void Replace(size_t i, PayloadPtr payload);
+
+  // True when more is queued than the limits allow. TryPush never gets the queue there; only
+  // what is pushed whatever the limits say (control frames) does, on top of a full queue, or a
+  // second message behind one larger than max_bytes.
+  bool over_limits() const {
+    return count_ > limits_.max_messages || (count_ > 1 && bytes_ > limits_.max_bytes);
+  }
 
   bool empty() const { return count_ == 0; }
   size_t size() const { return count_; }

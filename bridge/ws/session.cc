@@ -262,6 +262,12 @@ void Session::OnSendQueueFull(const PayloadPtr& refused) {
 void Session::WaitReadable() {
   if (reading_ || Ended()) return;
   if (reader_.close_received()) return;  // the browser may send nothing after its close frame
+  if (writer_.over_limits()) {
+    // What the browser sends may make us queue more for it (pongs): not before it has taken
+    // some of what waits. ResumeReading() picks up once the queue is back within its limits.
+    read_paused_ = true;
+    return;
+  }
   reading_ = true;
   socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
     self->reading_ = false;
@@ -280,7 +286,7 @@ void Session::OnReadable(error_code ec) {
     if (ec) return OnTransportError(ec);
     Consume(scratch.data(), bytes);
     if (Ended()) return;
-    if (bytes < scratch.size()) break;
+    if (bytes < scratch.size() || writer_.over_limits()) break;
   }
   WaitReadable();
 }
@@ -295,17 +301,23 @@ void Session::Consume(char* data, size_t size) {
   if (error != ws::FrameReader::Error::kNone) OnProtocolError(error, reader_.error_detail());
 }
 
+void Session::TakeInboundToken() {
+  if (state_ != State::kOpen || inbound_rate_.TryTake(context_.clock.Now())) return;
+  rate_limited_ = true;
+  ReportError(SessionErrorCode::kRateLimited,
+              "more than " + std::to_string(context_.options.client_messages_per_second) +
+                  " messages and pings per second from the browser (burst " +
+                  std::to_string(context_.options.client_messages_burst != 0
+                                     ? context_.options.client_messages_burst
+                                     : context_.options.client_messages_per_second) +
+                  "; --client_messages_per_second, --client_messages_burst)");
+  StartClose(ws::kClosePolicy, "rate limited");
+}
+
 void Session::OnMessage(bool text, std::string_view data) {
-  const auto now = context_.clock.Now();
   ++counters_.messages_received;
   counters_.bytes_received += data.size();
-  if (state_ == State::kOpen && !inbound_rate_.TryTake(now)) {
-    rate_limited_ = true;
-    ReportError(SessionErrorCode::kRateLimited,
-                "more than " + std::to_string(context_.options.client_messages_per_second) +
-                    " messages per second from the browser");
-    StartClose(ws::kClosePolicy, "rate limited");
-  }
+  TakeInboundToken();
   // Messages that arrive while the session closes are still the browser's words and are
   // forwarded, except the flood that got it closed for its rate.
   if (context_.options.forward_client_messages && !rate_limited_) {
@@ -316,18 +328,26 @@ void Session::OnMessage(bool text, std::string_view data) {
 void Session::OnPing(std::string_view data) {
   // Every ping read is one that came before the browser's close frame (the reader delivers
   // nothing after it), so it is owed a pong (RFC 6455 5.5.2); but nothing may follow our own
-  // close frame on the wire (5.5.1).
+  // close frame on the wire (5.5.1). A pong not yet started is replaced by the answer to the
+  // newest ping (5.5.3), so however fast pings come, at most one pong waits. A ping costs a token
+  // of the inbound rate like a message: past the rate, the session closes with 1008 (the pong owed
+  // still goes ahead of that close).
+  TakeInboundToken();
   switch (state_) {
-    case State::kOpen:
-      writer_.PushUnbounded(MakePayload(Payload::Kind::kPong, std::string(data)));
+    case State::kOpen: {
+      PayloadPtr pong = MakePayload(Payload::Kind::kPong, std::string(data));
+      if (!writer_.ReplaceUnstartedPong(pong)) writer_.PushUnbounded(std::move(pong));
       return ScheduleFlush();
-    case State::kCloseQueued:
+    }
+    case State::kCloseQueued: {
       // Our close frame waits at the back of the queue: the pong goes just ahead of it, unless
       // the close frame is already partly written (then, as in kCloseSent, no pong).
-      if (writer_.PushAheadOfClose(MakePayload(Payload::Kind::kPong, std::string(data)))) {
+      PayloadPtr pong = MakePayload(Payload::Kind::kPong, std::string(data));
+      if (writer_.ReplaceUnstartedPong(pong) || writer_.PushAheadOfClose(std::move(pong))) {
         ScheduleFlush();
       }
       return;
+    }
     case State::kCloseSent:
       // Our close frame is on the wire: the ping goes unanswered, and the browser's close that
       // should follow it still completes the handshake.
@@ -377,6 +397,11 @@ void Session::WriteQueued() {
   error_code ec;
   const ws::FrameWriter::Outcome outcome = writer_.Write(
       sink, [this](Payload::Kind kind, size_t bytes) { return OnFrameWritten(kind, bytes); }, ec);
+  if (read_paused_ && outcome != ws::FrameWriter::Outcome::kFailed && !Ended() &&
+      !writer_.over_limits()) {
+    read_paused_ = false;
+    WaitReadable();
+  }
   switch (outcome) {
     case ws::FrameWriter::Outcome::kDrained:
     case ws::FrameWriter::Outcome::kStopped:

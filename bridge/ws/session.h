@@ -32,7 +32,10 @@
 //
 // Inbound: the session waits for the socket to be readable and reads into the thread's shared
 // scratch buffer; its FrameReader keeps bytes only while a frame is incomplete. Idle sessions
-// therefore hold no read or write buffer at all.
+// therefore hold no read or write buffer at all. Messages and pings both take a token of the
+// inbound rate (TokenBucket). While the send queue is over its limits (only control frames
+// pushed on top of a full queue get it there) the session reads nothing more, so a browser that
+// sends without reading cannot make us hold more for it; reading resumes as the queue drains.
 //
 // States: one State says where the connection is; each event has one transition function.
 //
@@ -187,6 +190,9 @@ class Session final : public SessionEndpoint,
   void WaitReadable();
   void OnReadable(boost::system::error_code ec);
   void Consume(char* data, size_t size);
+  // Takes a token of the inbound rate for a message or ping; past the rate, reports and closes
+  // with 1008 (only from kOpen).
+  void TakeInboundToken();
 
   // Writing.
   void ScheduleFlush();
@@ -225,6 +231,7 @@ class Session final : public SessionEndpoint,
   bool registered_ = false;       // in the hub shard (from Accept to Finish)
   bool opened_ = false;           // `opened` reported: `closed` will follow
   bool rate_limited_ = false;     // closed for its inbound rate: later frames are not forwarded
+  bool read_paused_ = false;      // not reading while the send queue is over its limits
 };
 
 }  // namespace wsbridge

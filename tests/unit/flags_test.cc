@@ -108,8 +108,8 @@ TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.session.close_timeout, absl::Seconds(5));
   EXPECT_EQ(config.session.idle_timeout, absl::Seconds(60));
   EXPECT_EQ(config.session.ping_interval, absl::Seconds(25));
-  EXPECT_EQ(config.session.client_messages_per_second, 0u);
-  EXPECT_EQ(config.session.client_messages_burst, 0u);
+  EXPECT_EQ(config.session.client_messages_per_second, 100u);
+  EXPECT_EQ(config.session.client_messages_burst, 200u);
   EXPECT_TRUE(config.session.forward_client_messages);
   EXPECT_EQ(config.events.history, 100000u);
   EXPECT_EQ(config.node.node_id, "");
@@ -181,8 +181,8 @@ std::vector<FlagCase> EveryFlag() {
        [](const Config& c) { EXPECT_EQ(c.session.ping_interval, absl::Minutes(2)); }},
       {"client_messages_per_second", "50",
        [](const Config& c) { EXPECT_EQ(c.session.client_messages_per_second, 50u); }},
-      {"client_messages_burst", "200",
-       [](const Config& c) { EXPECT_EQ(c.session.client_messages_burst, 200u); }},
+      {"client_messages_burst", "20",
+       [](const Config& c) { EXPECT_EQ(c.session.client_messages_burst, 20u); }},
       {"forward_client_messages", "false",
        [](const Config& c) { EXPECT_FALSE(c.session.forward_client_messages); }},
       {"event_history", "0", [](const Config& c) { EXPECT_EQ(c.events.history, 0u); }},

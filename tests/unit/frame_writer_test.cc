@@ -307,6 +307,51 @@ TEST(FrameWriterTest, PushAheadOfCloseRefusesOnceTheCloseFrameIsStartedOrWithout
   EXPECT_EQ(socket.received, Wire(Text("a")) + Wire(close));
 }
 
+TEST(FrameWriterTest, ReplaceUnstartedPongAnswersOnlyTheNewestPingInThePlaceOfTheOldPong) {
+  FrameWriter writer(Roomy());
+  const PayloadPtr a = Text("a");
+  const PayloadPtr b = Text("b");
+  EXPECT_FALSE(writer.ReplaceUnstartedPong(MakePayload(Payload::Kind::kPong, "p0")))
+      << "no pong queued";
+  ASSERT_TRUE(writer.TryPush(a));
+  writer.PushUnbounded(MakePayload(Payload::Kind::kPong, "p1"));
+  ASSERT_TRUE(writer.TryPush(b));
+  const PayloadPtr newest = MakePayload(Payload::Kind::kPong, "p3");
+  EXPECT_TRUE(writer.ReplaceUnstartedPong(MakePayload(Payload::Kind::kPong, "p2")));
+  EXPECT_TRUE(writer.ReplaceUnstartedPong(newest));
+  EXPECT_EQ(writer.size(), 3u);
+  EXPECT_EQ(writer.bytes(), 4u);
+
+  FakeSocket socket;
+  Written written;
+  boost::system::error_code ec;
+  EXPECT_EQ(writer.Write(socket, written, ec), Outcome::kDrained);
+  EXPECT_EQ(socket.received, Wire(a) + Wire(newest) + Wire(b));
+  EXPECT_FALSE(writer.ReplaceUnstartedPong(MakePayload(Payload::Kind::kPong, "p4")))
+      << "the pong was written: none is owed any more";
+}
+
+TEST(FrameWriterTest, ReplaceUnstartedPongLeavesAPongHalfOnTheWire) {
+  FrameWriter writer(Roomy());
+  const PayloadPtr started = MakePayload(Payload::Kind::kPong, "started");
+  writer.PushUnbounded(started);
+  FakeSocket socket;
+  socket.budget = 3;
+  Written written;
+  boost::system::error_code ec;
+  ASSERT_EQ(writer.Write(socket, written, ec), Outcome::kBlocked);
+
+  EXPECT_FALSE(writer.ReplaceUnstartedPong(MakePayload(Payload::Kind::kPong, "newer")));
+  const PayloadPtr queued = MakePayload(Payload::Kind::kPong, "queued");
+  writer.PushUnbounded(queued);
+  const PayloadPtr newest = MakePayload(Payload::Kind::kPong, "newest");
+  EXPECT_TRUE(writer.ReplaceUnstartedPong(newest));
+
+  socket.budget = SIZE_MAX;
+  EXPECT_EQ(writer.Write(socket, written, ec), Outcome::kDrained);
+  EXPECT_EQ(socket.received, Wire(started) + Wire(newest));
+}
+
 TEST(FrameWriterTest, AReportThatDiscardsSeesTheFramesOfTheSameWriteAsAlreadySent) {
   // The browser's close arrives with the upgrade: its answer is decided while the 101 is
   // reported, after the messages queued behind the 101 already left in the same write.

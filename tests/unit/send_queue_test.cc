@@ -321,6 +321,36 @@ TEST(SendQueueTest, InsertUnboundedPutsAMessageAheadOfTheLastOnesEvenPastTheLimi
   EXPECT_THAT(Drain(queue), ElementsAre("first", "a", "b", "c", "pong", "close"));
 }
 
+TEST(SendQueueTest, ReplacePutsAnotherPayloadInPlaceAndKeepsTheBytesRight) {
+  SendQueue queue(Limits(1 << 20, 4));
+  for (const char* text : {"a", "pong1", "b"}) ASSERT_TRUE(queue.TryPush(Text(text)));
+  queue.Replace(1, Text("pong22"));
+  EXPECT_EQ(queue.size(), 3u);
+  EXPECT_EQ(queue.bytes(), 8u);
+  EXPECT_THAT(Drain(queue), ElementsAre("a", "pong22", "b"));
+}
+
+TEST(SendQueueTest, OnlyPushesPastTheLimitsPutTheQueueOverThem) {
+  SendQueue queue(Limits(10, 2));
+  ASSERT_TRUE(queue.TryPush(Text("12345")));
+  ASSERT_TRUE(queue.TryPush(Text("67890")));
+  EXPECT_FALSE(queue.over_limits()) << "full is not over";
+  queue.PushUnbounded(Text("p"));
+  EXPECT_TRUE(queue.over_limits()) << "three messages with a limit of two";
+  queue.PopFront();
+  EXPECT_FALSE(queue.over_limits());
+  queue.PushUnbounded(Text("pp"));
+  EXPECT_TRUE(queue.over_limits()) << "12 bytes with a limit of 10";
+
+  // One message larger than the byte limit is allowed alone (TryPush takes it into an empty
+  // queue); a control frame behind it is over.
+  SendQueue big(Limits(10, 8));
+  ASSERT_TRUE(big.TryPush(OfSize(100)));
+  EXPECT_FALSE(big.over_limits());
+  big.PushUnbounded(Text("p"));
+  EXPECT_TRUE(big.over_limits());
+}
+
 // --- Long lives -------------------------------------------------------------------------------
 
 TEST(SendQueueTest, OrderAndBytesSurviveManyPushPopCyclesAroundTheRing) {

@@ -445,6 +445,87 @@ TEST_F(SessionTest, AMessageAfterTheRateRefilledOnTheClockIsAccepted) {
   EXPECT_THAT(sink_.log, ElementsAre("opened", "text:a", "text:b"));
 }
 
+// --- Ping floods (RFC 6455 5.5.3) ---------------------------------------------------------------
+
+TEST_F(SessionTest, APingFloodFromABrowserThatDoesNotReadHoldsOnlyOnePong) {
+  limits_.client_messages_per_second = 0;  // the rate limit is not what bounds this
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  // The browser reads nothing yet: a message bigger than the loopback buffers take blocks the
+  // socket, so pongs cannot leave. (The buffers keep their size, so that the browser can read it
+  // all quickly later.)
+  const PayloadPtr message = MakePayload(Payload::Kind::kBinary, std::string(32 << 20, 'x'));
+  ASSERT_EQ(session->Deliver(message), DeliveryOutcome::kQueued);
+  RunPending();
+
+  constexpr int kPings = 20000;
+  for (int batch = 0; batch < kPings / 100; ++batch) {
+    std::string pings;
+    for (int i = batch * 100; i < (batch + 1) * 100; ++i) {
+      pings += ClientFrame(kPing, "p" + std::to_string(i));
+    }
+    BrowserSends(pings);
+    RunPending();
+  }
+  BrowserSends(ClientFrame(kText, "done"));
+  RunUntil([&] { return sink_.Count("text:done") == 1; });
+
+  // The message and one pong, answering the newest ping.
+  const std::string last = "p" + std::to_string(kPings - 1);
+  EXPECT_EQ(session->Counters().queued_messages, 2u);
+  EXPECT_EQ(session->Counters().queued_bytes, message->bytes.size() + last.size());
+
+  const std::string received = BrowserReceives(message->wire_size() + 2 + last.size());
+  EXPECT_EQ(received.substr(message->wire_size()), ServerPong(last));
+  EXPECT_EQ(session->Counters().queued_messages, 0u);
+  EXPECT_EQ(sink_.Count("error:"), 0);
+}
+
+TEST_F(SessionTest, PingsTakeTokensOfTheInboundRateLikeMessages) {
+  limits_.client_messages_per_second = 2;
+  limits_.client_messages_burst = 2;
+  auto session = Open();
+
+  // Three pings at the same instant: the third is over the rate. The pong owed still goes out
+  // ahead of our close, answering the newest ping (the earlier pongs were not started).
+  BrowserSends(ClientFrame(kPing, "a") + ClientFrame(kPing, "b") + ClientFrame(kPing, "c"));
+  EXPECT_EQ(BrowserReceives(3 + 2 + 2 + 12), ServerPong("c") + ServerClose(1008, "rate limited"));
+  BrowserSends(ClientFrame(kClose, CloseBody(1008, "")));
+  RunUntil([&] { return Closed(); });
+
+  ASSERT_EQ(sink_.log.size(), 3u);
+  EXPECT_THAT(sink_.log[1], HasSubstr("error:3:"));  // kRateLimited
+  EXPECT_THAT(sink_.log[1], HasSubstr("messages and pings per second"));
+  ExpectOpenedThenOneClosed("closed:1008:rate limited:server");
+}
+
+TEST_F(SessionTest, ASessionOverItsQueueLimitsReadsNothingUntilTheBrowserTakesSome) {
+  limits_.send_queue.max_messages = 2;
+  limits_.send_queue.max_bytes = 64 << 20;
+  auto session = Open();
+  // As above: the browser reads nothing yet and the big message blocks the socket.
+  const PayloadPtr big = MakePayload(Payload::Kind::kBinary, std::string(32 << 20, 'x'));
+  const PayloadPtr small = MakePayload(Payload::Kind::kText, "m2");
+  ASSERT_EQ(session->Deliver(big), DeliveryOutcome::kQueued);
+  ASSERT_EQ(session->Deliver(small), DeliveryOutcome::kQueued);
+  RunPending();
+
+  // The pong goes on top of the full queue: over its limits, the session stops reading.
+  BrowserSends(ClientFrame(kPing, "p"));
+  RunUntil([&] { return session->Counters().queued_messages == 3; });
+  BrowserSends(ClientFrame(kText, "while paused"));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  while (std::chrono::steady_clock::now() < until) thread_.PollOnCallingThread();
+  EXPECT_EQ(sink_.Count("text:"), 0) << "read while the queue was over its limits";
+
+  // The browser takes what waits: reading resumes and the message is forwarded.
+  const std::string received = BrowserReceives(big->wire_size() + small->wire_size() + 3);
+  EXPECT_EQ(received.substr(big->wire_size()),
+            std::string(small->header()) + "m2" + ServerPong("p"));
+  RunUntil([&] { return sink_.Count("text:while paused") == 1; });
+  EXPECT_EQ(sink_.Count("error:"), 0);
+}
+
 TEST_F(SessionTest, OurCloseUnansweredPastTheCloseDeadlineEndsAsServer) {
   limits_.close_timeout = absl::Milliseconds(1);  // a real timer: the loop waits for it
   auto session = Open();
