@@ -99,5 +99,68 @@ TEST_F(BadInputTest, VanishedBrowserIsForgotten) {
   }));
 }
 
+// --- Ping floods --------------------------------------------------------------------------------
+
+// Upgrades `client` anonymously and returns its session id ("" on failure).
+std::string UpgradeRaw(RawWsClient& client) {
+  client.Write(UpgradeRequest());
+  auto head = client.ReadHttpHead();
+  if (!head || !head->starts_with("HTTP/1.1 101 ")) return "";
+  return HeaderValue(*head, "X-Wsbridge-Session-Id");
+}
+
+v1::SessionStats StatsOf(TestBridge& bridge, const std::string& session_id) {
+  v1::GetSessionRequest request;
+  request.set_session_id(session_id);
+  v1::Session session;
+  EXPECT_TRUE(bridge.api().GetSession(CallContext().get(), request, &session).ok());
+  return session.stats();
+}
+
+TEST(PingFloodTest, AClientThatPingsWithoutReadingCostsTheBridgeAtMostOnePong) {
+  // No rate limit, so that only the pong bound is at work: 100,000 pings of 100 bytes from a
+  // client that reads nothing used to queue a pong for each.
+  TestBridge bridge([](Config& config) { config.session.client_messages_per_second = 0; });
+  auto bystander = bridge.ConnectAnonymous();
+  ASSERT_TRUE(bystander);
+  RawWsClient flooder(bridge.ws_port(), /*receive_buffer_bytes=*/4096);
+  const std::string id = UpgradeRaw(flooder);
+  ASSERT_FALSE(id.empty());
+
+  std::string pings;
+  for (int i = 0; i < 1000; ++i) pings += ClientFrame(kPing, std::string(100, 'p'));
+  for (int round = 0; round < 100; ++round) flooder.Write(pings);
+  // A message behind the pings: once it is counted, every ping before it was handled.
+  flooder.Write(ClientFrame(kText, "done"));
+  ASSERT_TRUE(Eventually([&] { return StatsOf(bridge, id).messages_received() == 1; }));
+
+  const v1::SessionStats stats = StatsOf(bridge, id);
+  EXPECT_LE(stats.queued_messages(), 2u) << "one pong partly written, one waiting at most";
+  EXPECT_LE(stats.queued_bytes(), 200u);
+  ExpectStillServing(bridge, *bystander);
+}
+
+TEST(PingFloodTest, PingsPastTheDefaultInboundRateCloseTheSessionWith1008) {
+  TestBridge bridge;  // the default rate: 100 per second, bursts of 200
+  auto bystander = bridge.ConnectAnonymous();
+  ASSERT_TRUE(bystander);
+  RawWsClient flooder(bridge.ws_port());
+  ASSERT_FALSE(UpgradeRaw(flooder).empty());
+
+  std::string pings;
+  for (int i = 0; i < 1000; ++i) pings += ClientFrame(kPing, "p" + std::to_string(i));
+  flooder.Write(pings);
+
+  int pongs = 0;
+  std::optional<ServerFrame> frame;
+  while ((frame = flooder.ReadFrame()) && frame->opcode == kPong) ++pongs;
+  ASSERT_TRUE(frame.has_value()) << "no close after " << pongs << " pongs";
+  ASSERT_EQ(frame->opcode, kClose);
+  ASSERT_GE(frame->payload.size(), 2u);
+  EXPECT_EQ(frame->payload.substr(0, 2), CloseBody(1008, ""));
+  EXPECT_LE(pongs, 201) << "pings past the rate were answered";
+  ExpectStillServing(bridge, *bystander);
+}
+
 }  // namespace
 }  // namespace wsbridge::testing
