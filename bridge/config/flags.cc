@@ -416,7 +416,8 @@ const std::vector<FlagSpec>& FlagTable() {
       // Browser -> bridge messages.
       CountFlag("client_messages_per_second",
                 Field(&Config::session, &S::client_messages_per_second), 0, kNoMax,
-                "Inbound messages and pings per second per session (past it: close 1008); 0 = unlimited."),
+                "Inbound messages and pings per second per session (past it: close 1008); 0 = "
+                "unlimited."),
       CountFlag("client_messages_burst", Field(&Config::session, &S::client_messages_burst), 0,
                 kNoMax, "Burst of that rate limit; 0 = same as client_messages_per_second."),
       BoolFlag("forward_client_messages", Field(&Config::session, &S::forward_client_messages),
