@@ -2,8 +2,8 @@
 // and the set can be remade after a format change:
 //   cmake --build build-fuzz --target fuzz_seeds && build-fuzz/fuzz/fuzz_seeds fuzz/corpus
 // Each seed is one file, fuzz/corpus/<target>/<name>, laid out as that target's header comment
-// says. Output is byte-for-byte the same on every run, except the ES256 token: ECDSA signatures
-// are randomized, so an existing valid_es256 seed is left as it is.
+// says. Output is byte-for-byte the same on every run: the one random part, the signature of the
+// ES256 token, is read back from the valid_es256 seed when there is one.
 #include <jwt.h>
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -48,7 +49,11 @@ class SeedWriter {
       std::exit(1);
     }
   }
-  bool Exists(std::string_view name) const { return fs::exists(dir_ / name); }
+  // The seed's bytes, empty when there is none.
+  std::string Read(std::string_view name) const {
+    std::ifstream in(dir_ / name, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
 
  private:
   fs::path dir_;
@@ -179,11 +184,11 @@ void JwtSeeds(const fs::path& root) {
   const std::string both(1, '\x02');    // header NUL claims, signed by the target
   seeds.Write("valid_hs256", raw + Hs256(kValidClaims));
   seeds.Write("valid_rs256", raw + SignWithKey(kValidClaims, JWT_ALG_RS256, kRsaPrivatePem));
-  if (!seeds.Exists("valid_es256")) {
-    seeds.Write("valid_es256", raw_es + SignWithKey(kValidClaims, JWT_ALG_ES256, kEcPrivatePem));
-  }
-  seeds.Write("es256_to_rs256_verifier",
-              raw + SignWithKey(kValidClaims, JWT_ALG_ES256, kEcPrivatePem));
+  // ECDSA signs with a random nonce: an ES256 token made before is kept, so the seeds stay put.
+  std::string es256 = seeds.Read("valid_es256");
+  es256 = es256.empty() ? SignWithKey(kValidClaims, JWT_ALG_ES256, kEcPrivatePem) : es256.substr(1);
+  seeds.Write("valid_es256", raw_es + es256);
+  seeds.Write("es256_to_rs256_verifier", raw + es256);
   seeds.Write("expired", raw + Hs256(R"({"sub":"alice","exp":1600000000})"));
   seeds.Write("not_yet_valid", raw + Hs256(R"({"sub":"alice","nbf":4102444800})"));
   seeds.Write("alg_none",
