@@ -32,8 +32,8 @@ constexpr uint64_t kMaxMessageChoices[] = {16, 125, 4096, 1 << 20};
 struct FrameReaderInput {
   uint64_t max_message_bytes = 0;
   std::vector<size_t> chunk_sizes;
-  // Not read yet: FrameReader has no permessage-deflate. Once it takes an Inflater, both readers
-  // get one when this is set, and RSV1 frames are decompressed.
+  // Not read yet: FrameReader has no permessage-deflate. Once it takes an Inflater, MakeReader
+  // gives both readers one when this is set, and RSV1 frames are decompressed.
   bool deflate = false;
   std::string_view wire;
 };
@@ -123,6 +123,11 @@ void FeedChecked(FrameReader& reader, RecordingHandler& handler, uint64_t max_me
   Invariant(reader.buffered_bytes() <= largest_frame + max_message_bytes, "unbounded buffering");
 }
 
+// Both readers are made here, alike, as a session makes its reader after the handshake.
+FrameReader MakeReader(const FrameReaderInput& input) {
+  return FrameReader(input.max_message_bytes);
+}
+
 struct Outcome {
   std::vector<std::string> events;
   FrameReader::Error error;
@@ -131,7 +136,7 @@ struct Outcome {
 };
 
 Outcome ReadInChunks(const FrameReaderInput& input) {
-  FrameReader reader(input.max_message_bytes);
+  FrameReader reader = MakeReader(input);
   RecordingHandler handler(input.max_message_bytes);
   std::string_view rest = input.wire;
   size_t turn = 0;
@@ -151,7 +156,7 @@ Outcome ReadInChunks(const FrameReaderInput& input) {
 }
 
 Outcome ReadInOnePiece(const FrameReaderInput& input) {
-  FrameReader reader(input.max_message_bytes);
+  FrameReader reader = MakeReader(input);
   RecordingHandler handler(input.max_message_bytes);
   std::string bytes(input.wire);
   FeedChecked(reader, handler, input.max_message_bytes, bytes);
