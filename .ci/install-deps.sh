@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build pkg-config ccache clang-format
+  # the fuzz targets (fuzz/run.sh): clang, and the libFuzzer and sanitizer runtimes it links
+  clang libclang-rt-14-dev
   # gRPC (callback API, health, reflection) and Protobuf
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # Boost.Beast / Asio / JSON (header-only parts of 1.81)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, checks formatting, builds, and runs every test twice: a normal build,
-# then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero
-# on any failure.
-#   tests/run-all.sh            both passes
-#   WSBRIDGE_SKIP_ASAN=1 tests/run-all.sh   the normal pass only (quicker while iterating)
+# then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer. Between the two,
+# the fuzz targets (fuzz/, built with clang) run for 60 seconds each. Exits non-zero on any
+# failure.
+#   tests/run-all.sh            everything
+#   WSBRIDGE_SKIP_FUZZ=1 tests/run-all.sh   without the fuzz stage
+#   WSBRIDGE_SKIP_ASAN=1 tests/run-all.sh   without the sanitizer pass (quicker while iterating)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,10 @@ run_pass() {
 }
 
 run_pass build -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 ${debug_info} -DNDEBUG"
+if [ "${WSBRIDGE_SKIP_FUZZ:-0}" != 1 ]; then
+  # Once, here: the fuzz targets carry their own sanitizers, so the pass below does not repeat it.
+  fuzz/run.sh 60
+fi
 if [ "${WSBRIDGE_SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -1,0 +1,184 @@
+// Fuzz target: an upgrade request, from its bytes to the answer the WebSocket port gives.
+//
+// The input is what a client sends first on the port. It is parsed as HttpHandshake parses it
+// (a Beast request_parser<empty_body>, head only, from a buffer of at most 16 KiB), then goes
+// through the same checks in the same order as HttpHandshake::OnRead: CheckRequestHead,
+// OriginFormTarget and the path, the Upgrade and Sec-WebSocket-* fields, and HandshakePolicy
+// (origin, Authorization: Bearer, ?token=, ?topics=), under two policies that differ only in
+// allow_anonymous, with an HS256 secret, allowed origins and public topics. Nothing may crash,
+// leak or hit undefined behaviour, and the answer must be one the port documents; an admitted
+// session must satisfy what HandshakePolicy promises (sorted unique valid topics, within the
+// limit, a user only with a token).
+//
+// The order of the checks is copied from ws/http_handshake.cc, which keeps it inside an
+// asynchronous handler; keep the two in step.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "auth/token_verifier.h"
+#include "common/names.h"
+#include "config/config.h"
+#include "fuzz_keys.h"
+#include "invariant.h"
+#include "ws/frame_codec.h"
+#include "ws/handshake_policy.h"
+
+namespace wsbridge::fuzz {
+namespace {
+
+namespace http = boost::beast::http;
+
+constexpr std::size_t kMaxRequestBytes = 16 * 1024;  // HttpHandshake's buffer limit
+constexpr std::string_view kWsPath = "/ws";
+constexpr unsigned kNoAnswer = 0;  // the head is incomplete: the port waits (handshake timeout)
+constexpr unsigned kUpgraded = 101;
+
+absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+AdmissionOptions MakeAdmission(bool allow_anonymous) {
+  AdmissionOptions options;
+  options.jwt_secret = kHs256Secret;
+  options.allow_anonymous = allow_anonymous;
+  options.public_topics = {"news", "sports", "weather"};
+  options.allowed_origins = {"https://app.example", "http://localhost:3000"};
+  options.max_topics_per_session = 4;
+  return options;
+}
+
+// What the fuzz target checks against, built once.
+struct Environment {
+  Environment()
+      : verifier(
+            *auth::TokenVerifier::Create({.hs256_secret = kHs256Secret, .public_key_pem = ""})),
+        anonymous_admission(MakeAdmission(true)),
+        token_admission(MakeAdmission(false)),
+        anonymous_policy(anonymous_admission, verifier.get()),
+        token_policy(token_admission, verifier.get()) {}
+
+  std::unique_ptr<auth::TokenVerifier> verifier;
+  AdmissionOptions anonymous_admission;
+  AdmissionOptions token_admission;
+  HandshakePolicy anonymous_policy;
+  HandshakePolicy token_policy;
+};
+
+void CheckAdmitted(const AdmittedSession& admitted, const AdmissionOptions& options,
+                   const UpgradeRequest& upgrade) {
+  Invariant(std::is_sorted(admitted.topics.begin(), admitted.topics.end()), "topics not sorted");
+  Invariant(
+      std::adjacent_find(admitted.topics.begin(), admitted.topics.end()) == admitted.topics.end(),
+      "a topic twice");
+  Invariant(admitted.topics.size() <= options.max_topics_per_session, "too many topics admitted");
+  for (const std::string& topic : admitted.topics) {
+    Invariant(ValidateTopic("topics", topic).ok(), "an invalid topic admitted");
+  }
+  Invariant(admitted.user_id.empty() || !upgrade.authorization.empty() ||
+                absl::StrContains(upgrade.target, "token"),
+            "a user without a token");
+  Invariant(!admitted.user_id.empty() || options.allow_anonymous, "anonymous without the mode");
+  Invariant(upgrade.origin.empty() ||
+                std::find(options.allowed_origins.begin(), options.allowed_origins.end(),
+                          upgrade.origin) != options.allowed_origins.end(),
+            "an origin that is not allowed");
+}
+
+// The port's answer to `bytes` under `policy`, as HttpHandshake::OnRead gives it (not draining,
+// no connection limit).
+unsigned Answer(std::string_view bytes, const HandshakePolicy& policy,
+                const AdmissionOptions& options) {
+  http::request_parser<http::empty_body> parser;
+  boost::beast::error_code ec;
+  const std::string_view buffered = bytes.substr(0, kMaxRequestBytes);
+  std::size_t used = 0;
+  while (!parser.is_header_done()) {
+    const std::size_t consumed =
+        parser.put(boost::asio::buffer(buffered.data() + used, buffered.size() - used), ec);
+    used += consumed;
+    if (ec == http::error::need_more) {
+      if (consumed > 0) continue;
+      // The head does not fit in the buffer: Beast reports buffer_overflow, answered with 400;
+      // otherwise the port waits for more.
+      return bytes.size() >= kMaxRequestBytes ? 400 : kNoAnswer;
+    }
+    if (ec) {
+      Invariant(ec.category() == make_error_code(http::error::bad_target).category(),
+                "a parse error outside Beast's HTTP category");
+      return 400;
+    }
+  }
+
+  const auto& request = parser.get();
+  RequestHead head;
+  head.http_version = request.version();
+  head.host_fields = request.count(http::field::host);
+  head.websocket_key_fields = request.count(http::field::sec_websocket_key);
+  head.websocket_version_fields = request.count(http::field::sec_websocket_version);
+  if (auto length = parser.content_length()) head.content_length = *length;
+  head.transfer_encoding_fields = request.count(http::field::transfer_encoding);
+  const std::string_view transfer_encoding = request[http::field::transfer_encoding];
+  head.transfer_encoding = ToAbsl(transfer_encoding);
+  if (auto rejection = CheckRequestHead(head)) {
+    Invariant(rejection->http_status == 400, "CheckRequestHead answered other than 400");
+    return rejection->http_status;
+  }
+
+  const std::string_view raw_target = request.target();
+  const std::optional<std::string> target = OriginFormTarget(ToAbsl(raw_target));
+  if (!target.has_value()) return 404;
+  Invariant(!target->empty() && target->front() == '/', "an origin form not starting with '/'");
+  const std::string_view path = std::string_view(*target).substr(0, target->find('?'));
+  if (path != kWsPath) return 404;
+  if (!boost::beast::websocket::is_upgrade(request)) return 426;
+  if (request[http::field::sec_websocket_version] != "13") return 426;
+  if (!ws::IsValidClientKey(request[http::field::sec_websocket_key])) return 400;
+
+  UpgradeRequest upgrade;
+  upgrade.target = *target;
+  upgrade.authorization = ToAbsl(request[http::field::authorization]);
+  upgrade.origin = ToAbsl(request[http::field::origin]);
+  const HandshakeDecision decision = policy.Decide(upgrade, absl::FromUnixSeconds(kNowUnixSeconds));
+  if (const auto* rejection = std::get_if<HandshakeRejection>(&decision)) {
+    Invariant(rejection->http_status == 400 || rejection->http_status == 401 ||
+                  rejection->http_status == 403,
+              "HandshakePolicy answered other than 400, 401 or 403");
+    Invariant(!rejection->message.empty(), "a rejection without a message");
+    return rejection->http_status;
+  }
+  CheckAdmitted(std::get<AdmittedSession>(decision), options, upgrade);
+  return kUpgraded;
+}
+
+}  // namespace
+}  // namespace wsbridge::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace wsbridge::fuzz;
+  static const Environment* const environment = new Environment();
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const unsigned anonymous =
+      Answer(bytes, environment->anonymous_policy, environment->anonymous_admission);
+  const unsigned token = Answer(bytes, environment->token_policy, environment->token_admission);
+  if (Verbose()) std::fprintf(stderr, "answer: %u anonymous, %u token only\n", anonymous, token);
+  // Only a request without a token can tell the two policies apart: the token-only one refuses it
+  // with 401 where the anonymous one upgrades or judges its topics.
+  Invariant(anonymous == token ||
+                (token == 401 && (anonymous == kUpgraded || anonymous == 400 || anonymous == 403)),
+            "allow_anonymous changed more than the answer to a request without a token");
+  return 0;
+}
