@@ -15,7 +15,7 @@ echo "=== clang-format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
   git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror
 else
-  find bridge tests bench clients -name '*.cc' -o -name '*.h' 2>/dev/null | xargs -r clang-format --dry-run -Werror
+  find bridge tests bench clients fuzz -name '*.cc' -o -name '*.h' 2>/dev/null | xargs -r clang-format --dry-run -Werror
 fi
 
 jobs=$(nproc)
