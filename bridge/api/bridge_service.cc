@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 
-#include "api/delivery_stream.h"
 #include "api/events_stream.h"
 #include "api/grpc_status.h"
 
@@ -205,12 +204,12 @@ grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerC
 
 grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* BridgeService::PushStream(
     grpc::CallbackServerContext* context) {
-  return new PushStreamReactor(broker_, max_message_bytes_, Admit(context));
+  return new PushStreamReactor(broker_, delivery_streams_, max_message_bytes_, Admit(context));
 }
 
 grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>*
 BridgeService::BroadcastStream(grpc::CallbackServerContext* context) {
-  return new BroadcastStreamReactor(broker_, max_message_bytes_, Admit(context));
+  return new BroadcastStreamReactor(broker_, delivery_streams_, max_message_bytes_, Admit(context));
 }
 
 }  // namespace wsbridge
