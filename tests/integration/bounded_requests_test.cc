@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/delivery_stream.h"
 #include "api/request_validator.h"
+#include "common/names.h"
 #include "support/test_bridge.h"
 
 namespace wsbridge::testing {
@@ -54,6 +55,26 @@ TEST(BoundedRequestsTest, APushNamingMoreThanTenThousandIdsIsRefusedNamingTheLim
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
               HasSubstr("session_ids and user_ids: 10001 ids is over the limit of 10000"));
+}
+
+TEST(BoundedRequestsTest, TheLargestAllowedPushFitsUnderGrpcsDefaultReceiveLimit) {
+  // 10,000 ids of 256 bytes and a 1 MiB message: about 3.6 MB, under the 4 MiB that
+  // server/bridge_server.cc lets gRPC receive with the default --max_message_bytes.
+  TestBridge bridge;
+  auto browser = bridge.ConnectAnonymous();
+  ASSERT_TRUE(browser);
+  v1::PushRequest request = PushText(browser->session_id(), std::string(1 << 20, 'x'));
+  for (size_t k = 1; k < kMaxIdsPerRequest; ++k) {
+    std::string id = absl::StrCat("unknown-", k, "-");
+    id.resize(kMaxIdBytes, 'i');
+    request.add_session_ids(std::move(id));
+  }
+  v1::PushResponse response;
+  grpc::Status status = bridge.api().Push(CallContext().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.queued(), 1u);
+  EXPECT_EQ(static_cast<size_t>(response.unknown_session_ids_size()), kMaxIdsPerRequest - 1);
+  EXPECT_EQ(browser->NextMessage()->data.size(), size_t{1} << 20);
 }
 
 TEST(BoundedRequestsTest, AStreamedRequestOverTheIdLimitEndsTheStreamNamingItsPosition) {
