@@ -5,7 +5,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
-#include "api/delivery_stream.h"
+#include "absl/strings/str_cat.h"
+
 #include "api/events_stream.h"
 #include "api/grpc_status.h"
 
@@ -35,12 +36,31 @@ DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* respons
   };
 }
 
-// Completion for Subscribe, Unsubscribe and Disconnect: the number of sessions acted on.
+// Completion for Unsubscribe and Disconnect: the number of sessions acted on.
 template <class Response>
 CountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) {
   return [reactor, response](uint32_t sessions) {
     response->set_sessions(sessions);
     reactor->Finish(grpc::Status::OK);
+  };
+}
+
+// Completion for Subscribe: the sessions subscribed, or FAILED_PRECONDITION when some were
+// refused for the topic limit. That status says who and why, and that the rest of the call took
+// effect, since a failed call carries no response fields.
+SubscribeDone AnswerSubscribe(grpc::ServerUnaryReactor* reactor, v1::SubscribeResponse* response) {
+  return [reactor, response](SubscribeCounts counts) {
+    response->set_sessions(counts.subscribed);
+    if (counts.refused == 0) return reactor->Finish(grpc::Status::OK);
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                     absl::StrCat("--max_topics_per_session: session ", counts.refused_session_id,
+                                  " has ", counts.refused_session_topics, " topics and would have ",
+                                  counts.refused_session_would_have, ", over the limit of ",
+                                  counts.max_topics_per_session, "; ", counts.refused, " of ",
+                                  counts.refused + counts.subscribed,
+                                  " selected sessions were refused and left unchanged, ",
+                                  counts.subscribed, " were subscribed")));
   };
 }
 
@@ -111,7 +131,7 @@ grpc::ServerUnaryReactor* BridgeService::Subscribe(grpc::CallbackServerContext* 
   auto change = ValidateSubscribe(*request);
   if (!change.ok()) return FinishWith(reactor, change.status());
   broker_.Subscribe(std::move(change->selector), std::move(change->topics),
-                    AnswerSessions(reactor, response));
+                    AnswerSubscribe(reactor, response));
   return reactor;
 }
 
@@ -184,12 +204,12 @@ grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerC
 
 grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* BridgeService::PushStream(
     grpc::CallbackServerContext* context) {
-  return new PushStreamReactor(broker_, max_message_bytes_, Admit(context));
+  return new PushStreamReactor(broker_, delivery_streams_, max_message_bytes_, Admit(context));
 }
 
 grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>*
 BridgeService::BroadcastStream(grpc::CallbackServerContext* context) {
-  return new BroadcastStreamReactor(broker_, max_message_bytes_, Admit(context));
+  return new BroadcastStreamReactor(broker_, delivery_streams_, max_message_bytes_, Admit(context));
 }
 
 }  // namespace wsbridge

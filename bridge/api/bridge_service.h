@@ -5,13 +5,15 @@
 //
 // Events streams are EventsStream reactors over the node's EventBus.
 //
-// Thread-safety: called concurrently by gRPC's callback threads; holds only immutable state and
-// references to thread-safe collaborators (Broker, Lifecycle, ApiKeyCheck).
+// Thread-safety: called concurrently by gRPC's callback threads; holds only immutable state, the
+// streams' gauge (atomics) and references to thread-safe collaborators (Broker, Lifecycle,
+// ApiKeyCheck).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include "api/api_key_check.h"
+#include "api/delivery_stream.h"
 #include "api/request_validator.h"
 #include "broker/broker.h"
 #include "events/event_bus.h"
@@ -55,6 +57,9 @@ class BridgeService final : public v1::Bridge::CallbackService {
   grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>* BroadcastStream(
       grpc::CallbackServerContext* context) override;
 
+  // The answers that PushStream and BroadcastStream hold for their callers.
+  const DeliveryStreamGauge& delivery_streams() const { return delivery_streams_; }
+
  private:
   // OK when the call may proceed; otherwise UNAUTHENTICATED or UNAVAILABLE.
   absl::Status Admit(grpc::CallbackServerContext* context) const;
@@ -64,6 +69,7 @@ class BridgeService final : public v1::Bridge::CallbackService {
   const Lifecycle& lifecycle_;
   const ApiKeyCheck& api_key_;
   const uint64_t max_message_bytes_;
+  DeliveryStreamGauge delivery_streams_;
 };
 
 }  // namespace wsbridge

@@ -1,5 +1,7 @@
 #include "api/delivery_stream.h"
 
+#include <algorithm>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,13 +26,35 @@ void AddUnknownIds(DeliveryCounts& counts, v1::PushResponse& response) {
 }
 void AddUnknownIds(DeliveryCounts& /*counts*/, v1::BroadcastResponse& /*response*/) {}
 
+// The three counts at their widest: a tag byte and a 5-byte varint each.
+constexpr uint64_t kCountsBytes = 3 * (1 + 5);
+
+// The most the answer to a valid `request` can take on the wire. A PushResponse may list every
+// named session id as unknown: a tag byte, a length varint (2 bytes for ids of up to 256 bytes,
+// common/names.h) and the id.
+uint64_t AnswerBoundBytes(const v1::PushRequest& request) {
+  uint64_t bytes = kCountsBytes;
+  for (const std::string& id : request.session_ids()) bytes += 1 + 2 + id.size();
+  return bytes;
+}
+uint64_t AnswerBoundBytes(const v1::BroadcastRequest& /*request*/) { return kCountsBytes; }
+
 }  // namespace
+
+void DeliveryStreamGauge::Grew(uint64_t added, uint64_t stream_total) {
+  pending_answer_bytes_.fetch_add(added);
+  uint64_t largest = largest_stream_answer_bytes_.load();
+  while (stream_total > largest &&
+         !largest_stream_answer_bytes_.compare_exchange_weak(largest, stream_total)) {
+  }
+}
 
 template <class Request, class Response>
 DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker,
+                                                                DeliveryStreamGauge& gauge,
                                                                 uint64_t max_message_bytes,
                                                                 absl::Status admitted)
-    : broker_(broker), max_message_bytes_(max_message_bytes) {
+    : broker_(broker), gauge_(gauge), max_message_bytes_(max_message_bytes) {
   absl::MutexLock lock(&mutex_);
   if (!admitted.ok()) {
     FinishLocked(ToGrpcStatus(admitted));
@@ -48,9 +72,11 @@ void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
   // handed to the Broker, so no other thread starts the next read (or touches request_) before
   // this request is handed over, and deliveries reach the Broker in read order.
   std::optional<absl::StatusOr<ValidatedDelivery>> validated;
+  uint64_t answer_bound = 0;
   if (ok) {
     ++requests_read_;
     validated = Validate(request_, max_message_bytes_);
+    if (validated->ok()) answer_bound = AnswerBoundBytes(request_);
   }
   ValidatedDelivery delivery;
   std::shared_ptr<Slot> slot;
@@ -73,6 +99,9 @@ void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
     }
     delivery = *std::move(*validated);
     slot = std::make_shared<Slot>();
+    slot->bytes = answer_bound;
+    answer_bytes_ += answer_bound;
+    gauge_.Grew(answer_bound, answer_bytes_);
     pending_.push_back(slot);
     ++outstanding_answers_;
   }
@@ -92,6 +121,11 @@ void DeliveryStreamReactor<Request, Response>::OnAnswered(std::shared_ptr<Slot> 
   slot->response.set_queued(counts.queued);
   slot->response.set_dropped(counts.dropped);
   AddUnknownIds(counts, slot->response);
+  // The real size is at most the bound charged when the request was read.
+  const uint64_t bytes = std::min<uint64_t>(slot->response.ByteSizeLong(), slot->bytes);
+  answer_bytes_ -= slot->bytes - bytes;
+  gauge_.Shrank(slot->bytes - bytes);
+  slot->bytes = bytes;
   slot->ready = true;
   --outstanding_answers_;
   PumpLocked();
@@ -100,6 +134,8 @@ void DeliveryStreamReactor<Request, Response>::OnAnswered(std::shared_ptr<Slot> 
 template <class Request, class Response>
 void DeliveryStreamReactor<Request, Response>::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mutex_);
+  answer_bytes_ -= writing_->bytes;
+  gauge_.Shrank(writing_->bytes);
   writing_.reset();
   if (!ok) {
     write_failed_ = true;  // the publisher is gone: its remaining answers cannot be sent
@@ -125,7 +161,8 @@ void DeliveryStreamReactor<Request, Response>::PumpLocked() {
     }
     return;
   }
-  if (!reading_ && !reads_done_ && pending_.size() < kMaxInFlight) {
+  if (!reading_ && !reads_done_ && pending_.size() < kMaxInFlight &&
+      answer_bytes_ < kMaxPendingAnswerBytes) {
     reading_ = true;
     this->StartRead(&request_);
   }
@@ -141,6 +178,11 @@ void DeliveryStreamReactor<Request, Response>::FinishLocked(grpc::Status status)
 
 template <class Request, class Response>
 void DeliveryStreamReactor<Request, Response>::OnDone() {
+  {
+    // Answers never written (the caller went away) stop counting with the stream.
+    absl::MutexLock lock(&mutex_);
+    gauge_.Shrank(answer_bytes_);
+  }
   delete this;
 }
 

@@ -1,5 +1,4 @@
 #include "api/request_validator.h"
-#include "absl/strings/string_view.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/names.h"
 #include "ws/payload.h"
 
@@ -14,6 +14,21 @@ namespace wsbridge {
 namespace {
 
 constexpr absl::string_view kPageTokenPrefix = "after:";
+
+// Checked before the entries themselves, so an oversized request costs one comparison.
+absl::Status CheckIdCount(absl::string_view fields, size_t count) {
+  if (count <= kMaxIdsPerRequest) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(fields, ": ", count, " ids is over the limit of ",
+                                                 kMaxIdsPerRequest,
+                                                 " ids per request; split the call"));
+}
+
+absl::Status CheckTopicCount(absl::string_view field, size_t count) {
+  if (count <= kMaxTopicsPerRequest) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": ", count, " topics is over the limit of ", kMaxTopicsPerRequest,
+                   " topics per request; split the call"));
+}
 
 absl::Status ValidateIds(absl::string_view field,
                          const google::protobuf::RepeatedPtrField<std::string>& ids) {
@@ -27,6 +42,7 @@ absl::Status ValidateIds(absl::string_view field,
 
 absl::Status ValidateTopics(absl::string_view field,
                             const google::protobuf::RepeatedPtrField<std::string>& topics) {
+  if (auto status = CheckTopicCount(field, topics.size()); !status.ok()) return status;
   for (int i = 0; i < topics.size(); ++i) {
     if (auto status = ValidateTopic(absl::StrCat(field, "[", i, "]"), topics[i]); !status.ok()) {
       return status;
@@ -46,6 +62,12 @@ absl::StatusOr<SessionSelector> ValidateSelector(const Request& request) {
     return absl::InvalidArgumentError(
         "session_ids or user_ids: name at least one session or user (anonymous sessions are "
         "reached by session id, topic or all_sessions)");
+  }
+  if (auto status = CheckIdCount("session_ids and user_ids",
+                                 static_cast<size_t>(request.session_ids().size()) +
+                                     static_cast<size_t>(request.user_ids().size()));
+      !status.ok()) {
+    return status;
   }
   if (auto status = ValidateIds("session_ids", request.session_ids()); !status.ok()) return status;
   if (auto status = ValidateIds("user_ids", request.user_ids()); !status.ok()) return status;
@@ -103,6 +125,10 @@ absl::StatusOr<ValidatedDelivery> ValidateBroadcast(const v1::BroadcastRequest& 
     return absl::InvalidArgumentError("topics and all_sessions: set one of them, not both");
   }
   if (auto status = ValidateTopics("topics", request.topics()); !status.ok()) return status;
+  if (auto status = CheckIdCount("exclude_session_ids", request.exclude_session_ids().size());
+      !status.ok()) {
+    return status;
+  }
   if (auto status = ValidateIds("exclude_session_ids", request.exclude_session_ids());
       !status.ok()) {
     return status;

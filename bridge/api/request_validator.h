@@ -3,6 +3,13 @@
 // INVALID_ARGUMENT with a message that starts with the offending field ("session_ids[1]: empty
 // id"), so the caller can fix the request without reading our code.
 //
+// Every request is bounded in size, not only in bytes (gRPC's receive limit, set by
+// server/bridge_server.cc to max(4 MiB, 2 * max_message_bytes + 4 KiB)) but in how much work and
+// answer it can ask for: at most kMaxIdsPerRequest ids and kMaxTopicsPerRequest topics. An id is
+// looked up on every I/O thread and may come back in PushResponse.unknown_session_ids, so a
+// million-id Push would cost every thread a million lookups ahead of everyone else's messages,
+// and its answer as many bytes as its request.
+//
 // Thread-safety: pure functions; safe from any thread.
 #pragma once
 
@@ -52,5 +59,11 @@ std::string EncodePageToken(const std::string& last_session_id);
 inline constexpr int32_t kDefaultPageSize = 100;
 inline constexpr int32_t kMaxPageSize = 1000;
 inline constexpr size_t kMaxCloseReasonBytes = 123;
+// Ids one request may name: session_ids plus user_ids (Push, Subscribe, Unsubscribe,
+// Disconnect), or exclude_session_ids (Broadcast). At 256 bytes an id, 10,000 ids are at most
+// 2.5 MiB, within the default 4 MiB gRPC receive limit next to a message of up to 1 MiB.
+inline constexpr size_t kMaxIdsPerRequest = 10000;
+// Topics one Broadcast, Subscribe or Unsubscribe may name.
+inline constexpr size_t kMaxTopicsPerRequest = 1000;
 
 }  // namespace wsbridge

@@ -31,10 +31,11 @@ class Broker {
   // Queues `payload` on every session the targets reach.
   virtual void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                        DeliveryDone done) = 0;
-  // Adds `topics` to the selected sessions; `done` gets the number that now have them all.
+  // Adds `topics` to the selected sessions, except those it would take past the node's
+  // topics-per-session limit, which are left unchanged (see SubscribeCounts).
   virtual void Subscribe(std::shared_ptr<const SessionSelector> selector,
                          std::shared_ptr<const std::vector<std::string>> topics,
-                         CountDone done) = 0;
+                         SubscribeDone done) = 0;
   virtual void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                            std::shared_ptr<const std::vector<std::string>> topics,
                            CountDone done) = 0;

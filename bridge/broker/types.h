@@ -50,6 +50,21 @@ struct DeliveryCounts {
   std::vector<std::string> unknown_session_ids;
 };
 
+// What came of a Subscribe. A selected session that would pass the node's topics-per-session
+// limit (counting only topics it does not already have) is left unchanged and counted in
+// `refused`; every other selected session gets the topics and is counted in `subscribed`.
+struct SubscribeCounts {
+  uint32_t subscribed = 0;
+  uint32_t refused = 0;
+  // When refused > 0: the smallest refused session id, so the answer names the same session
+  // whatever the threads' timing, with the topics it has and the number it would have had.
+  std::string refused_session_id;
+  uint32_t refused_session_topics = 0;
+  uint32_t refused_session_would_have = 0;
+  // When refused > 0: the limit they would have passed (the node's --max_topics_per_session).
+  uint32_t max_topics_per_session = 0;
+};
+
 // What a session is, as GetSession / ListSessions describe it.
 struct SessionInfo {
   std::string id;
@@ -91,6 +106,7 @@ struct SessionPage {
 // Completions of the Broker's operations: each runs exactly once and must not block.
 using DeliveryDone = std::function<void(DeliveryCounts)>;
 using CountDone = std::function<void(uint32_t sessions)>;
+using SubscribeDone = std::function<void(SubscribeCounts)>;
 using SessionDone = std::function<void(std::optional<SessionView>)>;
 using PageDone = std::function<void(SessionPage)>;
 

@@ -113,12 +113,26 @@ auto SumCounts(CountDone done) {
 }  // namespace
 
 void Hub::Subscribe(std::shared_ptr<const SessionSelector> selector,
-                    std::shared_ptr<const std::vector<std::string>> topics, CountDone done) {
-  OnAllShards<uint32_t>(
+                    std::shared_ptr<const std::vector<std::string>> topics, SubscribeDone done) {
+  OnAllShards<SubscribeCounts>(
       [selector, topics, max = max_topics_per_session_](Shard& shard) {
-        return static_cast<uint32_t>(shard.index.Subscribe(*selector, *topics, max));
+        return shard.index.Subscribe(*selector, *topics, max);
       },
-      SumCounts(std::move(done)));
+      [done = std::move(done)](std::vector<SubscribeCounts> partials) {
+        SubscribeCounts total;
+        for (SubscribeCounts& p : partials) {
+          total.subscribed += p.subscribed;
+          if (p.refused == 0) continue;
+          if (total.refused == 0 || p.refused_session_id < total.refused_session_id) {
+            total.refused_session_id = std::move(p.refused_session_id);
+            total.refused_session_topics = p.refused_session_topics;
+            total.refused_session_would_have = p.refused_session_would_have;
+            total.max_topics_per_session = p.max_topics_per_session;
+          }
+          total.refused += p.refused;
+        }
+        done(std::move(total));
+      });
 }
 
 void Hub::Unsubscribe(std::shared_ptr<const SessionSelector> selector,

@@ -67,7 +67,8 @@ class Hub final : public Broker {
   void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                DeliveryDone done) override;
   void Subscribe(std::shared_ptr<const SessionSelector> selector,
-                 std::shared_ptr<const std::vector<std::string>> topics, CountDone done) override;
+                 std::shared_ptr<const std::vector<std::string>> topics,
+                 SubscribeDone done) override;
   void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                    std::shared_ptr<const std::vector<std::string>> topics, CountDone done) override;
   void Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,

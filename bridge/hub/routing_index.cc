@@ -106,26 +106,36 @@ void RoutingIndex::RemoveTopic(Entry* entry, const std::string& topic) {
   if (it->second.empty()) by_topic_.erase(it);
 }
 
-size_t RoutingIndex::Subscribe(const SessionSelector& selector,
-                               const std::vector<std::string>& topics,
-                               size_t max_topics_per_session) {
+SubscribeCounts RoutingIndex::Subscribe(const SessionSelector& selector,
+                                        const std::vector<std::string>& topics,
+                                        size_t max_topics_per_session) {
   std::vector<Entry*> selected;
   Select(selector, nullptr, selected);
   // A topic named twice is one topic.
   std::vector<std::string> distinct(topics);
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  size_t subscribed = 0;
+  SubscribeCounts counts;
   for (Entry* entry : selected) {
     size_t new_topics = 0;
     for (const std::string& topic : distinct) {
       if (!std::binary_search(entry->topics.begin(), entry->topics.end(), topic)) ++new_topics;
     }
-    if (entry->topics.size() + new_topics > max_topics_per_session) continue;
+    const size_t would_have = entry->topics.size() + new_topics;
+    if (would_have > max_topics_per_session) {
+      ++counts.refused;
+      if (counts.refused == 1 || entry->info.id < counts.refused_session_id) {
+        counts.refused_session_id = entry->info.id;
+        counts.refused_session_topics = static_cast<uint32_t>(entry->topics.size());
+        counts.refused_session_would_have = static_cast<uint32_t>(would_have);
+        counts.max_topics_per_session = static_cast<uint32_t>(max_topics_per_session);
+      }
+      continue;
+    }
     for (const std::string& topic : distinct) AddTopic(entry, topic);
-    ++subscribed;
+    ++counts.subscribed;
   }
-  return subscribed;
+  return counts;
 }
 
 size_t RoutingIndex::Unsubscribe(const SessionSelector& selector,

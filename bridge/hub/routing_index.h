@@ -63,10 +63,10 @@ class RoutingIndex {
               std::vector<Entry*>& out);
 
   // Adds `topics` to every selected session. A session that would exceed
-  // `max_topics_per_session` is left unchanged. Returns the number of selected sessions that now
-  // have all the topics.
-  size_t Subscribe(const SessionSelector& selector, const std::vector<std::string>& topics,
-                   size_t max_topics_per_session);
+  // `max_topics_per_session` (counting only topics it does not have yet) is left unchanged and
+  // counted as refused, the smallest such id named; the others are counted as subscribed.
+  SubscribeCounts Subscribe(const SessionSelector& selector, const std::vector<std::string>& topics,
+                            size_t max_topics_per_session);
 
   // Removes `topics` from every selected session. Returns the number of selected sessions.
   size_t Unsubscribe(const SessionSelector& selector, const std::vector<std::string>& topics);

@@ -55,6 +55,8 @@ class BridgeServer {
   const BoundPorts& ports() const { return ports_; }
   const std::string& node_id() const { return node_id_; }
   EventBus& events() { return *events_; }
+  // The gRPC service, for its gauges (tests read how much its streams hold). After Start.
+  const BridgeService& api_service() const { return *service_; }
 
   // Drains and stops: readiness and gRPC health go NOT_SERVING, new connections get 503 and
   // new calls UNAVAILABLE, every session is closed with 1001, and once they are gone (or

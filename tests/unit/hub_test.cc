@@ -175,9 +175,9 @@ class HubTest : public ::testing::Test {
     });
   }
 
-  uint32_t Subscribe(std::shared_ptr<const SessionSelector> selector,
-                     std::vector<std::string> topics) {
-    return Await<uint32_t>([&](CountDone done) {
+  SubscribeCounts Subscribe(std::shared_ptr<const SessionSelector> selector,
+                            std::vector<std::string> topics) {
+    return Await<SubscribeCounts>([&](SubscribeDone done) {
       hub_.Subscribe(std::move(selector), Topics(std::move(topics)), std::move(done));
     });
   }
@@ -417,7 +417,7 @@ TEST_F(HubTest, SubscribeAddsTopicsOnBothShardsAndCountsEachSessionOnce) {
   AddSession(1, "s2", "alice", {"news"});
   AddSession(1, "s3", "bob");
 
-  EXPECT_EQ(Subscribe(Select({"s1", "s3"}, {"alice"}), {"sports"}), 3u);
+  EXPECT_EQ(Subscribe(Select({"s1", "s3"}, {"alice"}), {"sports"}).subscribed, 3u);
 
   const DeliveryCounts counts = Broadcast({"sports"}, false, {}, "score");
   EXPECT_EQ(counts.matched, 3u);
@@ -430,18 +430,39 @@ TEST_F(HubTest, ASessionThatWouldPassTheTopicLimitIsNotSubscribedNorCounted) {
   AddSession(0, "full", "alice", {"a", "b", "c", "d"});  // at the limit of 4
   AddSession(1, "roomy", "alice", {"a"});
 
-  EXPECT_EQ(Subscribe(Select({}, {"alice"}), {"e"}), 1u);
+  const SubscribeCounts counts = Subscribe(Select({}, {"alice"}), {"e"});
 
+  EXPECT_EQ(counts.subscribed, 1u);
+  EXPECT_EQ(counts.refused, 1u);
+  EXPECT_EQ(counts.refused_session_id, "full");
+  EXPECT_EQ(counts.refused_session_topics, 4u);
+  EXPECT_EQ(counts.refused_session_would_have, 5u);
+  EXPECT_EQ(counts.max_topics_per_session, 4u);
   EXPECT_THAT(GetSession("full")->topics, ElementsAre("a", "b", "c", "d"));
   EXPECT_THAT(GetSession("roomy")->topics, ElementsAre("a", "e"));
   EXPECT_EQ(Broadcast({"e"}, false, {}, "x").matched, 1u);
+}
+
+TEST_F(HubTest, RefusalsOnSeveralShardsAreAddedUpAndTheSmallestIdIsNamed) {
+  AddSession(0, "full-b", "alice", {"a", "b", "c", "d"});
+  AddSession(1, "full-a", "alice", {"a", "b", "c"});  // "e" and "f" would make 5
+  AddSession(1, "roomy", "alice");
+
+  const SubscribeCounts counts = Subscribe(Select({}, {"alice"}), {"e", "f"});
+
+  EXPECT_EQ(counts.subscribed, 1u);
+  EXPECT_EQ(counts.refused, 2u);
+  EXPECT_EQ(counts.refused_session_id, "full-a");
+  EXPECT_EQ(counts.refused_session_topics, 3u);
+  EXPECT_EQ(counts.refused_session_would_have, 5u);
+  EXPECT_THAT(GetSession("roomy")->topics, ElementsAre("e", "f"));
 }
 
 TEST_F(HubTest, ATopicRepeatedInOneSubscribeIsCountedOnceAgainstTheLimit) {
   AddSession(0, "s1", "alice", {"a", "b", "c"});  // room for one more topic
 
   // "e" twice is one new topic: the session ends with 4 topics, within the limit of 4.
-  EXPECT_EQ(Subscribe(Select({"s1"}, {}), {"e", "e"}), 1u);
+  EXPECT_EQ(Subscribe(Select({"s1"}, {}), {"e", "e"}).subscribed, 1u);
   EXPECT_THAT(GetSession("s1")->topics, ElementsAre("a", "b", "c", "e"));
 }
 
@@ -461,7 +482,7 @@ TEST_F(HubTest, UnsubscribeRemovesTopicsAndCountsTheSelectedSessions) {
 
 TEST_F(HubTest, SubscribingNobodyCountsZero) {
   AddSession(0, "s1", "alice");
-  EXPECT_EQ(Subscribe(Select({"ghost"}, {"nobody"}), {"news"}), 0u);
+  EXPECT_EQ(Subscribe(Select({"ghost"}, {"nobody"}), {"news"}).subscribed, 0u);
   EXPECT_EQ(Unsubscribe(Select({"ghost"}, {"nobody"}), {"news"}), 0u);
 }
 

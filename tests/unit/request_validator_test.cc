@@ -356,6 +356,111 @@ TEST(ValidateDisconnectTest, ADisconnectNeedsValidTargets) {
   EXPECT_THAT(disconnect->selector->user_ids, ElementsAre("alice"));
 }
 
+// --- Size caps: ids and topics per request ----------------------------------------------------
+
+// `count` distinct, valid ids: "id-0", "id-1", ...
+std::vector<std::string> Ids(size_t count) {
+  std::vector<std::string> ids;
+  ids.reserve(count);
+  for (size_t i = 0; i < count; ++i) ids.push_back("id-" + std::to_string(i));
+  return ids;
+}
+
+// Asserts INVALID_ARGUMENT naming `fields` first and the limit in the message.
+template <class T>
+void ExpectOverLimit(const absl::StatusOr<T>& result, const std::string& fields, size_t count,
+                     size_t limit) {
+  ExpectInvalid(result, fields + ": " + std::to_string(count) + " ");
+  if (!result.ok()) {
+    EXPECT_THAT(std::string(result.status().message()),
+                HasSubstr("limit of " + std::to_string(limit)));
+  }
+}
+
+TEST(RequestCapsTest, TheCapsAreTenThousandIdsAndAThousandTopics) {
+  // The documented numbers (README): a change here is a change of the public contract.
+  EXPECT_EQ(kMaxIdsPerRequest, 10000u);
+  EXPECT_EQ(kMaxTopicsPerRequest, 1000u);
+}
+
+TEST(RequestCapsTest, APushMayNameUpToTheCapOfSessionsAndUsersTogether) {
+  std::vector<std::string> sessions = Ids(kMaxIdsPerRequest / 2);
+  std::vector<std::string> users = Ids(kMaxIdsPerRequest - sessions.size());
+  EXPECT_TRUE(ValidatePush(TextPush(sessions, users), kDefaultMaxMessageBytes).ok());
+
+  users.push_back("one-too-many");
+  ExpectOverLimit(ValidatePush(TextPush(sessions, users), kDefaultMaxMessageBytes),
+                  "session_ids and user_ids", kMaxIdsPerRequest + 1, kMaxIdsPerRequest);
+  ExpectOverLimit(ValidatePush(TextPush(Ids(kMaxIdsPerRequest + 1), {}), kDefaultMaxMessageBytes),
+                  "session_ids and user_ids", kMaxIdsPerRequest + 1, kMaxIdsPerRequest);
+}
+
+TEST(RequestCapsTest, AMillionIdPushIsRefusedBeforeItsIdsAreLookedAt) {
+  // The last id is invalid too; the count is what the caller hears about.
+  std::vector<std::string> ids = Ids(1000000);
+  ids.back() = "";
+  ExpectOverLimit(ValidatePush(TextPush(ids, {}), kDefaultMaxMessageBytes),
+                  "session_ids and user_ids", 1000000, kMaxIdsPerRequest);
+}
+
+TEST(RequestCapsTest, ABroadcastMayExcludeUpToTheCapOfSessions) {
+  v1::BroadcastRequest request = TopicBroadcast({"news"});
+  for (const std::string& id : Ids(kMaxIdsPerRequest)) request.add_exclude_session_ids(id);
+  EXPECT_TRUE(ValidateBroadcast(request, kDefaultMaxMessageBytes).ok());
+
+  request.add_exclude_session_ids("one-too-many");
+  ExpectOverLimit(ValidateBroadcast(request, kDefaultMaxMessageBytes), "exclude_session_ids",
+                  kMaxIdsPerRequest + 1, kMaxIdsPerRequest);
+}
+
+TEST(RequestCapsTest, ABroadcastMayNameUpToTheCapOfTopics) {
+  std::vector<std::string> topics = Ids(kMaxTopicsPerRequest);
+  EXPECT_TRUE(ValidateBroadcast(TopicBroadcast(topics), kDefaultMaxMessageBytes).ok());
+
+  topics.push_back("one-too-many");
+  ExpectOverLimit(ValidateBroadcast(TopicBroadcast(topics), kDefaultMaxMessageBytes), "topics",
+                  kMaxTopicsPerRequest + 1, kMaxTopicsPerRequest);
+}
+
+TEST(RequestCapsTest, SubscribeAndUnsubscribeAreCappedInIdsAndInTopics) {
+  v1::SubscribeRequest subscribe;
+  for (const std::string& id : Ids(kMaxIdsPerRequest)) subscribe.add_session_ids(id);
+  for (const std::string& topic : Ids(kMaxTopicsPerRequest)) subscribe.add_topics(topic);
+  EXPECT_TRUE(ValidateSubscribe(subscribe).ok());
+  v1::UnsubscribeRequest unsubscribe;
+  unsubscribe.mutable_session_ids()->CopyFrom(subscribe.session_ids());
+  unsubscribe.mutable_topics()->CopyFrom(subscribe.topics());
+  EXPECT_TRUE(ValidateUnsubscribe(unsubscribe).ok());
+
+  v1::SubscribeRequest too_many_topics = subscribe;
+  too_many_topics.add_topics("one-too-many");
+  ExpectOverLimit(ValidateSubscribe(too_many_topics), "topics", kMaxTopicsPerRequest + 1,
+                  kMaxTopicsPerRequest);
+  v1::SubscribeRequest too_many_ids = subscribe;
+  too_many_ids.add_user_ids("one-too-many");
+  ExpectOverLimit(ValidateSubscribe(too_many_ids), "session_ids and user_ids",
+                  kMaxIdsPerRequest + 1, kMaxIdsPerRequest);
+
+  v1::UnsubscribeRequest unsubscribe_too_many_topics = unsubscribe;
+  unsubscribe_too_many_topics.add_topics("one-too-many");
+  ExpectOverLimit(ValidateUnsubscribe(unsubscribe_too_many_topics), "topics",
+                  kMaxTopicsPerRequest + 1, kMaxTopicsPerRequest);
+  v1::UnsubscribeRequest unsubscribe_too_many_ids = unsubscribe;
+  unsubscribe_too_many_ids.add_user_ids("one-too-many");
+  ExpectOverLimit(ValidateUnsubscribe(unsubscribe_too_many_ids), "session_ids and user_ids",
+                  kMaxIdsPerRequest + 1, kMaxIdsPerRequest);
+}
+
+TEST(RequestCapsTest, ADisconnectIsCappedInIds) {
+  v1::DisconnectRequest request;
+  for (const std::string& id : Ids(kMaxIdsPerRequest)) request.add_user_ids(id);
+  EXPECT_TRUE(ValidateDisconnect(request).ok());
+
+  request.add_session_ids("one-too-many");
+  ExpectOverLimit(ValidateDisconnect(request), "session_ids and user_ids", kMaxIdsPerRequest + 1,
+                  kMaxIdsPerRequest);
+}
+
 // --- GetSession ---------------------------------------------------------------------------------
 
 TEST(ValidateGetSessionTest, ASessionIdIsRequired) {

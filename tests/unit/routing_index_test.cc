@@ -361,7 +361,7 @@ TEST_F(RoutingIndexTest, SubscribeAddsTheTopicsToEverySelectedSession) {
   AddSession("s2", "alice");
   AddSession("s3", "bob");
 
-  EXPECT_EQ(index_.Subscribe(Selector({"s3"}, {"alice"}), {"sports", "chat"}, 256), 3u);
+  EXPECT_EQ(index_.Subscribe(Selector({"s3"}, {"alice"}), {"sports", "chat"}, 256).subscribed, 3u);
 
   EXPECT_THAT(TopicsOf("s1"), ElementsAre("chat", "news", "sports"));
   EXPECT_THAT(TopicsOf("s2"), ElementsAre("chat", "sports"));
@@ -372,18 +372,18 @@ TEST_F(RoutingIndexTest, SubscribeAddsTheTopicsToEverySelectedSession) {
 
 TEST_F(RoutingIndexTest, SubscribeCountsEachSelectedSessionOnce) {
   AddSession("s1", "alice");
-  EXPECT_EQ(index_.Subscribe(Selector({"s1", "s1"}, {"alice"}), {"news"}, 256), 1u);
+  EXPECT_EQ(index_.Subscribe(Selector({"s1", "s1"}, {"alice"}), {"news"}, 256).subscribed, 1u);
 }
 
 TEST_F(RoutingIndexTest, SubscribingToATopicItAlreadyHasCountsTheSession) {
   AddSession("s1", "alice", {"news"});
-  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"news"}, 256), 1u);
+  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"news"}, 256).subscribed, 1u);
   EXPECT_THAT(TopicsOf("s1"), ElementsAre("news"));
 }
 
 TEST_F(RoutingIndexTest, SubscribeUpToTheLimitIsAllowed) {
   AddSession("s1", "alice", {"a"});
-  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"b", "c"}, 3), 1u);
+  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"b", "c"}, 3).subscribed, 1u);
   EXPECT_THAT(TopicsOf("s1"), ElementsAre("a", "b", "c"));
 }
 
@@ -392,7 +392,14 @@ TEST_F(RoutingIndexTest, ASessionThatWouldPassTheTopicLimitIsLeftUnchangedAndNot
   AddSession("roomy", "alice");
 
   // Limit 3: "full" would end with 4 topics, "roomy" with 2.
-  EXPECT_EQ(index_.Subscribe(Selector({}, {"alice"}), {"c", "d"}, 3), 1u);
+  const SubscribeCounts counts = index_.Subscribe(Selector({}, {"alice"}), {"c", "d"}, 3);
+
+  EXPECT_EQ(counts.subscribed, 1u);
+  EXPECT_EQ(counts.refused, 1u);
+  EXPECT_EQ(counts.refused_session_id, "full");
+  EXPECT_EQ(counts.refused_session_topics, 2u);
+  EXPECT_EQ(counts.refused_session_would_have, 4u);
+  EXPECT_EQ(counts.max_topics_per_session, 3u);
 
   EXPECT_THAT(TopicsOf("full"), ElementsAre("a", "b"));
   EXPECT_THAT(TopicsOf("roomy"), ElementsAre("c", "d"));
@@ -401,7 +408,7 @@ TEST_F(RoutingIndexTest, ASessionThatWouldPassTheTopicLimitIsLeftUnchangedAndNot
 
 TEST_F(RoutingIndexTest, TopicsASessionAlreadyHasDoNotCountAgainstTheLimit) {
   AddSession("s1", "alice", {"a", "b"});
-  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"a", "b", "c"}, 3), 1u);
+  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"a", "b", "c"}, 3).subscribed, 1u);
   EXPECT_THAT(TopicsOf("s1"), ElementsAre("a", "b", "c"));
 }
 
@@ -410,13 +417,13 @@ TEST_F(RoutingIndexTest, ATopicNamedTwiceInOneSubscribeCountsOnceAgainstTheLimit
 
   // The session would end with {"a", "b"}: 2 topics, within the limit of 2.
   // (The API passes Subscribe's topics through as given, duplicates included.)
-  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"b", "b"}, 2), 1u);
+  EXPECT_EQ(index_.Subscribe(Selector({"s1"}, {}), {"b", "b"}, 2).subscribed, 1u);
   EXPECT_THAT(TopicsOf("s1"), ElementsAre("a", "b"));
 }
 
 TEST_F(RoutingIndexTest, SubscribeOfNobodyReturnsZero) {
   AddSession("s1", "alice");
-  EXPECT_EQ(index_.Subscribe(Selector({"ghost"}, {"bob", ""}), {"news"}, 256), 0u);
+  EXPECT_EQ(index_.Subscribe(Selector({"ghost"}, {"bob", ""}), {"news"}, 256).subscribed, 0u);
   EXPECT_THAT(Reached(BroadcastTo({"news"})), IsEmpty());
 }
 
