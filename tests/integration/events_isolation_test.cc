@@ -1,6 +1,9 @@
 // Events streams that cost only themselves: many stuck consumers (in another process, never
 // reading) beside a healthy one, per-stream byte bounds, the per-node stream limit, and a history
 // bounded in bytes as well as in events.
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +27,16 @@ void AwaitSubscribers(TestBridge& bridge, size_t n, absl::Duration timeout = abs
       Eventually([&] { return bridge.server().events().subscription_count() == n; }, timeout))
       << "expected " << n << " Events subscriptions, have "
       << bridge.server().events().subscription_count();
+}
+
+// This process's resident memory (VmRSS), in bytes.
+uint64_t ResidentBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
 }
 
 // `streams` Events streams opened from a child process that never reads them.
@@ -53,9 +66,12 @@ TEST(EventsIsolationTest, HealthyConsumerBesideTwoThousandIdleStreamsGetsEveryEv
     browsers.push_back(bridge.ConnectAnonymous());
     ASSERT_TRUE(browsers.back());
   }
-  // All at once, as fast as the browsers can send: the burst (~14,000 events) fits in the
-  // healthy stream's buffer, so it must get every event as long as the idle streams do not slow
-  // it down (before the fix it got ~10 events/s and was cut off far short of the end).
+  const uint64_t rss_before = ResidentBytes();
+  // All at once, as fast as the browsers can send (~14,000 events in a fifth of a second, faster
+  // than any one stream writes: even beside a single idle stream a consumer falls ~12,000 behind,
+  // hence the 20,000-event buffer here). The healthy stream must get every event; before the
+  // fix the bus pushed each event onto all 2,001 queues under its mutex, the node grew by
+  // ~480 MiB, and with the default buffer the healthy stream got ~10 events/s and was cut off.
   for (int m = 0; m < kMessages; ++m) {
     for (auto& browser : browsers) browser->SendText(absl::StrCat("message ", m));
   }
@@ -80,6 +96,12 @@ TEST(EventsIsolationTest, HealthyConsumerBesideTwoThousandIdleStreamsGetsEveryEv
   // The idle streams hold one shared log between them, not a queue each.
   const EventBus::Usage usage = bridge.server().events().usage();
   EXPECT_LE(usage.logged_events + usage.queued_events, kExpected);
+  // And the whole node grew by little for them: with a queue per stream it grew by ~480 MiB
+  // here (2,000 queues of ~14,000 pointers), with the shared log by ~16 MiB.
+  const uint64_t rss_after = ResidentBytes();
+  EXPECT_LT(rss_after - std::min(rss_after, rss_before), uint64_t{128} << 20)
+      << "resident memory grew from " << (rss_before >> 20) << " MiB to " << (rss_after >> 20)
+      << " MiB";
 }
 
 // Every Events stream is bounded in bytes too: 4 KiB browser messages against a 64 KiB bound, so
