@@ -56,23 +56,29 @@ void EventsStream::Begin(const v1::EventsRequest& request, absl::Status admitted
 
 void EventsStream::PumpLocked() {
   if (writing_ || finished_) return;
-  EventBus::Pulled pulled = bus_.Pull(*subscription_);
-  switch (pulled.outcome) {
-    case EventBus::PullOutcome::kEvent:
-      in_flight_ = std::move(pulled.event);
-      writing_ = true;
-      StartWrite(in_flight_.get());
-      return;
-    case EventBus::PullOutcome::kNone:
-      return;  // the bus wakes us on the next event
-    case EventBus::PullOutcome::kOverflowed:
-      return FinishLocked(grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          "this Events stream fell too far behind and was ended so that no event is skipped "
-          "silently; reconnect with start_after_sequence set to the last sequence processed"));
-    case EventBus::PullOutcome::kClosed:
-      return FinishLocked(grpc::Status::OK);  // the node drained; every event was delivered
+  if (next_in_batch_ == batch_.size()) {
+    batch_.clear();
+    next_in_batch_ = 0;
+    switch (bus_.PullBatch(*subscription_, kBatchEvents, kBatchBytes, batch_)) {
+      case EventBus::PullOutcome::kEvent:
+        break;
+      case EventBus::PullOutcome::kNone:
+        return;  // the bus wakes us on the next event
+      case EventBus::PullOutcome::kOverflowed:
+        return FinishLocked(grpc::Status(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "this Events stream fell too far behind (--events_stream_buffer, "
+            "--events_stream_buffer_bytes) and was ended so that no event is skipped silently; "
+            "reconnect with start_after_sequence set to the last sequence processed"));
+      case EventBus::PullOutcome::kClosed:
+        return FinishLocked(grpc::Status::OK);  // the node drained; every event was delivered
+    }
   }
+  // One message per write, without the buffer hint: with a single write outstanding (all the
+  // callback API allows) a hinted write is not completed until a later unhinted one, so the
+  // stream stalled for good when we tried it.
+  writing_ = true;
+  StartWrite(batch_[next_in_batch_++].get());
 }
 
 void EventsStream::FinishLocked(const grpc::Status& status) {
@@ -84,7 +90,7 @@ void EventsStream::FinishLocked(const grpc::Status& status) {
 void EventsStream::OnWriteDone(bool ok) {
   absl::MutexLock lock(&pump_->mutex);
   writing_ = false;
-  in_flight_.reset();
+  batch_[next_in_batch_ - 1].reset();  // written: no longer ours to hold
   if (!ok) return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
   PumpLocked();
 }

@@ -124,6 +124,16 @@ struct EventOptions {
   // Events one Events() stream may lag behind the node before it is ended with
   // RESOURCE_EXHAUSTED (flag --events_stream_buffer). At least 1. Default 10000.
   uint64_t stream_buffer = 10000;
+  // Bytes (protobuf size) of events kept for replay, besides the count: browsers choose the size
+  // of their messages (flag --event_history_bytes). 0 = keep none. Default 64 MiB.
+  uint64_t history_bytes = 64 << 20;
+  // Bytes (protobuf size) of the events one Events() stream may lag behind, besides the count,
+  // before it is ended with RESOURCE_EXHAUSTED; one event is always allowed, however large
+  // (flag --events_stream_buffer_bytes). At least 1024. Default 16 MiB.
+  uint64_t stream_buffer_bytes = 16 << 20;
+  // Events() streams this node serves at once; one more is refused with RESOURCE_EXHAUSTED
+  // (flag --max_events_streams). At least 1. Default 4096.
+  uint32_t max_streams = 4096;
 };
 
 // The process as a whole.

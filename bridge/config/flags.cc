@@ -35,6 +35,7 @@ constexpr uint64_t kMiB = uint64_t{1} << 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr uint64_t kMaxMessageBytes = 64 * kMiB;
 constexpr uint64_t kMinSendQueueBytes = 1024;
+constexpr uint64_t kMinStreamBufferBytes = 1024;
 constexpr uint64_t kMaxIoThreads = 1024;
 // As a flag's maximum: whatever the setting's type holds.
 constexpr uint64_t kNoMax = std::numeric_limits<uint64_t>::max();
@@ -429,6 +430,15 @@ const std::vector<FlagSpec>& FlagTable() {
                 kNoMax,
                 "Events one Events() stream may lag behind before it is ended with "
                 "RESOURCE_EXHAUSTED."),
+      ByteSizeFlag("event_history_bytes", Field(&Config::events, &EventOptions::history_bytes), 0,
+                   kNoMax, "Bytes of events kept for replay to resuming Events() streams."),
+      ByteSizeFlag("events_stream_buffer_bytes",
+                   Field(&Config::events, &EventOptions::stream_buffer_bytes),
+                   kMinStreamBufferBytes, kNoMax,
+                   "Bytes of events one Events() stream may lag behind before it is ended with "
+                   "RESOURCE_EXHAUSTED (at least 1024; one event always fits)."),
+      CountFlag("max_events_streams", Field(&Config::events, &EventOptions::max_streams), 1, kNoMax,
+                "Events() streams this node serves at once."),
       StringFlag("node_id", "ID", Field(&Config::node, &NodeOptions::node_id),
                  "Name of this node in events; empty = generate one at startup."),
       CountFlag("drain_seconds", Field(&Config::node, &NodeOptions::drain_seconds), 0, kNoMax,

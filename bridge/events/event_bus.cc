@@ -50,23 +50,82 @@ void EventBus::Publish(v1::Event event) {
     absl::MutexLock lock(&mutex_);
     if (closed_) return;
     event.set_sequence(next_sequence_++);
-    auto shared = std::make_shared<const v1::Event>(std::move(event));
-    history_.push_back(shared);
-    if (history_.size() > options_.history) history_.pop_front();
+    // Sized once here: every bound below counts these bytes, and the stream writes this size.
+    const uint64_t bytes = event.ByteSizeLong();
+    const Sized sized{std::make_shared<const v1::Event>(std::move(event)), bytes};
+    history_.push_back(sized);
+    history_bytes_ += bytes;
+    while (!history_.empty() &&
+           (history_.size() > options_.history || history_bytes_ > options_.history_bytes)) {
+      history_bytes_ -= history_.front().bytes;
+      history_.pop_front();
+    }
     std::vector<Subscription*> cut_off;
-    for (Subscription* subscription : ungrouped_) {
-      if (Wants(subscription->options_.kinds, *shared)) {
-        Deliver(subscription, shared, wakes, cut_off);
-      }
+    for (auto& [kinds, log] : logs_) {
+      if (Wants(kinds, *sized.event)) AppendToLog(log, sized, wakes, cut_off);
     }
     for (auto& [name, group] : groups_) {
-      if (!Wants(group.kinds, *shared)) continue;
-      Deliver(PickMember(group, shared->session_id()), shared, wakes, cut_off);
+      if (!Wants(group.kinds, *sized.event)) continue;
+      Deliver(PickMember(group, sized.event->session_id()), sized, wakes, cut_off);
     }
-    // Detached only now: the loops above iterate the very lists Detach edits.
+    // Detached only now: the loops above iterate the very containers Detach edits.
     for (Subscription* subscription : cut_off) Detach(subscription);
   }
   for (auto& wake : wakes) wake();
+}
+
+bool EventBus::TooFarBehind(uint64_t lag_events, uint64_t lag_bytes) const {
+  // One event always fits, however large: a bound in bytes must not end a stream that keeps up
+  // with events bigger than the bound.
+  return lag_events > options_.stream_buffer ||
+         (lag_events > 1 && lag_bytes > options_.stream_buffer_bytes);
+}
+
+void EventBus::CutOff(Subscription* subscription, std::vector<std::function<void()>>& wakes,
+                      std::vector<Subscription*>& cut_off) {
+  // Cut off rather than skip: the consumer learns it lost events (RESOURCE_EXHAUSTED), and a
+  // group's other members take over its share from the next event on.
+  subscription->overflowed_ = true;
+  subscription->waiting_ = false;
+  subscription->queue_.clear();
+  subscription->queued_bytes_ = 0;
+  subscription->replay_.clear();
+  subscription->replay_bytes_ = 0;
+  cut_off.push_back(subscription);
+  wakes.push_back(subscription->wake_);
+}
+
+void EventBus::AppendToLog(KindLog& log, const Sized& event,
+                           std::vector<std::function<void()>>& wakes,
+                           std::vector<Subscription*>& cut_off) {
+  log.entries.push_back({event.event, event.bytes, log.appended_bytes});
+  log.appended_bytes += event.bytes;
+  log.held_bytes += event.bytes;
+  for (Subscription* subscription : log.waiting) {
+    subscription->waiting_ = false;
+    wakes.push_back(subscription->wake_);
+  }
+  log.waiting.clear();
+  // Only the readers furthest behind can be past a bound, and they come first in `readers`.
+  while (!log.readers.empty()) {
+    auto [cursor, subscription] = *log.readers.begin();
+    const uint64_t lag_events = log.head() - cursor;
+    const uint64_t lag_bytes =
+        log.appended_bytes - log.entries[static_cast<size_t>(cursor - log.base)].bytes_before;
+    if (!TooFarBehind(lag_events, lag_bytes)) break;
+    log.readers.erase(log.readers.begin());
+    CutOff(subscription, wakes, cut_off);
+  }
+  TrimLog(log);
+}
+
+void EventBus::TrimLog(KindLog& log) {
+  const uint64_t keep_from = log.readers.empty() ? log.head() : log.readers.begin()->first;
+  while (log.base < keep_from) {
+    log.held_bytes -= log.entries.front().bytes;
+    log.entries.pop_front();
+    ++log.base;
+  }
 }
 
 EventBus::Subscription* EventBus::PickMember(const Group& group,
@@ -85,22 +144,16 @@ EventBus::Subscription* EventBus::PickMember(const Group& group,
   return best;
 }
 
-void EventBus::Deliver(Subscription* subscription, const EventPtr& event,
+void EventBus::Deliver(Subscription* subscription, const Sized& event,
                        std::vector<std::function<void()>>& wakes,
                        std::vector<Subscription*>& cut_off) {
   if (subscription->overflowed_) return;
-  // Replayed events still queued do not count: the limit is on how far it lags the live flow.
-  if (subscription->queue_.size() - subscription->replay_pending_ >= options_.stream_buffer) {
-    // Cut off rather than skip: the consumer learns it lost events (RESOURCE_EXHAUSTED), and
-    // its group's other members take over its share from the next event on.
-    subscription->overflowed_ = true;
-    subscription->queue_.clear();
-    subscription->replay_pending_ = 0;
-    cut_off.push_back(subscription);
-    wakes.push_back(subscription->wake_);
-    return;
+  // Replayed events do not count: the limit is on how far it lags the live flow.
+  if (TooFarBehind(subscription->queue_.size() + 1, subscription->queued_bytes_ + event.bytes)) {
+    return CutOff(subscription, wakes, cut_off);
   }
   subscription->queue_.push_back(event);
+  subscription->queued_bytes_ += event.bytes;
   if (subscription->waiting_) {
     subscription->waiting_ = false;
     wakes.push_back(subscription->wake_);
@@ -111,6 +164,12 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
     SubscriptionOptions options, std::function<void()> wake) {
   absl::MutexLock lock(&mutex_);
   if (closed_) return absl::UnavailableError("draining: the node is shutting down");
+  if (attached_ >= options_.max_streams) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("this node already serves ", attached_,
+                     " Events streams, its limit (--max_events_streams); close idle streams, use "
+                     "a group, or connect to another node"));
+  }
   const uint64_t last = next_sequence_ - 1;
   const uint64_t start_after = options.start_after_sequence;
   if (start_after != 0) {
@@ -119,12 +178,12 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
           absl::StrCat("start_after_sequence: ", start_after, " is after this node's last event (",
                        last, "); the node may have restarted: resume from live events with 0"));
     }
-    const uint64_t oldest = history_.empty() ? last + 1 : history_.front()->sequence();
+    const uint64_t oldest = history_.empty() ? last + 1 : history_.front().event->sequence();
     if (start_after + 1 < oldest) {
-      return absl::OutOfRangeError(
-          absl::StrCat("start_after_sequence: events ", start_after + 1, " to ", oldest - 1,
-                       " are no longer in the history (it keeps the last ", options_.history,
-                       " events); resume from live events with 0"));
+      return absl::OutOfRangeError(absl::StrCat(
+          "start_after_sequence: events ", start_after + 1, " to ", oldest - 1,
+          " are no longer in the history (it keeps the last ", options_.history, " events and ",
+          options_.history_bytes, " bytes of events); resume from live events with 0"));
     }
   }
   Group* group = nullptr;
@@ -141,39 +200,49 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
   std::shared_ptr<Subscription> subscription(
       new Subscription(std::move(options), std::move(wake), next_member_id_++));
   Subscription* raw = subscription.get();
+  ++attached_;
   if (group != nullptr) {
     group->members.push_back(raw);
   } else {
-    ungrouped_.push_back(raw);
+    KindLog& log = logs_[raw->options_.kinds];
+    raw->cursor_ = log.head();
+    log.readers.emplace(raw->cursor_, raw);
   }
   // Replay what it missed, as the routing would have given it with the membership it joins.
-  size_t replayed = 0;
   if (start_after != 0) {
     auto first = std::upper_bound(
         history_.begin(), history_.end(), start_after,
-        [](uint64_t sequence, const EventPtr& event) { return sequence < event->sequence(); });
+        [](uint64_t sequence, const Sized& event) { return sequence < event.event->sequence(); });
     for (auto it = first; it != history_.end(); ++it) {
-      const EventPtr& event = *it;
+      const EventPtr& event = it->event;
       if (!Wants(raw->options_.kinds, *event)) continue;
       if (group != nullptr && PickMember(*group, event->session_id()) != raw) continue;
-      raw->queue_.push_back(event);
-      ++replayed;
+      raw->replay_.push_back(*it);
+      raw->replay_bytes_ += it->bytes;
     }
   }
-  raw->replay_pending_ = replayed;
   return subscription;
 }
 
 void EventBus::Detach(Subscription* subscription) {
   if (!subscription->attached_) return;
   subscription->attached_ = false;
-  const std::string& group_name = subscription->options_.group;
-  if (group_name.empty()) {
-    ungrouped_.erase(std::remove(ungrouped_.begin(), ungrouped_.end(), subscription),
-                     ungrouped_.end());
+  --attached_;
+  if (!subscription->grouped()) {
+    auto it = logs_.find(subscription->options_.kinds);
+    if (it == logs_.end()) return;
+    KindLog& log = it->second;
+    log.readers.erase({subscription->cursor_, subscription});
+    log.waiting.erase(std::remove(log.waiting.begin(), log.waiting.end(), subscription),
+                      log.waiting.end());
+    if (log.readers.empty()) {
+      logs_.erase(it);  // no reader: nothing to keep, and Publish need not append to it
+    } else {
+      TrimLog(log);
+    }
     return;
   }
-  auto it = groups_.find(group_name);
+  auto it = groups_.find(subscription->options_.group);
   if (it == groups_.end()) return;
   auto& members = it->second.members;
   members.erase(std::remove(members.begin(), members.end(), subscription), members.end());
@@ -184,20 +253,78 @@ void EventBus::Unsubscribe(const std::shared_ptr<Subscription>& subscription) {
   absl::MutexLock lock(&mutex_);
   Detach(subscription.get());
   subscription->queue_.clear();
+  subscription->queued_bytes_ = 0;
+  subscription->replay_.clear();
+  subscription->replay_bytes_ = 0;
+}
+
+void EventBus::Wait(Subscription* subscription) {
+  subscription->waiting_ = true;
+  if (!subscription->grouped()) {
+    logs_[subscription->options_.kinds].waiting.push_back(subscription);
+  }
 }
 
 EventBus::Pulled EventBus::Pull(Subscription& subscription) {
+  std::vector<EventPtr> one;
+  const PullOutcome outcome = PullBatch(subscription, 1, 0, one);
+  return {outcome, one.empty() ? nullptr : std::move(one.front())};
+}
+
+EventBus::PullOutcome EventBus::PullBatch(Subscription& subscription, size_t max_events,
+                                          uint64_t max_bytes, std::vector<EventPtr>& out) {
   absl::MutexLock lock(&mutex_);
-  if (subscription.overflowed_) return {PullOutcome::kOverflowed, nullptr};
-  if (!subscription.queue_.empty()) {
-    EventPtr event = std::move(subscription.queue_.front());
-    subscription.queue_.pop_front();
-    if (subscription.replay_pending_ > 0) --subscription.replay_pending_;
-    return {PullOutcome::kEvent, std::move(event)};
+  if (subscription.overflowed_) return PullOutcome::kOverflowed;
+  size_t taken = 0;
+  uint64_t taken_bytes = 0;
+  // At least one, then while the batch stays within max_bytes.
+  const auto fits = [&](uint64_t bytes) {
+    return taken < max_events && (taken == 0 || taken_bytes + bytes <= max_bytes);
+  };
+  while (!subscription.replay_.empty()) {
+    Sized& next = subscription.replay_.front();
+    if (!fits(next.bytes)) return PullOutcome::kEvent;
+    taken_bytes += next.bytes;
+    subscription.replay_bytes_ -= next.bytes;
+    out.push_back(std::move(next.event));
+    subscription.replay_.pop_front();
+    ++taken;
   }
-  if (closed_ || !subscription.attached_) return {PullOutcome::kClosed, nullptr};
-  subscription.waiting_ = true;
-  return {PullOutcome::kNone, nullptr};
+  if (subscription.attached_) {
+    if (subscription.grouped()) {
+      while (!subscription.queue_.empty() && fits(subscription.queue_.front().bytes)) {
+        Sized& next = subscription.queue_.front();
+        taken_bytes += next.bytes;
+        subscription.queued_bytes_ -= next.bytes;
+        out.push_back(std::move(next.event));
+        subscription.queue_.pop_front();
+        ++taken;
+      }
+    } else {
+      KindLog& log = logs_[subscription.options_.kinds];
+      const uint64_t from = subscription.cursor_;
+      uint64_t cursor = from;
+      while (cursor < log.head()) {
+        const KindLog::Entry& entry = log.entries[static_cast<size_t>(cursor - log.base)];
+        if (!fits(entry.bytes)) break;
+        out.push_back(entry.event);
+        taken_bytes += entry.bytes;
+        ++taken;
+        ++cursor;
+      }
+      if (cursor != from) {
+        const bool was_furthest_behind = log.readers.begin()->second == &subscription;
+        log.readers.erase({from, &subscription});
+        subscription.cursor_ = cursor;
+        log.readers.emplace(cursor, &subscription);
+        if (was_furthest_behind) TrimLog(log);
+      }
+    }
+  }
+  if (taken > 0) return PullOutcome::kEvent;
+  if (closed_ || !subscription.attached_) return PullOutcome::kClosed;
+  if (!subscription.waiting_) Wait(&subscription);
+  return PullOutcome::kNone;
 }
 
 void EventBus::Close() {
@@ -212,7 +339,10 @@ void EventBus::Close() {
         wakes.push_back(subscription->wake_);
       }
     };
-    for (Subscription* subscription : ungrouped_) wake_waiting(subscription);
+    for (auto& [kinds, log] : logs_) {
+      for (Subscription* subscription : log.waiting) wake_waiting(subscription);
+      log.waiting.clear();
+    }
     for (auto& [name, group] : groups_) {
       for (Subscription* member : group.members) wake_waiting(member);
     }
@@ -227,20 +357,35 @@ uint64_t EventBus::last_sequence() const {
 
 size_t EventBus::subscription_count() const {
   absl::MutexLock lock(&mutex_);
-  return SubscriptionCountLocked();
+  return attached_;
 }
 
-size_t EventBus::SubscriptionCountLocked() const {
-  size_t count = ungrouped_.size();
-  for (const auto& [name, group] : groups_) count += group.members.size();
-  return count;
+EventBus::Usage EventBus::usage() const {
+  absl::MutexLock lock(&mutex_);
+  Usage usage;
+  usage.history_events = history_.size();
+  usage.history_bytes = history_bytes_;
+  for (const auto& [kinds, log] : logs_) {
+    usage.logged_events += log.entries.size();
+    usage.logged_bytes += log.held_bytes;
+    for (const auto& [cursor, subscription] : log.readers) {
+      usage.queued_events += subscription->replay_.size();
+      usage.queued_bytes += subscription->replay_bytes_;
+    }
+  }
+  for (const auto& [name, group] : groups_) {
+    for (const Subscription* member : group.members) {
+      usage.queued_events += member->queue_.size() + member->replay_.size();
+      usage.queued_bytes += member->queued_bytes_ + member->replay_bytes_;
+    }
+  }
+  usage.subscriptions = attached_;
+  return usage;
 }
 
 bool EventBus::AwaitNoSubscriptions(absl::Time deadline) const {
   absl::MutexLock lock(&mutex_);
-  const auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    return SubscriptionCountLocked() == 0;
-  };
+  const auto none_left = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return attached_ == 0; };
   return mutex_.AwaitWithDeadline(absl::Condition(&none_left), deadline);
 }
 

@@ -112,6 +112,9 @@ TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.session.client_messages_burst, 200u);
   EXPECT_TRUE(config.session.forward_client_messages);
   EXPECT_EQ(config.events.history, 100000u);
+  EXPECT_EQ(config.events.history_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(config.events.stream_buffer_bytes, uint64_t{16} << 20);
+  EXPECT_EQ(config.events.max_streams, 4096u);
   EXPECT_EQ(config.node.node_id, "");
   EXPECT_EQ(config.node.drain_seconds, 10u);
   EXPECT_EQ(config.node.log_level, "info");
@@ -188,6 +191,11 @@ std::vector<FlagCase> EveryFlag() {
       {"event_history", "0", [](const Config& c) { EXPECT_EQ(c.events.history, 0u); }},
       {"events_stream_buffer", "50",
        [](const Config& c) { EXPECT_EQ(c.events.stream_buffer, 50u); }},
+      {"event_history_bytes", "8MiB",
+       [](const Config& c) { EXPECT_EQ(c.events.history_bytes, uint64_t{8} << 20); }},
+      {"events_stream_buffer_bytes", "2048",
+       [](const Config& c) { EXPECT_EQ(c.events.stream_buffer_bytes, 2048u); }},
+      {"max_events_streams", "10", [](const Config& c) { EXPECT_EQ(c.events.max_streams, 10u); }},
       {"node_id", "node-7", [](const Config& c) { EXPECT_EQ(c.node.node_id, "node-7"); }},
       {"drain_seconds", "30", [](const Config& c) { EXPECT_EQ(c.node.drain_seconds, 30u); }},
       {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.node.log_level, "debug"); }},
@@ -198,7 +206,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 31u);
+  EXPECT_EQ(tested.size(), 34u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
@@ -434,6 +442,10 @@ TEST(FlagsTest, EveryKindOfErrorIsInvalidArgumentNamingTheFlag) {
       {{"--max_message_bytes=1MB"}, {}, {"--max_message_bytes", "not a byte size"}},
       {{"--max_message_bytes=MiB"}, {}, {"--max_message_bytes", "not a byte size"}},
       {{"--send_queue_bytes=1023"}, {}, {"--send_queue_bytes", "out of range (at least 1024)"}},
+      {{"--events_stream_buffer_bytes=1023"},
+       {},
+       {"--events_stream_buffer_bytes", "out of range (at least 1024)"}},
+      {{"--max_events_streams=0"}, {}, {"--max_events_streams", "out of range"}},
       {{"--send_queue_bytes=99999999999GiB"}, {}, {"--send_queue_bytes", "out of range"}},
       {{"--grpc_port=1KiB"}, {}, {"--grpc_port", "not a port number"}},
       // Durations.
