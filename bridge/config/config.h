@@ -122,8 +122,11 @@ struct EventOptions {
   // Default 100000.
   uint64_t history = 100000;
   // Events one Events() stream may lag behind the node before it is ended with
-  // RESOURCE_EXHAUSTED (flag --events_stream_buffer). At least 1. Default 10000.
-  uint64_t stream_buffer = 10000;
+  // RESOURCE_EXHAUSTED (flag --events_stream_buffer). At least 1. Default 100000: streams
+  // without a group lag in a log they share, so lagging costs a stream little, and a burst of
+  // browser messages outruns any one gRPC stream for a while (the byte bound below is what keeps
+  // memory in check).
+  uint64_t stream_buffer = 100000;
   // Bytes (protobuf size) of events kept for replay, besides the count: browsers choose the size
   // of their messages (flag --event_history_bytes). 0 = keep none. Default 64 MiB.
   uint64_t history_bytes = 64 << 20;

@@ -63,7 +63,8 @@ std::unique_ptr<ChildProcess> StartIdleStreams(TestBridge& bridge, int streams) 
 }
 
 TEST(EventsIsolationTest, HealthyConsumerBesideTwoThousandIdleStreamsGetsEveryEventInOrder) {
-  TestBridge bridge([](Config& config) { config.events.stream_buffer = 20000; });
+  // The default event bounds; no inbound rate limit, so that 20 browsers make a burst.
+  TestBridge bridge([](Config& config) { config.session.client_messages_per_second = 0; });
   constexpr int kIdle = 2000;
   auto idle = StartIdleStreams(bridge, kIdle);
   AwaitSubscribers(bridge, kIdle, absl::Seconds(60));
@@ -81,9 +82,9 @@ TEST(EventsIsolationTest, HealthyConsumerBesideTwoThousandIdleStreamsGetsEveryEv
   const uint64_t rss_before = ResidentBytes();
   // All at once, as fast as the browsers can send (~14,000 events in a fifth of a second, faster
   // than any one stream writes: even beside a single idle stream a consumer falls ~12,000 behind,
-  // hence the 20,000-event buffer here). The healthy stream must get every event; before the
+  // within the default 100,000-event lag). The healthy stream must get every event; before the
   // fix the bus pushed each event onto all 2,001 queues under its mutex, the node grew by
-  // ~480 MiB, and with the default buffer the healthy stream got ~10 events/s and was cut off.
+  // ~480 MiB, and the healthy stream got ~10 events/s and was cut off.
   for (int m = 0; m < kMessages; ++m) {
     for (auto& browser : browsers) browser->SendText(absl::StrCat("message ", m));
   }
@@ -125,6 +126,7 @@ TEST(EventsIsolationTest, AStreamPastItsByteBoundEndsWithResourceExhaustedWhileO
   TestBridge bridge([](Config& config) {
     config.events.stream_buffer = 1000000;
     config.events.stream_buffer_bytes = 64 << 10;
+    config.session.client_messages_per_second = 0;  // one browser makes all the events
   });
   EventsReader stalled(bridge.api(), v1::EventsRequest(), /*start_reading=*/false);
   EventsReader healthy(bridge.api(), v1::EventsRequest());

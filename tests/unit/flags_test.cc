@@ -113,6 +113,7 @@ TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   EXPECT_TRUE(config.session.forward_client_messages);
   EXPECT_EQ(config.events.history, 100000u);
   EXPECT_EQ(config.events.history_bytes, uint64_t{64} << 20);
+  EXPECT_EQ(config.events.stream_buffer, 100000u);
   EXPECT_EQ(config.events.stream_buffer_bytes, uint64_t{16} << 20);
   EXPECT_EQ(config.events.max_streams, 4096u);
   EXPECT_EQ(config.node.node_id, "");
