@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -21,6 +22,7 @@
 
 #include "runtime/lifecycle.h"
 #include "ws/handshake_policy.h"
+#include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
 
 namespace wsbridge {
@@ -43,6 +45,8 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
   void Upgrade(AdmittedSession admitted, SessionSlot slot);
+  // permessage-deflate: the agreement for the request's offers, unless --compression=false.
+  std::optional<ws::DeflateAgreement> NegotiateCompression() const;
   // After refusing a declared body: reads away what of it arrives (bounded in bytes and time),
   // so that closing does not reset the connection under the answer.
   void DiscardBody();

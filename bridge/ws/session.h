@@ -75,6 +75,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -91,6 +92,7 @@
 #include "runtime/clock.h"
 #include "ws/frame_codec.h"
 #include "ws/frame_writer.h"
+#include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
 #include "ws/token_bucket.h"
 
@@ -111,8 +113,10 @@ class Session final : public SessionEndpoint,
 
   // Completes the WebSocket upgrade of a request already admitted by the HandshakePolicy, whose
   // Sec-WebSocket-Key is `client_key` (valid: ws::IsValidClientKey). `early_bytes` are bytes the
-  // browser sent after the request (its first frames), read along with it.
-  void Accept(std::string_view client_key, std::string early_bytes);
+  // browser sent after the request (its first frames), read along with it. `deflate`: the
+  // permessage-deflate agreement (ws/permessage_deflate.h) answered in the 101, if any.
+  void Accept(std::string_view client_key, std::string early_bytes,
+              std::optional<ws::DeflateAgreement> deflate = std::nullopt);
 
   // SessionEndpoint
   DeliveryOutcome Deliver(const PayloadPtr& payload) override;
@@ -225,6 +229,10 @@ class Session final : public SessionEndpoint,
   bool registered_ = false;       // in the hub shard (from Accept to Finish)
   bool opened_ = false;           // `opened` reported: `closed` will follow
   bool rate_limited_ = false;     // closed for its inbound rate: later frames are not forwarded
+  // permessage-deflate: 0 = not negotiated; else the server window the browser allowed (8..15),
+  // which decides which shared compressed frames it may get (ws::FitsServerWindow). All the
+  // per-session state deflate needs: the zlib streams are the thread's.
+  uint8_t deflate_window_bits_ = 0;
 };
 
 }  // namespace wsbridge
