@@ -251,51 +251,40 @@ MessageInflater::Result MessageInflater::Inflate(std::string_view compressed, ui
   };
   if (output_.empty()) grow();
 
-  // The message, then the tail the sender removed (section 7.2.2).
-  const std::string_view inputs[2] = {
-      compressed, std::string_view(reinterpret_cast<const char*>(kSyncFlushTail), 4)};
-  bool stream_end = false;
-  for (const std::string_view input : inputs) {
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-    z.avail_in = static_cast<uInt>(input.size());
-    while (z.avail_in > 0 && !stream_end) {
+  // The message, then the tail the sender removed (section 7.2.2). The tail is inflated with
+  // Z_BLOCK, which stops right after the block it completes, so that zlib then says (128 in
+  // data_type) whether the data ended on a block boundary: a message cut short does not.
+  struct Input {
+    std::string_view bytes;
+    int flush;
+  };
+  const Input inputs[2] = {
+      {compressed, Z_SYNC_FLUSH},
+      {std::string_view(reinterpret_cast<const char*>(kSyncFlushTail), 4), Z_BLOCK}};
+  int data_type = 0;  // zlib's report after the last call that made progress
+  for (const Input& input : inputs) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.bytes.data()));
+    z.avail_in = static_cast<uInt>(input.bytes.size());
+    // Until the input is used up and the output buffer was not filled (nothing more pending).
+    do {
       if (size_ == output_.size()) {
         if (output_.size() >= cap) return Result::kTooBig;
         grow();
       }
       z.next_out = reinterpret_cast<Bytef*>(output_.data() + size_);
       z.avail_out = static_cast<uInt>(output_.size() - size_);
-      const int status = inflate(&z, Z_SYNC_FLUSH);
+      const int status = inflate(&z, input.flush);
       size_ = output_.size() - z.avail_out;
       if (size_ > max_bytes) return Result::kTooBig;
-      if (status == Z_STREAM_END) {
-        stream_end = true;  // a final block (BFINAL): what follows is the tail we added
-      } else if (status != Z_OK && status != Z_BUF_ERROR) {
+      // A final block (BFINAL) ends the message: what follows is only the tail we added.
+      if (status == Z_STREAM_END) return Result::kOk;
+      if (status == Z_OK)
+        data_type = z.data_type;  // Z_BUF_ERROR: no progress, nothing new
+      else if (status != Z_BUF_ERROR)
         return Result::kCorrupt;
-      }
-    }
-    if (stream_end) break;
+    } while (z.avail_in > 0 || z.avail_out == 0);
   }
-  // Output inflate still holds once the input is used up.
-  while (!stream_end) {
-    if (size_ == output_.size()) {
-      if (output_.size() >= cap) return Result::kTooBig;
-      grow();
-    }
-    z.next_out = reinterpret_cast<Bytef*>(output_.data() + size_);
-    z.avail_out = static_cast<uInt>(output_.size() - size_);
-    const int status = inflate(&z, Z_SYNC_FLUSH);
-    size_ = output_.size() - z.avail_out;
-    if (size_ > max_bytes) return Result::kTooBig;
-    if (status == Z_STREAM_END) break;
-    if (status != Z_OK && status != Z_BUF_ERROR) return Result::kCorrupt;
-    if (z.avail_out != 0) {
-      // All output is out. A whole message ends on a block boundary (zlib reports 128 in
-      // data_type when it waits for the next block header); anything else was cut short.
-      if ((z.data_type & 128) == 0) return Result::kCorrupt;
-      break;
-    }
-  }
+  if ((data_type & 128) == 0) return Result::kCorrupt;
   return Result::kOk;
 }
 
