@@ -3,7 +3,8 @@
 // memory is ever set aside for it) within the handshake timeout and then either answers it over
 // plain HTTP (400 head breaking an RFC rule, 404 wrong path, 426 not an upgrade, 401/403/400
 // from the HandshakePolicy, 429 connection limit, 503 draining) and closes, or hands the socket
-// to a new Session that completes the upgrade.
+// to a new Session that completes the upgrade, with the permessage-deflate agreement for the
+// request's Sec-WebSocket-Extensions offers (unless --compression=false).
 //
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once

@@ -20,7 +20,10 @@
 // WriteFlusher for a flush; Flush() writes as many queued frames as the socket takes in one
 // gathered, non-blocking write, and waits for the socket to become writable when it is full. A
 // message that does not fit the queue makes the session a slow consumer: queued messages not yet
-// on the wire are dropped and it closes with 1013.
+// on the wire are dropped and it closes with 1013. With permessage-deflate negotiated at Accept
+// (ws/permessage_deflate.h) Deliver() queues the message's shared compressed twin instead
+// (Payload::Deflated) when it is large enough and fits the browser's window; the session keeps
+// one byte for it and the zlib streams are the thread's.
 //
 // Pongs: every ping from the browser comes before its close frame (nothing is read after that),
 // so each is owed a pong (RFC 6455 5.5.2), and nothing may follow our close frame (5.5.1). In
