@@ -19,6 +19,8 @@ packages=(
   libjwt-dev libssl-dev
   # structured, leveled logging
   libspdlog-dev
+  # permessage-deflate (raw DEFLATE)
+  zlib1g-dev
 )
 
 missing=()

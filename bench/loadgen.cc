@@ -6,6 +6,9 @@
 // Output protocol (stdout, one line each, flushed; parsed by the benchmark driver):
 //   READY {json}   once every connection has either completed its handshake or given up
 //   RESULT {json}  at the end
+// With --deflate=true every client offers permessage-deflate (Beast's), as browsers do. RESULT
+// reports "wire_bytes": the bytes the kernel received on the clients' sockets after their
+// handshakes (frames as sent, compressed or not), so a driver can divide by "received".
 // Progress goes to stderr once a second. Exit code: 0 on success, 1 when a connection failed or
 // (with --expect > 0) did not receive every message in order, 2 on a bad command line.
 //
@@ -52,6 +55,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "bench_payload.h"
+#include "tcp_bytes.h"
 
 namespace {
 
@@ -87,12 +91,14 @@ struct LoadgenConfig {
   uint64_t expect = 0;
   // With expect > 0: finish when no message has arrived for this long after READY.
   double timeout_seconds = 60;
+  // Offer permessage-deflate (and use it when the server accepts).
+  bool deflate = false;
 };
 
 constexpr std::string_view kUsage =
     "usage: wsbridge_bench_loadgen --port=N (--path_template=T | --paths_file=F) --connections=N\n"
     "  [--host=127.0.0.1] [--index_offset=0] [--threads=1] [--connect_concurrency=200]\n"
-    "  [--expect=0] [--timeout=60] [--send_pings=false]\n";
+    "  [--expect=0] [--timeout=60] [--send_pings=false] [--deflate=false]\n";
 
 // Retries after the first failed connection attempt, and the deadline of one attempt (TCP connect
 // plus handshake).
@@ -145,6 +151,9 @@ bool ParseFlags(const std::vector<std::string_view>& args, LoadgenConfig& config
       ok = ParseNumber(value, config.expect);
     } else if (name == "timeout") {
       ok = ParseNumber(value, config.timeout_seconds) && config.timeout_seconds > 0;
+    } else if (name == "deflate") {
+      ok = value == "true" || value == "false";
+      config.deflate = value == "true";
     } else if (name == "send_pings") {
       ok = value == "false";  // The clients never send pings; only "false" describes that.
     } else {
@@ -420,6 +429,12 @@ class BenchClient {
   uint64_t MissingAtEnd(uint64_t expect) const {
     return state_ != State::kFailed && next_seq_ < expect ? expect - next_seq_ : 0;
   }
+  // Bytes received on the socket since the handshake completed (0 when it is closed).
+  uint64_t WireBytesSinceOpen() {
+    if (!ws_ || !ws_->next_layer().is_open()) return 0;
+    const uint64_t now = wsbridge::bench::TcpBytesReceived(ws_->next_layer().native_handle());
+    return now > wire_bytes_at_open_ ? now - wire_bytes_at_open_ : 0;
+  }
 
  private:
   enum class State : uint8_t { kConnecting, kOpen, kClosed, kFailed };
@@ -443,6 +458,7 @@ class BenchClient {
   std::unique_ptr<asio::steady_timer> connect_timer_;
   uint64_t next_seq_ = 0;
   uint64_t received_ = 0;
+  uint64_t wire_bytes_at_open_ = 0;  // the socket's received bytes once the handshake was done
   int attempts_ = 0;
   State state_ = State::kConnecting;
   bool flawed_ = false;    // saw a duplicate, gap or message beyond --expect
@@ -487,7 +503,7 @@ class ClientThread {
   asio::io_context& context() { return io_; }
   RunState& run() { return run_; }
   ReceiveStats& stats() { return stats_; }
-  const std::deque<BenchClient>& clients() const { return clients_; }
+  std::deque<BenchClient>& clients() { return clients_; }
 
  private:
   RunState& run_;
@@ -513,6 +529,11 @@ void BenchClient::StartAttempt() {
   ws_->set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
     request.set(beast::http::field::user_agent, "wsbridge-bench");
   }));
+  if (run.config().deflate) {
+    websocket::permessage_deflate deflate;
+    deflate.client_enable = true;
+    ws_->set_option(deflate);
+  }
   connect_timer_ = std::make_unique<asio::steady_timer>(thread_.context(), kAttemptDeadline);
   connect_timer_->async_wait([this, attempt = attempts_](const boost::system::error_code& ec) {
     OnAttemptDeadline(attempt, ec);
@@ -541,6 +562,7 @@ void BenchClient::OnHandshake(const boost::system::error_code& ec) {
   if (ec) return OnAttemptFailed(ec);
   connect_timer_.reset();
   state_ = State::kOpen;
+  wire_bytes_at_open_ = wsbridge::bench::TcpBytesReceived(ws_->next_layer().native_handle());
   thread_.run().OnConnected(MonotonicNanos());
   thread_.StartNextConnection();
   ReadNext();
@@ -644,6 +666,7 @@ std::string HandshakeJson(const RunState& run) {
 struct ClientTally {
   uint64_t complete = 0;
   uint64_t missing_at_end = 0;
+  uint64_t wire_bytes = 0;
 };
 
 std::string ResultJson(const RunState& run, const ReceiveStats& stats, const ClientTally& tally) {
@@ -670,7 +693,7 @@ std::string ResultJson(const RunState& run, const ReceiveStats& stats, const Cli
       ",\"beyond_expected\":", stats.beyond_expected, ",\"closed_early\":", stats.closed_early,
       ",\"close_codes\":", close_codes, ",\"first_receive_ns\":", first,
       ",\"last_receive_ns\":", last, ",\"receive_seconds\":", FormatDouble(receive_seconds),
-      ",\"deliveries_per_sec\":", FormatDouble(rate),
+      ",\"deliveries_per_sec\":", FormatDouble(rate), ",\"wire_bytes\":", tally.wire_bytes,
       ",\"latency_us\":{\"p50\":", FormatDouble(latency.PercentileMicros(0.5)),
       ",\"p90\":", FormatDouble(latency.PercentileMicros(0.9)),
       ",\"p99\":", FormatDouble(latency.PercentileMicros(0.99)),
@@ -804,9 +827,10 @@ int main(int argc, char** argv) {
   ClientTally tally;
   for (const auto& thread : threads) {
     total.Merge(thread->stats());
-    for (const BenchClient& client : thread->clients()) {
+    for (BenchClient& client : thread->clients()) {
       tally.complete += client.Complete(config.expect);
       tally.missing_at_end += client.MissingAtEnd(config.expect);
+      tally.wire_bytes += client.WireBytesSinceOpen();
     }
   }
   std::cout << "RESULT " << ResultJson(run, total, tally) << std::endl;

@@ -77,14 +77,15 @@ struct PublisherConfig {
   std::string topic;                            // fan-out stream; exclusive with users
   uint64_t users = 0;                           // unicast streams u{i}, i = 0..users-1
   std::string user_template = "u{i}";
-  uint64_t messages = 1000;    // total calls
-  size_t size = 100;           // payload bytes
-  uint64_t in_flight = 32;     // calls started and not yet answered, at most
-  double rate = 0;             // calls per second; 0 = as fast as possible
-  std::string api_key;         // sent as x-api-key metadata when non-empty
-  int64_t expect_queued = -1;  // when >= 0, a gRPC answer with another `queued` counts as failed
-  int channels = 1;            // gRPC channels (TCP connections) calls are spread over
-  bool allow_reorder = false;  // drop the one-call-per-stream rule (subscribers may see gaps)
+  uint64_t messages = 1000;       // total calls
+  size_t size = 100;              // payload bytes
+  Padding padding = Padding::kX;  // --payload: how the payload is padded to `size`
+  uint64_t in_flight = 32;        // calls started and not yet answered, at most
+  double rate = 0;                // calls per second; 0 = as fast as possible
+  std::string api_key;            // sent as x-api-key metadata when non-empty
+  int64_t expect_queued = -1;     // when >= 0, a gRPC answer with another `queued` counts as failed
+  int channels = 1;               // gRPC channels (TCP connections) calls are spread over
+  bool allow_reorder = false;     // drop the one-call-per-stream rule (subscribers may see gaps)
   double timeout_seconds =
       30;  // a gRPC call's deadline; the run stops after this long without answers
 };
@@ -102,6 +103,8 @@ Publishes benchmark messages ("<seq> <sent_ns> xxx...") and prints RESULT {json}
   --user_template=u{i}     user name; {i} = 0..N-1 (default u{i})
   --messages=M             total calls (default 1000)
   --size=BYTES             message size (default 100)
+  --payload=x|json         padding of each message: 'x' repeated (default) or JSON rows that
+                           compress like real data (for permessage-deflate runs)
   --in_flight=K            calls in flight at most (default 32); HTTP opens K connections. A
                            stream (topic or user) never has two calls in flight, so a single topic
                            is published strictly in order, one call at a time. PushStream and
@@ -182,6 +185,9 @@ std::optional<PublisherConfig> ParseFlags(int argc, char** argv, int& exit_code)
     } else if (name == "size") {
       valid = ParseUnsignedFlag(value, number);
       config.size = number;
+    } else if (name == "payload") {
+      valid = value == "x" || value == "json";
+      config.padding = value == "json" ? Padding::kJson : Padding::kX;
     } else if (name == "in_flight") {
       valid = ParseUnsignedFlag(value, config.in_flight) && config.in_flight > 0;
     } else if (name == "rate") {
@@ -542,7 +548,8 @@ class UnaryGrpcPublisher {
 
   void Issue(uint64_t call) {
     const int64_t now_ns = MonotonicNanos();
-    std::string text = MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size);
+    std::string text =
+        MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size, config_.padding);
     v1::Bridge::Stub& stub = *stubs_[call % stubs_.size()];
     log_.RecordSend(call, now_ns);
     if (config_.mode == PublishMode::kGrpcBroadcast) {
@@ -812,7 +819,8 @@ class RequestStreamPublisher {
     const uint64_t call = next_write_++;
     const int64_t now_ns = MonotonicNanos();
     write_request_.Clear();
-    Rpc::Fill(streams_.NameOf(call), MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size),
+    Rpc::Fill(streams_.NameOf(call),
+              MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size, config_.padding),
               write_request_);
     log_.RecordSend(call, now_ns);
     grpc::WriteOptions options;
@@ -921,7 +929,8 @@ class HttpPublisher {
     idle_.pop_back();
     connection->call = call;
     const int64_t now_ns = MonotonicNanos();
-    const std::string body = MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size);
+    const std::string body =
+        MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size, config_.padding);
     std::string& text = connection->request_text;
     text.clear();
     text.append("POST /pub/").append(streams_.NameOf(call)).append(" HTTP/1.1\r\nHost: ");

@@ -29,6 +29,15 @@ two worker threads/processes on loopback, runs the workloads against it and stop
 
 --quick: 1 round, 200/1000 subscribers, 2k users, 3k idle sessions (well under a minute).
 
+permessage-deflate: --deflate makes every load generator client offer it (Beast's client, as a
+browser does; wsbridge accepts it by default, the floor server and nchan do not); --payload=json
+pads messages with JSON rows that compress like real data instead of 'x' runs; --message_size
+sets the message size (default 100, below wsbridge's --compression_min_bytes of 256). Every (a)
+and (c) point records "wire_bytes_per_delivery": the bytes the subscribers' sockets received over
+the run (TCP payload: frame headers and bodies, compressed or not) per delivered message. Compare
+two runs, e.g. `--servers=wsbridge --only=d,a,c --payload=json --message_size=1024` with and
+without --deflate: (d) gives idle RSS per session with deflate negotiated.
+
 Every message is checked by the load generator (every subscriber gets every seq, in order); a point
 that fails the check is reported loudly and left out of the medians. Server CPU is the sum over
 all threads of all the server's processes of /proc/<pid>/task/<tid>/schedstat (ns on CPU).
@@ -83,8 +92,10 @@ class BenchError(Exception):
 class Plan:
     """What one run measures. Plain attributes; --quick shrinks them for a smoke test."""
 
-    def __init__(self, quick):
+    def __init__(self, quick, deflate=False, payload="x", message_size=None):
         self.quick = quick
+        self.deflate = deflate          # load generator clients offer permessage-deflate
+        self.payload = payload          # publisher padding: "x" or "json"
         if quick:
             self.fanout_subscribers = [200, 1000]
             self.fanout_first_deliveries = 200_000
@@ -117,7 +128,7 @@ class Plan:
         self.broadcaststream_in_flight = 256
         self.broadcaststream_latency_in_flight = 1024
         self.fanout_unary_subscribers = 1000    # the one extra (a) point with unary Broadcast
-        self.message_size = 100
+        self.message_size = message_size or 100
         self.connections_per_loadgen = 10_000   # above this, two load generator processes
         self.connect_concurrency = 200           # over all load generator processes
         self.send_queue_messages = 100_000       # wsbridge: nothing may be dropped as slow
@@ -596,6 +607,8 @@ class LoadgenGroup:
                     f"--connections={count}", f"--index_offset={offset}", "--threads=1",
                     f"--connect_concurrency={concurrency}", f"--expect={expect}",
                     f"--timeout={plan.loadgen_timeout}"]
+            if plan.deflate:
+                argv.append("--deflate=true")
             argv.append(f"--path_template={path_template}" if path_template
                         else f"--paths_file={paths_file}")
             self.children.append(Child(f"{name}-loadgen{p}", argv, work_dir, stdin_pipe=True))
@@ -790,7 +803,7 @@ class Bench:
             cpu_before = server.cpu()
             flags = server.fanout_publisher(self.plan, topic, paced=rate > 0, unary=unary) + [
                 f"--messages={messages}", f"--size={self.plan.message_size}", f"--rate={rate}",
-                "--timeout=30"]
+                f"--payload={self.plan.payload}", "--timeout=30"]
             expected_seconds = messages / rate if rate else 60
             pub, pub_code, pub_child = run_publisher(self.tools, work_dir, tag, flags,
                                                      timeout=expected_seconds * 2 + 120)
@@ -805,6 +818,7 @@ class Bench:
         results = [r for r in results if r]
         complete = sum(r.get("complete_connections", 0) for r in results)
         received = sum(r.get("received", 0) for r in results)
+        wire_bytes = sum(r.get("wire_bytes", 0) for r in results)
         if complete != subs:
             gaps = sum(r.get("gaps", 0) for r in results)
             dups = sum(r.get("duplicates", 0) for r in results)
@@ -822,6 +836,9 @@ class Bench:
         metrics = {
             "subscribers": subs, "messages": messages, "received": received,
             "deliveries_per_sec": received / window if window > 0 else None,
+            "wire_bytes_per_delivery": wire_bytes / received if received else None,
+            "deflate": self.plan.deflate, "payload": self.plan.payload,
+            "message_size": self.plan.message_size,
             "messages_per_sec": received / subs / window if window > 0 else None,
             "receive_seconds": window,
             "server_cpu_ns": cpu,
@@ -853,6 +870,7 @@ class Bench:
                  f"(a) fan-out {point} ({metrics['mode']} k={metrics['in_flight']}): "
                  f"{fmt_si(metrics['deliveries_per_sec'])} deliveries/s, "
                  f"{fmt_num(metrics['cpu_us_per_delivery'], 3)} us CPU/delivery, "
+                 f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire, "
                  f"{fmt_si(metrics['messages_per_sec'])} msg/s, "
                  f"p50 {fmt_num(metrics['latency_us']['p50'], 0)} us; cores: server "
                  f"{fmt_num(metrics['server_cores'])}, loadgen {fmt_num(metrics['loadgen_cores'])}, "
@@ -876,7 +894,9 @@ class Bench:
                  f"(c) latency at {fmt_si(rate)} msg/s to {subs} ({fmt_num(load, 0)}% of its max, "
                  f"{metrics['mode']}): "
                  f"p50 {fmt_num(lat['p50'], 0)} us, p99 {fmt_num(lat['p99'], 0)} us, "
-                 f"p999 {fmt_num(lat['p999'], 0)} us"
+                 f"p999 {fmt_num(lat['p999'], 0)} us, "
+                 f"{fmt_num(metrics['cpu_us_per_delivery'], 3)} us CPU/delivery, "
+                 f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire"
                  + ("" if entry["valid"] else "  [INVALID]"))
 
     def unicast_points(self, round_index, server, work_dir):
@@ -1268,6 +1288,12 @@ def parse_args(argv):
     parser.add_argument("--charts_from", help="redraw charts and summary.md from a result JSON")
     parser.add_argument("--keep_temp", action="store_true",
                         help="keep the per-server temp dirs (logs, nginx.conf) for debugging")
+    parser.add_argument("--deflate", action="store_true",
+                        help="load generator clients offer permessage-deflate")
+    parser.add_argument("--payload", choices=["x", "json"], default="x",
+                        help="message padding: 'x' runs (default) or JSON rows")
+    parser.add_argument("--message_size", type=int, default=None,
+                        help="message bytes for (a), (b), (c) (default 100)")
     parser.add_argument("--tmp_root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick and "--rounds" not in " ".join(argv):
@@ -1326,7 +1352,8 @@ def main(argv):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    plan = Plan(args.quick)
+    plan = Plan(args.quick, deflate=args.deflate, payload=args.payload,
+                message_size=args.message_size)
     started = datetime.datetime.now()
     command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv))
     meta = {"started": started.isoformat(timespec="seconds"), "command": command,

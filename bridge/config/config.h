@@ -84,6 +84,17 @@ struct SendQueueLimits {
   uint32_t max_messages = 1024;
 };
 
+// permessage-deflate (RFC 7692, ws/permessage_deflate.h), always without context takeover: each
+// message is compressed once and the frame shared by every session that negotiated it.
+struct CompressionOptions {
+  // Whether to accept a browser's permessage-deflate offer (flag --compression). false = never
+  // negotiate it. Default true.
+  bool enabled = true;
+  // Messages to browsers shorter than this go uncompressed even to sessions that negotiated
+  // deflate (flag --compression_min_bytes). Any size. Default 256.
+  uint64_t min_bytes = 256;
+};
+
 // One WebSocket session: its limits, its timers and what becomes of what the browser sends.
 // Read by every session (ws/session_context.h); the gRPC API reads max_message_bytes too.
 struct SessionOptions {
@@ -114,6 +125,9 @@ struct SessionOptions {
   uint32_t client_messages_burst = 200;
   // Whether messages browsers send become events for gRPC Events() streams. Default true.
   bool forward_client_messages = true;
+
+  // --- Compression -----------------------------------------------------------------------------
+  CompressionOptions compression;
 };
 
 // The event bus (events/event_bus.h) and its Events() streams.

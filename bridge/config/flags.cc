@@ -423,6 +423,13 @@ const std::vector<FlagSpec>& FlagTable() {
                 kNoMax, "Burst of that rate limit; 0 = same as client_messages_per_second."),
       BoolFlag("forward_client_messages", Field(&Config::session, &S::forward_client_messages),
                "Turn messages from browsers into events on Events() streams."),
+      // Compression.
+      BoolFlag("compression",
+               Field(&Config::session, &S::compression, &CompressionOptions::enabled),
+               "Accept permessage-deflate when a browser offers it."),
+      ByteSizeFlag("compression_min_bytes",
+                   Field(&Config::session, &S::compression, &CompressionOptions::min_bytes), 0,
+                   kNoMax, "Messages to browsers shorter than this are sent uncompressed."),
       // Node.
       CountFlag("event_history", Field(&Config::events, &EventOptions::history), 0, kNoMax,
                 "Events kept for replay to resuming Events() streams."),

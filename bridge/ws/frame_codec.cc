@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "ws/permessage_deflate.h"
+
 namespace wsbridge::ws {
 
 namespace {
@@ -149,16 +151,17 @@ bool FrameReader::Fail(Error error, const char* detail) {
   return false;
 }
 
-FrameReader::Error FrameReader::Feed(char* data, size_t size, Handler& handler) {
+FrameReader::Error FrameReader::Feed(char* data, size_t size, Handler& handler,
+                                     MessageInflater* inflater) {
   if (error_ != Error::kNone || close_received_) return error_;
   if (pending_.empty()) {
-    const size_t used = ParseFrames(data, size, handler);
+    const size_t used = ParseFrames(data, size, handler, inflater);
     if (error_ == Error::kNone && !close_received_ && used < size) {
       pending_.assign(data + used, size - used);
     }
   } else {
     pending_.append(data, size);
-    const size_t used = ParseFrames(pending_.data(), pending_.size(), handler);
+    const size_t used = ParseFrames(pending_.data(), pending_.size(), handler, inflater);
     if (error_ != Error::kNone || close_received_ || used == pending_.size()) {
       ReleaseIfLarge(pending_);
     } else {
@@ -168,7 +171,8 @@ FrameReader::Error FrameReader::Feed(char* data, size_t size, Handler& handler) 
   return error_;
 }
 
-size_t FrameReader::ParseFrames(char* data, size_t size, Handler& handler) {
+size_t FrameReader::ParseFrames(char* data, size_t size, Handler& handler,
+                                MessageInflater* inflater) {
   size_t pos = 0;
   while (pos < size && error_ == Error::kNone && !close_received_) {
     const auto* bytes = reinterpret_cast<const uint8_t*>(data + pos);
@@ -176,9 +180,22 @@ size_t FrameReader::ParseFrames(char* data, size_t size, Handler& handler) {
     if (available < 2) break;
     const bool fin = (bytes[0] & 0x80) != 0;
     const uint8_t opcode = bytes[0] & 0x0F;
-    if ((bytes[0] & 0x70) != 0) {
-      Fail(Error::kProtocol, "reserved bits set (no extension was negotiated)");
+    if ((bytes[0] & 0x30) != 0) {
+      Fail(Error::kProtocol, "RSV2 or RSV3 set (no extension uses them)");
       break;
+    }
+    const bool rsv1 = (bytes[0] & kRsv1Bit) != 0;
+    if (rsv1) {
+      // Only the first frame of a data message says "compressed" (RFC 7692 section 6.1).
+      if (inflater == nullptr) {
+        Fail(Error::kProtocol, "RSV1 set but permessage-deflate was not negotiated");
+        break;
+      }
+      if (opcode != static_cast<uint8_t>(Opcode::kText) &&
+          opcode != static_cast<uint8_t>(Opcode::kBinary)) {
+        Fail(Error::kProtocol, "RSV1 set on a control or continuation frame");
+        break;
+      }
     }
     if ((bytes[1] & 0x80) == 0) {
       Fail(Error::kProtocol, "unmasked frame from the client");
@@ -273,33 +290,51 @@ size_t FrameReader::ParseFrames(char* data, size_t size, Handler& handler) {
       case Opcode::kBinary:
       case Opcode::kContinuation: {
         if (!in_message_ && fin) {  // the common case: a whole message in one frame
-          const bool text = opcode == static_cast<uint8_t>(Opcode::kText);
-          if (text && !IsValidUtf8(body)) {
-            Fail(Error::kBadUtf8, "invalid UTF-8 in a text message");
-            break;
-          }
-          handler.OnMessage(text, body);
+          DeliverMessage(opcode == static_cast<uint8_t>(Opcode::kText), rsv1, body, handler,
+                         inflater);
           break;
         }
         if (!in_message_) {
           in_message_ = true;
           message_opcode_ = static_cast<Opcode>(opcode);
+          message_compressed_ = rsv1;
         }
         message_.append(body);
         if (!fin) break;
         in_message_ = false;
-        const bool text = message_opcode_ == Opcode::kText;
-        if (text && !IsValidUtf8(message_)) {
-          Fail(Error::kBadUtf8, "invalid UTF-8 in a text message");
-          break;
-        }
-        handler.OnMessage(text, message_);
+        DeliverMessage(message_opcode_ == Opcode::kText, message_compressed_, message_, handler,
+                       inflater);
         ReleaseIfLarge(message_);
         break;
       }
     }
   }
   return pos;
+}
+
+void FrameReader::DeliverMessage(bool text, bool compressed, std::string_view body,
+                                 Handler& handler, MessageInflater* inflater) {
+  if (compressed) {
+    switch (inflater->Inflate(body, max_message_bytes_)) {
+      case MessageInflater::Result::kOk:
+        break;
+      case MessageInflater::Result::kTooBig:
+        inflater->ReleaseIfLarge();
+        Fail(Error::kTooBig, "inflated message larger than max_message_bytes");
+        return;
+      case MessageInflater::Result::kCorrupt:
+        inflater->ReleaseIfLarge();
+        Fail(Error::kProtocol, "compressed message is not valid DEFLATE data");
+        return;
+    }
+    body = inflater->message();
+  }
+  if (text && !IsValidUtf8(body)) {
+    Fail(Error::kBadUtf8, "invalid UTF-8 in a text message");
+  } else {
+    handler.OnMessage(text, body);
+  }
+  if (compressed) inflater->ReleaseIfLarge();
 }
 
 }  // namespace wsbridge::ws

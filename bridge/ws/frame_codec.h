@@ -13,6 +13,8 @@
 
 namespace wsbridge::ws {
 
+class MessageInflater;  // ws/permessage_deflate.h
+
 enum class Opcode : uint8_t {
   kContinuation = 0x0,
   kText = 0x1,
@@ -32,6 +34,9 @@ inline constexpr uint16_t kCloseBadPayload = 1007;
 inline constexpr uint16_t kClosePolicy = 1008;
 inline constexpr uint16_t kCloseTooBig = 1009;
 inline constexpr uint16_t kCloseTryAgainLater = 1013;
+
+// RSV1 in a frame's first byte: set on the first frame of a compressed message (RFC 7692 6).
+inline constexpr uint8_t kRsv1Bit = 0x40;
 
 // Largest header of a server frame: 2 bytes + 8 bytes of extended length (no mask).
 inline constexpr size_t kMaxServerHeaderBytes = 10;
@@ -60,8 +65,17 @@ bool IsValidUtf8(std::string_view text);
 // reports whole messages (fragments joined), pings, pongs and the close frame. Client frames must
 // be masked; the payload is unmasked in place, so Feed takes mutable bytes.
 //
+// permessage-deflate (RFC 7692): when Feed is given a MessageInflater (the session negotiated
+// deflate), RSV1 may be set on the first frame of a data message, which is then compressed: its
+// frames are collected (their compressed bytes bounded by max_message_bytes too), inflated once
+// the last one is in, with the inflated size capped at max_message_bytes (1009 past it, without
+// inflating the rest), and a text message's UTF-8 is checked on the inflated bytes. RSV1 on a
+// continuation or control frame, or without an inflater, is a protocol error, as are RSV2, RSV3
+// and data that does not inflate.
+//
 // Memory: nothing is kept between calls unless a frame or a fragmented message is incomplete;
-// buffers grown by a large message are released once it is delivered.
+// buffers grown by a large message are released once it is delivered. No zlib state: the
+// inflater belongs to the thread and is passed in.
 class FrameReader {
  public:
   enum class Error : uint8_t {
@@ -86,8 +100,9 @@ class FrameReader {
   explicit FrameReader(uint64_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
 
   // Consumes `size` bytes. Stops at the first error (which it returns; error_detail() says what
-  // was wrong) and ignores everything after a close frame.
-  Error Feed(char* data, size_t size, Handler& handler);
+  // was wrong) and ignores everything after a close frame. `inflater`: non-null when the session
+  // negotiated permessage-deflate (pass the same one, or null, on every call of a connection).
+  Error Feed(char* data, size_t size, Handler& handler, MessageInflater* inflater = nullptr);
 
   Error error() const { return error_; }
   const char* error_detail() const { return error_detail_; }
@@ -97,7 +112,10 @@ class FrameReader {
 
  private:
   // Parses complete frames from data[0, size); returns bytes consumed or sets error_.
-  size_t ParseFrames(char* data, size_t size, Handler& handler);
+  size_t ParseFrames(char* data, size_t size, Handler& handler, MessageInflater* inflater);
+  // Delivers a whole message (inflating it first when it came compressed).
+  void DeliverMessage(bool text, bool compressed, std::string_view body, Handler& handler,
+                      MessageInflater* inflater);
   bool Fail(Error error, const char* detail);
 
   const uint64_t max_message_bytes_;
@@ -105,6 +123,7 @@ class FrameReader {
   std::string message_;  // fragments of a message not yet finished
   Opcode message_opcode_ = Opcode::kContinuation;
   bool in_message_ = false;
+  bool message_compressed_ = false;  // the message in message_ came with RSV1
   bool close_received_ = false;
   Error error_ = Error::kNone;
   const char* error_detail_ = "";

@@ -168,7 +168,19 @@ void HttpHandshake::Upgrade(AdmittedSession admitted, SessionSlot slot) {
                                            std::move(info), std::move(admitted.topics));
   // Frames the browser sent right behind its request arrived in the same read.
   session->Accept(parser_.get()[http::field::sec_websocket_key],
-                  beast::buffers_to_string(buffer_.data()));
+                  beast::buffers_to_string(buffer_.data()), NegotiateCompression());
+}
+
+std::optional<ws::DeflateAgreement> HttpHandshake::NegotiateCompression() const {
+  if (!context_.options.compression.enabled) return std::nullopt;
+  // Several Sec-WebSocket-Extensions fields make one list (RFC 6455 section 9.1).
+  std::string offers;
+  const auto [first, last] = parser_.get().equal_range(http::field::sec_websocket_extensions);
+  for (auto field = first; field != last; ++field) {
+    if (!offers.empty()) offers.append(", ");
+    offers.append(field->value());
+  }
+  return ws::NegotiateDeflate(offers);
 }
 
 }  // namespace wsbridge

@@ -3,13 +3,15 @@
 // memory is ever set aside for it) within the handshake timeout and then either answers it over
 // plain HTTP (400 head breaking an RFC rule, 404 wrong path, 426 not an upgrade, 401/403/400
 // from the HandshakePolicy, 429 connection limit, 503 draining) and closes, or hands the socket
-// to a new Session that completes the upgrade.
+// to a new Session that completes the upgrade, with the permessage-deflate agreement for the
+// request's Sec-WebSocket-Extensions offers (unless --compression=false).
 //
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -21,6 +23,7 @@
 
 #include "runtime/lifecycle.h"
 #include "ws/handshake_policy.h"
+#include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
 
 namespace wsbridge {
@@ -43,6 +46,8 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
   void Upgrade(AdmittedSession admitted, SessionSlot slot);
+  // permessage-deflate: the agreement for the request's offers, unless --compression=false.
+  std::optional<ws::DeflateAgreement> NegotiateCompression() const;
   // After refusing a declared body: reads away what of it arrives (bounded in bytes and time),
   // so that closing does not reset the connection under the answer.
   void DiscardBody();

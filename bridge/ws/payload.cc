@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "ws/frame_codec.h"
+#include "ws/permessage_deflate.h"
 
 namespace wsbridge {
 
@@ -27,11 +28,26 @@ ws::Opcode OpcodeOf(Payload::Kind kind) {
 
 }  // namespace
 
-Payload::Payload(Kind k, std::string b) : kind(k), bytes(std::move(b)) {
+Payload::Payload(Kind k, std::string b, bool compressed) : kind(k), bytes(std::move(b)) {
   if (kind != Kind::kHandshake) {
     header_size = static_cast<uint8_t>(
         ws::EncodeServerFrameHeader(OpcodeOf(kind), bytes.size(), header_bytes.data()));
+    if (compressed) header_bytes[0] |= ws::kRsv1Bit;
   }
+}
+
+Payload::~Payload() {
+  if (deflated_ != this) delete deflated_;
+}
+
+PayloadPtr Payload::Deflated(const PayloadPtr& self, ws::MessageDeflater& deflater) const {
+  std::call_once(deflate_once_, [&] {
+    std::string compressed = deflater.Compress(bytes);
+    deflated_ =
+        compressed.size() < bytes.size() ? new Payload(kind, std::move(compressed), true) : this;
+  });
+  if (deflated_ == this) return self;
+  return PayloadPtr(self, deflated_);  // shares ownership with `self`, points at the twin
 }
 
 }  // namespace wsbridge

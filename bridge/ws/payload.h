@@ -4,18 +4,29 @@
 // per-recipient work; control frames (ping, pong, close) and the raw 101 response of the upgrade
 // travel through the same send queue so that one writer owns the socket.
 //
-// Thread-safety: immutable after construction; a PayloadPtr may be read from any thread.
+// A message may also get a compressed twin (permessage-deflate, ws/permessage_deflate.h): the
+// same message as one frame with RSV1 set, made the first time a session that negotiated deflate
+// needs it and then shared by every such session, on every I/O thread. Without context takeover
+// the compressed form depends on the message alone, so one twin serves them all.
+//
+// Thread-safety: immutable after construction (the twin is made at most once, under a
+// std::once_flag); a PayloadPtr, and Deflated(), may be used from any thread.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "broker/types.h"
 
 namespace wsbridge {
+
+namespace ws {
+class MessageDeflater;
+}
 
 struct Payload {
   enum class Kind : uint8_t {
@@ -27,7 +38,11 @@ struct Payload {
     kHandshake,  // raw bytes without a frame header (the 101 response)
   };
 
-  Payload(Kind k, std::string b);
+  // `compressed`: `b` is the DEFLATE form of a message (the frame gets RSV1).
+  Payload(Kind k, std::string b, bool compressed = false);
+  ~Payload();
+  Payload(const Payload&) = delete;
+  Payload& operator=(const Payload&) = delete;
 
   bool is_message() const { return kind == Kind::kText || kind == Kind::kBinary; }
   std::string_view header() const {
@@ -36,10 +51,24 @@ struct Payload {
   // Bytes on the wire: header and body.
   size_t wire_size() const { return header_size + bytes.size(); }
 
+  // The frame to send a session that negotiated permessage-deflate: `self` (a message) as an
+  // RSV1 frame of its compressed bytes, made with `deflater` (the calling thread's) on the first
+  // call and shared from then on; or `self` itself when compression does not make it smaller.
+  // Concurrent first calls from several I/O threads wait for the one that compresses, rather
+  // than each compressing the same bytes again. REQUIRES: self.get() == this, is_message().
+  PayloadPtr Deflated(const PayloadPtr& self, ws::MessageDeflater& deflater) const;
+
   Kind kind;
   uint8_t header_size = 0;
   std::array<uint8_t, 10> header_bytes{};  // unmasked server-to-client frame header
   std::string bytes;
+
+ private:
+  // The twin is owned by this payload (deleted with it) and handed out as an aliasing PayloadPtr
+  // that keeps this one alive, so a queued twin never outlives its bytes. `this` when
+  // compression did not help. 12 bytes per message, nothing per session.
+  mutable std::once_flag deflate_once_;
+  mutable const Payload* deflated_ = nullptr;
 };
 
 inline PayloadPtr MakePayload(Payload::Kind kind, std::string bytes) {

@@ -31,16 +31,21 @@ bool WouldBlock(const error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
 }
 
-PayloadPtr UpgradeResponse(std::string_view client_key, const std::string& session_id) {
-  return MakePayload(Payload::Kind::kHandshake,
-                     absl::StrCat("HTTP/1.1 101 Switching Protocols\r\n"
-                                  "Upgrade: websocket\r\n"
-                                  "Connection: Upgrade\r\n"
-                                  "Sec-WebSocket-Accept: ",
-                                  ws::ComputeAcceptKey(client_key),
-                                  "\r\n"
-                                  "Server: wsbridge\r\n",
-                                  kSessionIdHeader, ": ", session_id, "\r\n\r\n"));
+PayloadPtr UpgradeResponse(std::string_view client_key, const std::string& session_id,
+                           const std::optional<ws::DeflateAgreement>& deflate) {
+  std::string extensions;
+  if (deflate.has_value()) {
+    extensions =
+        absl::StrCat("Sec-WebSocket-Extensions: ", ws::DeflateResponseHeader(*deflate), "\r\n");
+  }
+  return MakePayload(
+      Payload::Kind::kHandshake,
+      absl::StrCat("HTTP/1.1 101 Switching Protocols\r\n"
+                   "Upgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n"
+                   "Sec-WebSocket-Accept: ",
+                   ws::ComputeAcceptKey(client_key), "\r\n", extensions, "Server: wsbridge\r\n",
+                   kSessionIdHeader, ": ", session_id, "\r\n\r\n"));
 }
 
 const char* InitiatorName(CloseInitiator initiator) {
@@ -82,8 +87,10 @@ Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionS
 
 Session::~Session() = default;
 
-void Session::Accept(std::string_view client_key, std::string early_bytes) {
+void Session::Accept(std::string_view client_key, std::string early_bytes,
+                     std::optional<ws::DeflateAgreement> deflate) {
   WSBRIDGE_ASSERT_ON(context_.thread);
+  if (deflate.has_value()) deflate_window_bits_ = deflate->server_max_window_bits;
   error_code ignored;
   // Reads and writes are attempted directly and only wait when the socket is not ready.
   socket_.non_blocking(true, ignored);
@@ -95,7 +102,7 @@ void Session::Accept(std::string_view client_key, std::string early_bytes) {
     spdlog::error("session {}: id already registered; dropping the connection", info_.id);
     return Finish(make_error_code(boost::system::errc::file_exists));
   }
-  writer_.PushUnbounded(UpgradeResponse(client_key, info_.id));
+  writer_.PushUnbounded(UpgradeResponse(client_key, info_.id, deflate));
   WriteQueued();
 }
 
@@ -297,7 +304,8 @@ void Session::Consume(char* data, size_t size) {
   last_heard_ = context_.clock.Now();
   // After a protocol failure the rest is read only to be discarded (see LingeringClose).
   if (reader_.error() != ws::FrameReader::Error::kNone) return;
-  const ws::FrameReader::Error error = reader_.Feed(data, size, *this);
+  const ws::FrameReader::Error error =
+      reader_.Feed(data, size, *this, deflate_window_bits_ != 0 ? &context_.inflater : nullptr);
   if (error != ws::FrameReader::Error::kNone) OnProtocolError(error, reader_.error_detail());
 }
 
@@ -371,8 +379,19 @@ void Session::OnClose(uint16_t code, std::string_view reason) { OnPeerClose(code
 DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
   WSBRIDGE_ASSERT_ON(context_.thread);
   if (state_ != State::kOpen && state_ != State::kUpgrading) return DeliveryOutcome::kDropped;
-  if (!writer_.TryPush(payload)) {
-    OnSendQueueFull(payload);
+  // With deflate, the shared compressed twin of the message, made by the first session of any
+  // thread that needs it. Small messages stay plain (compressing them saves little and costs
+  // CPU), and so do messages too long for the window this browser allowed.
+  const PayloadPtr* frame = &payload;
+  PayloadPtr deflated;
+  if (deflate_window_bits_ != 0 && payload->is_message() &&
+      payload->bytes.size() >= context_.options.compression.min_bytes &&
+      ws::FitsServerWindow(payload->bytes.size(), deflate_window_bits_)) {
+    deflated = payload->Deflated(payload, context_.deflater);
+    frame = &deflated;
+  }
+  if (!writer_.TryPush(*frame)) {
+    OnSendQueueFull(*frame);
     return DeliveryOutcome::kDropped;
   }
   ScheduleFlush();

@@ -20,7 +20,10 @@
 // WriteFlusher for a flush; Flush() writes as many queued frames as the socket takes in one
 // gathered, non-blocking write, and waits for the socket to become writable when it is full. A
 // message that does not fit the queue makes the session a slow consumer: queued messages not yet
-// on the wire are dropped and it closes with 1013.
+// on the wire are dropped and it closes with 1013. With permessage-deflate negotiated at Accept
+// (ws/permessage_deflate.h) Deliver() queues the message's shared compressed twin instead
+// (Payload::Deflated) when it is large enough and fits the browser's window; the session keeps
+// one byte for it and the zlib streams are the thread's.
 //
 // Pongs: every ping from the browser comes before its close frame (nothing is read after that),
 // so each is owed a pong (RFC 6455 5.5.2), and nothing may follow our close frame (5.5.1). In
@@ -78,6 +81,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -94,6 +98,7 @@
 #include "runtime/clock.h"
 #include "ws/frame_codec.h"
 #include "ws/frame_writer.h"
+#include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
 #include "ws/token_bucket.h"
 
@@ -114,8 +119,10 @@ class Session final : public SessionEndpoint,
 
   // Completes the WebSocket upgrade of a request already admitted by the HandshakePolicy, whose
   // Sec-WebSocket-Key is `client_key` (valid: ws::IsValidClientKey). `early_bytes` are bytes the
-  // browser sent after the request (its first frames), read along with it.
-  void Accept(std::string_view client_key, std::string early_bytes);
+  // browser sent after the request (its first frames), read along with it. `deflate`: the
+  // permessage-deflate agreement (ws/permessage_deflate.h) answered in the 101, if any.
+  void Accept(std::string_view client_key, std::string early_bytes,
+              std::optional<ws::DeflateAgreement> deflate = std::nullopt);
 
   // SessionEndpoint
   DeliveryOutcome Deliver(const PayloadPtr& payload) override;
@@ -232,6 +239,10 @@ class Session final : public SessionEndpoint,
   bool opened_ = false;           // `opened` reported: `closed` will follow
   bool rate_limited_ = false;     // closed for its inbound rate: later frames are not forwarded
   bool read_paused_ = false;      // not reading while the send queue is over its limits
+  // permessage-deflate: 0 = not negotiated; else the server window the browser allowed (8..15),
+  // which decides which shared compressed frames it may get (ws::FitsServerWindow). All the
+  // per-session state deflate needs: the zlib streams are the thread's.
+  uint8_t deflate_window_bits_ = 0;
 };
 
 }  // namespace wsbridge

@@ -1,6 +1,7 @@
 // SessionContext: what every session of one I/O thread shares: the thread, its hub shard, the
 // node-wide connection limiter, where sessions report their events, the clock, the session
-// settings (config.session) and an id generator, and the buffers the thread's sessions share.
+// settings (config.session) and an id generator, and the buffers and zlib streams the thread's
+// sessions share.
 //
 // Thread-safety: one instance per I/O thread, used only on that thread (the limiter and the
 // event sink behind it are themselves thread-safe). It outlives every session of its thread.
@@ -16,6 +17,7 @@
 #include "hub/hub.h"
 #include "runtime/clock.h"
 #include "runtime/io_thread.h"
+#include "ws/permessage_deflate.h"
 #include "ws/send_queue.h"
 #include "ws/write_flusher.h"
 
@@ -36,6 +38,11 @@ struct SessionContext {
   // Where every session of this thread reads its socket into; a session keeps bytes only while
   // a frame is incomplete, so idle sessions hold no read buffer.
   std::vector<char> read_scratch{};
+  // permessage-deflate without context takeover needs no zlib state per session: messages are
+  // compressed (once, for every session of every thread: ws/payload.h) and inflated with these,
+  // reset for each message. Each makes its zlib stream on first use.
+  ws::MessageDeflater deflater{};
+  ws::MessageInflater inflater{};
 };
 
 }  // namespace wsbridge

@@ -1,5 +1,10 @@
 #include "support/raw_frames.h"
 
+#include <zlib.h>
+
+#include <cstring>
+#include <stdexcept>
+
 namespace wsbridge::testing {
 
 ClientFrameOptions NotFinal() {
@@ -76,6 +81,53 @@ std::optional<ServerFrame> ParseServerFrame(std::string_view bytes, size_t* cons
   frame.payload = std::string(bytes.substr(frame.header_size, length));
   if (consumed != nullptr) *consumed = frame.header_size + length;
   return frame;
+}
+
+std::string DeflateMessage(std::string_view message, bool final_block) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+    throw std::runtime_error("deflateInit2");
+  }
+  std::string out(deflateBound(&z, static_cast<uLong>(message.size())) + 16, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+  z.avail_in = static_cast<uInt>(message.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, final_block ? Z_FINISH : Z_SYNC_FLUSH);
+  out.resize(out.size() - z.avail_out);
+  deflateEnd(&z);
+  if (!final_block && out.size() >= 4 &&
+      std::memcmp(out.data() + out.size() - 4, "\0\0\xff\xff", 4) == 0) {
+    out.resize(out.size() - 4);
+  }
+  return out;
+}
+
+std::optional<std::string> InflateMessage(std::string_view compressed) {
+  std::string input(compressed);
+  input.append("\0\0\xff\xff", 4);
+  z_stream z{};
+  if (inflateInit2(&z, -15) != Z_OK) throw std::runtime_error("inflateInit2");
+  z.next_in = reinterpret_cast<Bytef*>(input.data());
+  z.avail_in = static_cast<uInt>(input.size());
+  std::string out;
+  char chunk[16384];
+  bool ok = false;
+  while (true) {
+    z.next_out = reinterpret_cast<Bytef*>(chunk);
+    z.avail_out = sizeof chunk;
+    const int status = inflate(&z, Z_SYNC_FLUSH);
+    out.append(chunk, sizeof chunk - z.avail_out);
+    if (status == Z_STREAM_END ||
+        ((status == Z_OK || status == Z_BUF_ERROR) && z.avail_in == 0 && z.avail_out != 0)) {
+      ok = true;
+      break;
+    }
+    if (status != Z_OK) break;  // corrupt (or no progress with input left)
+  }
+  inflateEnd(&z);
+  if (!ok) return std::nullopt;
+  return out;
 }
 
 }  // namespace wsbridge::testing

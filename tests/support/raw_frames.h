@@ -65,4 +65,16 @@ struct ServerFrame {
 // payload is returned as sent (the bridge never masks; a test asserts that instead).
 std::optional<ServerFrame> ParseServerFrame(std::string_view bytes, size_t* consumed = nullptr);
 
+// permessage-deflate (RFC 7692) as a client does it, straight on zlib (not on the bridge's
+// ws/permessage_deflate.h, so the two check each other): raw DEFLATE with a sync flush and the
+// trailing 00 00 ff ff removed; `final_block` ends with a BFINAL block instead (also valid).
+std::string DeflateMessage(std::string_view message, bool final_block = false);
+
+// Inflates one compressed message body (appending the 00 00 ff ff the sender removed); nullopt
+// when it is not valid DEFLATE data.
+std::optional<std::string> InflateMessage(std::string_view compressed);
+
+// The RSV1 bit as ClientFrameOptions::rsv and ServerFrame::rsv count it (RSV1 = 4).
+inline constexpr uint8_t kRsv1 = 4;
+
 }  // namespace wsbridge::testing

@@ -37,6 +37,16 @@ std::string UpgradeRequest(std::string_view key, std::string_view version,
   return request + "\r\n";
 }
 
+std::string UpgradeRequestWithExtensions(const std::vector<std::string>& extensions,
+                                         std::string_view target) {
+  std::string request = UpgradeRequest(kRfcKey, "13", target);
+  request.resize(request.size() - 2);  // reopen the head
+  for (const std::string& field : extensions) {
+    request += "Sec-WebSocket-Extensions: " + std::string(field) + "\r\n";
+  }
+  return request + "\r\n";
+}
+
 std::string HeaderValue(std::string_view head, std::string_view name) {
   size_t start = 0;
   while (start < head.size()) {

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -33,6 +34,11 @@ inline constexpr char kRfcAccept[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 // An upgrade request for `target` (anonymous). `key` and `version` empty leave the header out.
 std::string UpgradeRequest(std::string_view key = kRfcKey, std::string_view version = "13",
                            std::string_view target = "/ws");
+
+// The same request with "Sec-WebSocket-Extensions: `extensions`" (each element of `extensions`
+// one header field of its own, so a test can split offers across fields).
+std::string UpgradeRequestWithExtensions(const std::vector<std::string>& extensions,
+                                         std::string_view target = "/ws");
 
 // The value of header `name` in an HTTP head ("" when absent); names compare case-insensitively,
 // surrounding spaces are trimmed.

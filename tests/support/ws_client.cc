@@ -18,7 +18,7 @@ WsClient::WsClient() = default;
 
 std::unique_ptr<WsClient> WsClient::Connect(uint16_t port, const std::string& target,
                                             const Headers& headers, HttpAnswer* answer,
-                                            bool start_reading) {
+                                            bool start_reading, bool offer_deflate) {
   auto client = std::make_unique<WsClient>();
   beast::error_code ec;
   beast::get_lowest_layer(client->ws_)
@@ -28,6 +28,12 @@ std::unique_ptr<WsClient> WsClient::Connect(uint16_t port, const std::string& ta
     for (const auto& [name, value] : headers) req.set(name, value);
   }));
   client->ws_.read_message_max(64 << 20);
+  if (offer_deflate) {
+    websocket::permessage_deflate deflate;
+    deflate.client_enable = true;
+    deflate.msg_size_threshold = 0;  // compress everything it sends
+    client->ws_.set_option(deflate);
+  }
   WsClient* raw = client.get();
   client->ws_.control_callback([raw](websocket::frame_type kind, beast::string_view) {
     if (kind == websocket::frame_type::ping) ++raw->pings_;
@@ -38,6 +44,7 @@ std::unique_ptr<WsClient> WsClient::Connect(uint16_t port, const std::string& ta
     answer->status = response.result_int();
     answer->body = response.body();
     answer->session_id = std::string(response["X-Wsbridge-Session-Id"]);
+    answer->extensions = std::string(response[http::field::sec_websocket_extensions]);
   }
   if (ec) return nullptr;
   client->session_id_ = std::string(response["X-Wsbridge-Session-Id"]);

@@ -31,6 +31,7 @@ struct HttpAnswer {
   unsigned status = 0;  // 101 when upgraded
   std::string body;     // for refusals
   std::string session_id;
+  std::string extensions;  // the 101's Sec-WebSocket-Extensions
 };
 
 struct WsMessage {
@@ -49,9 +50,12 @@ class WsClient {
 
   // Connects to 127.0.0.1:port and upgrades at `target` ("/ws?topics=a"). Returns null when the
   // upgrade is refused or fails; `answer` (if given) then holds the HTTP status and body.
+  // `offer_deflate`: Beast offers permessage-deflate (and uses it if the bridge accepts), an
+  // implementation independent of the bridge's.
   static std::unique_ptr<WsClient> Connect(uint16_t port, const std::string& target,
                                            const Headers& headers = {},
-                                           HttpAnswer* answer = nullptr, bool start_reading = true);
+                                           HttpAnswer* answer = nullptr, bool start_reading = true,
+                                           bool offer_deflate = false);
   ~WsClient();
 
   const std::string& session_id() const { return session_id_; }

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "support/raw_frames.h"
+#include "ws/permessage_deflate.h"
 
 namespace wsbridge::ws {
 namespace {
@@ -21,6 +22,7 @@ using testing::ClientFrame;
 using testing::ClientFrameHeader;
 using testing::ClientFrameOptions;
 using testing::CloseBody;
+using testing::DeflateMessage;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing::kBinary;
@@ -28,6 +30,7 @@ using testing::kClose;
 using testing::kContinuation;
 using testing::kPing;
 using testing::kPong;
+using testing::kRsv1;
 using testing::kText;
 using testing::LengthForm;
 using testing::NotFinal;
@@ -761,6 +764,109 @@ TEST(FrameCodecReaderTest, ErrorInASplitFrameIsReportedWhenItsHeaderIsComplete) 
   EXPECT_EQ(reader.buffered_bytes(), 1u);
   EXPECT_EQ(Feed(reader, std::string_view(bytes).substr(9), handler), Error::kProtocol);
   EXPECT_THAT(handler.events, ElementsAre("text:ok"));
+}
+
+// ---- permessage-deflate (RSV1) ----
+
+ClientFrameOptions Compressed(bool fin = true) {
+  ClientFrameOptions options;
+  options.rsv = kRsv1;
+  options.fin = fin;
+  return options;
+}
+
+// Feeds `bytes` to a fresh reader that negotiated deflate.
+Outcome FeedDeflate(std::string_view bytes, uint64_t limit = kLimit) {
+  FrameReader reader(limit);
+  RecordingHandler handler;
+  MessageInflater inflater;
+  std::string copy(bytes);
+  const FrameReader::Error error = reader.Feed(copy.data(), copy.size(), handler, &inflater);
+  return {error, std::move(handler.events)};
+}
+
+TEST(FrameCodecDeflateTest, CompressedTextAndBinaryMessagesAreInflated) {
+  const std::string text(3000, 'h');
+  const Outcome outcome =
+      FeedDeflate(ClientFrame(kText, DeflateMessage(text), Compressed()) +
+                  ClientFrame(kBinary, DeflateMessage("bin\x01", true), Compressed()) +
+                  ClientFrame(kText, "plain"));  // RSV1 clear: not compressed
+  EXPECT_EQ(outcome.error, Error::kNone);
+  EXPECT_THAT(outcome.events, ElementsAre("text:" + text, "binary:bin\x01", "text:plain"));
+}
+
+TEST(FrameCodecDeflateTest, AFragmentedCompressedMessageHasRsv1OnItsFirstFrameOnly) {
+  const std::string message = "fragmented and compressed " + std::string(500, 'f');
+  const std::string compressed = DeflateMessage(message);
+  const size_t half = compressed.size() / 2;
+  const std::string bytes = ClientFrame(kText, compressed.substr(0, half), Compressed(false)) +
+                            ClientFrame(kPing, "p") +
+                            ClientFrame(kContinuation, compressed.substr(half));
+  // Fed in one piece and one byte at a time.
+  EXPECT_THAT(FeedDeflate(bytes).events, ElementsAre("ping:p", "text:" + message));
+  FrameReader reader(kLimit);
+  RecordingHandler handler;
+  MessageInflater inflater;
+  for (const char byte : bytes) {
+    char copy = byte;
+    ASSERT_EQ(reader.Feed(&copy, 1, handler, &inflater), Error::kNone);
+  }
+  EXPECT_THAT(handler.events, ElementsAre("ping:p", "text:" + message));
+}
+
+TEST(FrameCodecDeflateTest, Rsv1WithoutNegotiationIsAProtocolError) {
+  const Outcome outcome = FeedAll(ClientFrame(kText, DeflateMessage("hi"), Compressed()));
+  EXPECT_EQ(outcome.error, Error::kProtocol);
+  EXPECT_THAT(outcome.events, IsEmpty());
+}
+
+TEST(FrameCodecDeflateTest, Rsv1OnAControlFrameIsAProtocolError) {
+  for (const uint8_t opcode : {kPing, kPong, kClose}) {
+    const Outcome outcome = FeedDeflate(ClientFrame(opcode, "", Compressed()));
+    EXPECT_EQ(outcome.error, Error::kProtocol) << int{opcode};
+    EXPECT_THAT(outcome.events, IsEmpty());
+  }
+}
+
+TEST(FrameCodecDeflateTest, Rsv1OnAContinuationFrameIsAProtocolError) {
+  const std::string compressed = DeflateMessage("abcdefgh");
+  const Outcome outcome =
+      FeedDeflate(ClientFrame(kText, compressed.substr(0, 2), Compressed(false)) +
+                  ClientFrame(kContinuation, compressed.substr(2), Compressed()));
+  EXPECT_EQ(outcome.error, Error::kProtocol);
+  EXPECT_THAT(outcome.events, IsEmpty());
+}
+
+TEST(FrameCodecDeflateTest, Rsv2AndRsv3StayProtocolErrorsWithDeflate) {
+  for (const uint8_t rsv : {1, 2, 5}) {
+    ClientFrameOptions options;
+    options.rsv = rsv;
+    EXPECT_EQ(FeedDeflate(ClientFrame(kText, "x", options)).error, Error::kProtocol) << int{rsv};
+  }
+}
+
+TEST(FrameCodecDeflateTest, CorruptCompressedDataIsAProtocolError) {
+  const Outcome outcome = FeedDeflate(ClientFrame(kText, "\xff\xff\xff", Compressed()));
+  EXPECT_EQ(outcome.error, Error::kProtocol);
+  EXPECT_THAT(outcome.events, IsEmpty());
+}
+
+TEST(FrameCodecDeflateTest, TheSizeLimitAppliesToTheInflatedMessage) {
+  const std::string bomb = DeflateMessage(std::string(100000, 'a'));
+  ASSERT_LT(bomb.size(), 1000u);
+  EXPECT_EQ(FeedDeflate(ClientFrame(kBinary, bomb, Compressed()), 100000).error, Error::kNone);
+  const Outcome outcome = FeedDeflate(ClientFrame(kBinary, bomb, Compressed()), 99999);
+  EXPECT_EQ(outcome.error, Error::kTooBig);
+  EXPECT_THAT(outcome.events, IsEmpty());
+}
+
+TEST(FrameCodecDeflateTest, Utf8IsCheckedOnTheInflatedText) {
+  // Valid UTF-8 whose compressed bytes are not, and the other way round.
+  const std::string accents = "\xC3\xA9t\xC3\xA9 " + std::string(100, 'e');
+  EXPECT_THAT(FeedDeflate(ClientFrame(kText, DeflateMessage(accents), Compressed())).events,
+              ElementsAre("text:" + accents));
+  EXPECT_EQ(FeedDeflate(ClientFrame(kText, DeflateMessage("bad \xFF byte"), Compressed())).error,
+            Error::kBadUtf8);
 }
 
 }  // namespace
