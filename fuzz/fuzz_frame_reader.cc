@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -186,6 +187,20 @@ std::vector<std::string_view> Chunks(const FrameReaderInput& input) {
   return chunks;
 }
 
+// What a reader made of the input, for WSBRIDGE_FUZZ_VERBOSE (reports cut to 60 bytes).
+void PrintOutcome(const FrameReaderInput& input, const Outcome& outcome) {
+  std::fprintf(stderr, "max %llu%s:", static_cast<unsigned long long>(input.max_message_bytes),
+               input.deflate ? ", deflate" : "");
+  for (const std::string& event : outcome.events) {
+    std::fprintf(stderr, " [%.*s%s]", static_cast<int>(std::min<size_t>(event.size(), 60)),
+                 event.data(), event.size() > 60 ? "..." : "");
+  }
+  std::fprintf(
+      stderr, "; end: %s%s\n",
+      outcome.error == FrameReader::Error::kNone ? "no error" : outcome.error_detail.c_str(),
+      outcome.close_received ? " (closed)" : "");
+}
+
 bool IsPrefix(const std::vector<std::string>& prefix, const std::vector<std::string>& of) {
   return prefix.size() <= of.size() && std::equal(prefix.begin(), prefix.end(), of.begin());
 }
@@ -213,6 +228,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const Outcome split = chunked.outcome();
   const Outcome one_piece = whole.outcome();
+  if (Verbose()) PrintOutcome(input, one_piece);
   Invariant(split.events == one_piece.events, "the split changed the reports");
   Invariant(split.error == one_piece.error, "the split changed the error");
   Invariant(split.close_received == one_piece.close_received, "the split changed the close");
