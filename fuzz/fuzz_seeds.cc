@@ -5,6 +5,7 @@
 // says. Output is byte-for-byte the same on every run: the one random part, the signature of the
 // ES256 token, is read back from the valid_es256 seed when there is one.
 #include <jwt.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -98,11 +99,34 @@ std::string CloseBody(uint16_t code, std::string_view reason) {
   return Cat(std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)}, reason);
 }
 
-// max: 0 = 16 bytes, 1 = 125, 2 = 4096, 3 = 1 MiB (fuzz_frame_reader.cc).
+// A message compressed as a browser does for permessage-deflate (RFC 7692 section 7.2.1): raw
+// DEFLATE (window bits -15), a sync flush, its trailing 00 00 ff ff removed.
+std::string Deflate(std::string_view message) {
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    std::exit(1);
+  }
+  std::string out(deflateBound(&z, static_cast<uLong>(message.size())) + 16, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+  z.avail_in = static_cast<uInt>(message.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&z, Z_SYNC_FLUSH) != Z_OK || z.avail_in != 0 || z.avail_out == 0) std::exit(1);
+  out.resize(out.size() - z.avail_out);
+  deflateEnd(&z);
+  if (out.size() < 4 || out.substr(out.size() - 4) != std::string_view("\x00\x00\xff\xff", 4)) {
+    std::exit(1);
+  }
+  out.resize(out.size() - 4);
+  return out;
+}
+
+// max: 0 = 16 bytes, 1 = 125, 2 = 4096, 3 = 1 MiB; deflate: permessage-deflate negotiated
+// (fuzz_frame_reader.cc).
 std::string FrameInput(uint8_t max, std::initializer_list<uint8_t> chunk_sizes,
-                       std::initializer_list<Frame> frames) {
+                       std::initializer_list<Frame> frames, bool deflate = false) {
   std::string out;
-  out.push_back(static_cast<char>(max | (chunk_sizes.size() << 2)));
+  out.push_back(static_cast<char>(max | (chunk_sizes.size() << 2) | (deflate ? 0x80 : 0)));
   for (uint8_t size : chunk_sizes) out.push_back(static_cast<char>(size));
   for (const Frame& frame : frames) out += Encode(frame);
   return out;
@@ -150,6 +174,40 @@ void FrameReaderSeeds(const fs::path& root) {
   seeds.Write("ping_126_bytes", FrameInput(k4096, {}, {{kPing, std::string(126, 'p')}}));
   seeds.Write("incomplete_frame",
               FrameInput(k4096, {2}, {{kText, "whole"}}) + Encode({kBinary, "cut"}).substr(0, 5));
+
+  // permessage-deflate negotiated: RSV1 (rsv 4) on the first frame of a compressed message.
+  constexpr bool kDeflate = true;
+  constexpr uint8_t kRsv1 = 4;
+  const std::string hello = Deflate("hello, hello, hello, compressed world");
+  seeds.Write("deflate_text",
+              FrameInput(k4096, {}, {{kText, hello, true, kRsv1}, {kText, "plain"}}, kDeflate));
+  const std::string news = Deflate(
+      Cat("{\"topic\":\"news\",\"body\":\"", std::string(300, 'n'), "\",\"caf\xc3\xa9\":true}"));
+  const size_t third = news.size() / 3;
+  seeds.Write("deflate_fragmented",
+              FrameInput(k4096, {7, 2},
+                         {{kText, news.substr(0, third), false, kRsv1},
+                          {kPing, "p"},
+                          {kCont, news.substr(third, third), false},
+                          {kCont, news.substr(2 * third), true},
+                          {kBinary, Deflate(std::string(64, '\x01')), true, kRsv1}},
+                         kDeflate));
+  seeds.Write("deflate_rsv1_on_continuation", FrameInput(k4096, {},
+                                                         {{kText, hello.substr(0, 4), false, kRsv1},
+                                                          {kCont, hello.substr(4), true, kRsv1}},
+                                                         kDeflate));
+  seeds.Write("deflate_rsv1_on_ping", FrameInput(k4096, {}, {{kPing, "p", true, kRsv1}}, kDeflate));
+  seeds.Write(
+      "deflate_bomb",
+      FrameInput(k125, {}, {{kBinary, Deflate(std::string(4096, '\0')), true, kRsv1}}, kDeflate));
+  seeds.Write("deflate_bad_utf8_inflated",
+              FrameInput(k4096, {}, {{kText, Deflate("ok \xed\xa0\x80"), true, kRsv1}}, kDeflate));
+  // 0x07: a final block of the reserved type 11.
+  seeds.Write("deflate_corrupt",
+              FrameInput(k4096, {}, {{kText, "\x07\x00\xff\xff", true, kRsv1}}, kDeflate));
+  seeds.Write(
+      "deflate_cut_short",
+      FrameInput(k4096, {}, {{kText, news.substr(0, news.size() / 2), true, kRsv1}}, kDeflate));
 }
 
 // ---- Tokens -------------------------------------------------------------------------------------
@@ -285,6 +343,19 @@ void UpgradeRequestSeeds(const fs::path& root) {
   seeds.Write("unknown_coding", Upgrade("/ws", "Transfer-Encoding: gzip\r\n"));
   seeds.Write("incomplete_head", "GET /ws HTTP/1.1\r\nHost: b\r\nUpgrade: webso");
   seeds.Write("garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+  seeds.Write("deflate_offer", Upgrade("/ws?topics=news",
+                                       "Sec-WebSocket-Extensions: permessage-deflate; "
+                                       "client_max_window_bits\r\n"));
+  seeds.Write("deflate_bad_offer", Upgrade("/ws?topics=news",
+                                           "Sec-WebSocket-Extensions: permessage-deflate; "
+                                           "server_max_window_bits=16; x-unknown\r\n"));
+  // The first field's offer is declined, the second's taken (a quoted window, as the ABNF allows).
+  seeds.Write("deflate_offers_in_two_fields",
+              Upgrade("/ws?topics=news",
+                      "Sec-WebSocket-Extensions: x-webkit-deflate-frame, permessage-deflate; "
+                      "server_max_window_bits=08\r\nSec-WebSocket-Extensions: "
+                      "permessage-deflate; server_max_window_bits=\"10\"; "
+                      "server_no_context_takeover\r\n"));
   seeds.Write("frames_behind_the_head",
               Upgrade("/ws?topics=news") + "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
 }

@@ -10,6 +10,14 @@
 // session must satisfy what HandshakePolicy promises (sorted unique valid topics, within the
 // limit, a user only with a token).
 //
+// A request with Sec-WebSocket-Extensions also goes through the permessage-deflate negotiation
+// as HttpHandshake::NegotiateCompression runs it (every field of that name joined with ", ",
+// then NegotiateDeflate). The handshake negotiates only for a request it upgrades; the parser is
+// pure and cannot change the answer, so here it runs on every request whose head parses, which
+// lets the fuzzer reach it without a valid key and token. An accepted agreement must have its
+// window bits in 8..15 (15 when the offer did not name server_max_window_bits), and the answer
+// built from it must be a printable header value that reads back as the same agreement.
+//
 // The order of the checks is copied from ws/http_handshake.cc, which keeps it inside an
 // asynchronous handler; keep the two in step.
 #include <algorithm>
@@ -28,6 +36,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -38,6 +47,7 @@
 #include "invariant.h"
 #include "ws/frame_codec.h"
 #include "ws/handshake_policy.h"
+#include "ws/permessage_deflate.h"
 
 namespace wsbridge::fuzz {
 namespace {
@@ -98,10 +108,47 @@ void CheckAdmitted(const AdmittedSession& admitted, const AdmissionOptions& opti
             "an origin that is not allowed");
 }
 
+// Runs the permessage-deflate negotiation on the request's Sec-WebSocket-Extensions fields, if
+// any, and checks the agreement and the answer header it gives.
+void CheckDeflateNegotiation(const http::request<http::empty_body>& request) {
+  const auto [first, last] = request.equal_range(http::field::sec_websocket_extensions);
+  if (first == last) return;
+  std::string offers;
+  for (auto field = first; field != last; ++field) {
+    if (!offers.empty()) offers.append(", ");
+    offers.append(field->value());
+  }
+  const std::optional<ws::DeflateAgreement> agreement = ws::NegotiateDeflate(offers);
+  if (Verbose()) {
+    std::fprintf(
+        stderr, "deflate: %s\n",
+        agreement.has_value() ? ws::DeflateResponseHeader(*agreement).c_str() : "declined");
+  }
+  if (!agreement.has_value()) return;
+  Invariant(absl::AsciiStrToLower(offers).find("permessage-deflate") != std::string::npos,
+            "deflate agreed without a permessage-deflate offer");
+  Invariant(agreement->server_max_window_bits >= 8 && agreement->server_max_window_bits <= 15,
+            "server_max_window_bits outside 8..15");
+  Invariant(agreement->server_window_requested ||
+                agreement->server_max_window_bits == ws::kDeflateWindowBits,
+            "a window below 15 that the offer did not ask for");
+  const std::string answer = ws::DeflateResponseHeader(*agreement);
+  Invariant(!answer.empty() && std::all_of(answer.begin(), answer.end(),
+                                           [](char c) { return c >= 0x20 && c < 0x7f; }),
+            "a Sec-WebSocket-Extensions answer that is not a printable field value");
+  // The answer uses only parameters an offer may carry, so it must read back as itself.
+  const std::optional<ws::DeflateAgreement> again = ws::NegotiateDeflate(answer);
+  Invariant(again.has_value() &&
+                again->server_max_window_bits == agreement->server_max_window_bits &&
+                again->server_window_requested == agreement->server_window_requested,
+            "the Sec-WebSocket-Extensions answer does not read back as the agreement");
+}
+
 // The port's answer to `bytes` under `policy`, as HttpHandshake::OnRead gives it (not draining,
-// no connection limit).
+// no connection limit). `negotiate_deflate`: also check the permessage-deflate negotiation, which
+// depends on neither policy, so one of the two calls per input does it.
 unsigned Answer(std::string_view bytes, const HandshakePolicy& policy,
-                const AdmissionOptions& options) {
+                const AdmissionOptions& options, bool negotiate_deflate) {
   http::request_parser<http::empty_body> parser;
   boost::beast::error_code ec;
   const std::string_view buffered = bytes.substr(0, kMaxRequestBytes);
@@ -124,6 +171,7 @@ unsigned Answer(std::string_view bytes, const HandshakePolicy& policy,
   }
 
   const auto& request = parser.get();
+  if (negotiate_deflate) CheckDeflateNegotiation(request);
   RequestHead head;
   head.http_version = request.version();
   head.host_fields = request.count(http::field::host);
@@ -172,8 +220,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Environment* const environment = new Environment();
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const unsigned anonymous =
-      Answer(bytes, environment->anonymous_policy, environment->anonymous_admission);
-  const unsigned token = Answer(bytes, environment->token_policy, environment->token_admission);
+      Answer(bytes, environment->anonymous_policy, environment->anonymous_admission,
+             /*negotiate_deflate=*/true);
+  const unsigned token = Answer(bytes, environment->token_policy, environment->token_admission,
+                                /*negotiate_deflate=*/false);
   if (Verbose()) std::fprintf(stderr, "answer: %u anonymous, %u token only\n", anonymous, token);
   // Only a request without a token can tell the two policies apart: the token-only one refuses it
   // with 401 where the anonymous one upgrades or judges its topics.
