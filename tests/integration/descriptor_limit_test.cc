@@ -9,6 +9,7 @@
 //   - At start the soft limit is raised to the hard one.
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <regex>
@@ -32,6 +33,14 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+sockaddr_in Loopback(uint16_t port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return address;
+}
 
 struct Ports {
   uint16_t grpc = 0, ws = 0, admin = 0;
@@ -60,13 +69,29 @@ class ChildBridge {
   const Ports& ports() const { return ports_; }
   std::string Log() { return process_.Stderr(); }
 
-  // GET on the admin port; nullopt when it does not answer (it too needs a descriptor).
+  // GET on the admin port; nullopt when it does not answer within 5 s (it too needs a
+  // descriptor, and a connect succeeds into the backlog whether or not anyone accepts).
   std::optional<HttpReply> Admin(const std::string& target) {
-    try {
-      return HttpGet(ports_.admin, target);
-    } catch (const std::exception&) {
-      return std::nullopt;
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    const timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    const sockaddr_in address = Loopback(ports_.admin);
+    std::string reply;
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0) {
+      const std::string request = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+      if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+        char chunk[4096];
+        for (ssize_t n; (n = recv(fd, chunk, sizeof chunk, 0)) > 0;) reply.append(chunk, n);
+      }
     }
+    close(fd);
+    // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody": the answer is complete when the peer closed.
+    const size_t body = reply.find("\r\n\r\n");
+    if (reply.size() < 12 || body == std::string::npos) return std::nullopt;
+    return HttpReply{static_cast<unsigned>(std::stoi(reply.substr(9, 3))), reply.substr(body + 4)};
   }
 
   // The value of a metric without labels, or -1.
@@ -93,10 +118,7 @@ class SilentConnections {
     for (int i = 0; i < count; ++i) {
       const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return false;
-      sockaddr_in address{};
-      address.sin_family = AF_INET;
-      address.sin_port = htons(port);
-      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      const sockaddr_in address = Loopback(port);
       if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
         close(fd);
         return false;
