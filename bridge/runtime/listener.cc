@@ -59,10 +59,10 @@ absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(IoThread& thread, tcp
 }
 
 void Listener::Start() {
-  thread_.Post([self = shared_from_this()] {
-    self->accepting_.store(true, std::memory_order_relaxed);
-    self->DoAccept();
-  });
+  // Accepting from now on: the socket listens since Create(), so the kernel queues connections
+  // until the posted accept takes them.
+  accepting_.store(true, std::memory_order_relaxed);
+  thread_.Post([self = shared_from_this()] { self->DoAccept(); });
 }
 
 void Listener::Stop() {
@@ -110,6 +110,7 @@ void Listener::OnAcceptFailed(const boost::system::error_code& ec) {
 }
 
 void Listener::OnAcceptSucceeded() {
+  if (failed_accepts_ == 0) return;
   const auto seconds = std::chrono::duration_cast<std::chrono::duration<double>>(
       std::chrono::steady_clock::now() - failing_since_);
   spdlog::info("accepting on port {} again after {} failed attempts over {:.1f}s", port_,
@@ -128,7 +129,7 @@ void Listener::RetryAcceptLater() {
     // waiting connection nothing else would ever clear the not-accepting mark.
     if (const int probe = ::dup(self->acceptor_.native_handle()); probe >= 0) {
       ::close(probe);
-      self->accepting_.store(true, std::memory_order_relaxed);
+      self->OnAcceptSucceeded();
     }
     self->DoAccept();
   });

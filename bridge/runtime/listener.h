@@ -57,6 +57,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void DoAccept();
   void OnAcceptFailed(const boost::system::error_code& ec);
+  // Ends a burst of failures: an accept succeeded, or a descriptor can be had again.
   void OnAcceptSucceeded();
   void RetryAcceptLater();
 

@@ -127,6 +127,8 @@ absl::Status BridgeServer::Init() {
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
       HandshakeEnvironment{config_.listeners.ws_path, *policy_, lifecycle_});
+  // Made before the admin port serves: /readyz reads it from an I/O thread.
+  grpc_probe_ = std::make_unique<GrpcPortProbe>(absl::Seconds(1), absl::Seconds(3));
   admin_environment_ = std::make_unique<AdminEnvironment>(AdminEnvironment{
       lifecycle_, [this] { return MetricsText(); }, [this] { return NotReadyReason(); }});
 
@@ -211,9 +213,7 @@ absl::Status BridgeServer::Init() {
         "cannot serve gRPC on ", GrpcAddress(config_.listeners.bind, config_.listeners.grpc_port)));
   }
   ports_.grpc = static_cast<uint16_t>(grpc_port);
-  grpc_probe_ = std::make_unique<GrpcPortProbe>(LoopbackTarget(config_.listeners.bind, ports_.grpc),
-                                                absl::Seconds(1), absl::Seconds(3));
-  grpc_probe_->Start();
+  grpc_probe_->Start(LoopbackTarget(config_.listeners.bind, ports_.grpc));
   spdlog::info("node {}: {} I/O threads, grpc={} ws={} admin={} ws_path={}", node_id_, thread_count,
                ports_.grpc, ports_.ws, ports_.admin, config_.listeners.ws_path);
   return absl::OkStatus();
@@ -290,7 +290,6 @@ void BridgeServer::Shutdown(absl::Duration drain) {
   if (stopped_) return;
   stopped_ = true;
   lifecycle_.StartDraining();
-  if (grpc_probe_ != nullptr) grpc_probe_->Stop();
   if (grpc_server_ != nullptr) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   }
@@ -308,6 +307,8 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     events_->Close();
     events_->AwaitNoSubscriptions(absl::Now() + absl::Seconds(5));
   }
+  // Readiness is "draining" by now; the probe's last call ends before the server it calls.
+  if (grpc_probe_ != nullptr) grpc_probe_->Stop();
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_server_->Wait();

@@ -88,6 +88,7 @@ class BridgeServer {
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
   std::unique_ptr<HandshakeEnvironment> handshake_environment_;
+  std::unique_ptr<GrpcPortProbe> grpc_probe_;  // readiness of the gRPC port; before the admin
   std::unique_ptr<AdminEnvironment> admin_environment_;
   std::vector<std::shared_ptr<Listener>> listeners_;  // one WebSocket listener per thread, admin
   ApiKeyCheck api_key_;
@@ -95,7 +96,6 @@ class BridgeServer {
   std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<ReflectionServiceV1Alpha> reflection_v1alpha_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::unique_ptr<GrpcPortProbe> grpc_probe_;  // readiness of the gRPC port
   BoundPorts ports_;
   bool threads_started_ = false;
   bool stopped_ = false;

@@ -11,12 +11,13 @@
 
 namespace wsbridge {
 
-GrpcPortProbe::GrpcPortProbe(std::string target, absl::Duration interval, absl::Duration timeout)
-    : target_(std::move(target)), interval_(interval), timeout_(timeout) {}
+GrpcPortProbe::GrpcPortProbe(absl::Duration interval, absl::Duration timeout)
+    : interval_(interval), timeout_(timeout) {}
 
 GrpcPortProbe::~GrpcPortProbe() { Stop(); }
 
-void GrpcPortProbe::Start() {
+void GrpcPortProbe::Start(std::string target) {
+  target_ = std::move(target);
   thread_ = std::thread([this] { Run(); });
 }
 

@@ -15,7 +15,8 @@
 // never waits on the network (the admin port runs on an I/O thread). One failure could be a
 // stall under load, so the port counts as not accepting after two probes in a row failed.
 //
-// Thread-safety: Start()/Stop() from the controlling thread; NotAcceptingReason() from any.
+// Thread-safety: Start()/Stop() from the controlling thread; NotAcceptingReason() from any, also
+// before Start() (empty then).
 #pragma once
 
 #include <memory>
@@ -31,13 +32,14 @@ namespace wsbridge {
 
 class GrpcPortProbe {
  public:
-  // `target`: "host:port" of the node's gRPC port as a client reaches it (loopback).
-  GrpcPortProbe(std::string target, absl::Duration interval, absl::Duration timeout);
+  GrpcPortProbe(absl::Duration interval, absl::Duration timeout);
   ~GrpcPortProbe();  // Stop()
   GrpcPortProbe(const GrpcPortProbe&) = delete;
   GrpcPortProbe& operator=(const GrpcPortProbe&) = delete;
 
-  void Start();
+  // Starts probing `target`: "host:port" of the node's gRPC port as a client reaches it
+  // (loopback). Once at most.
+  void Start(std::string target);
   // Ends the probe thread; idempotent.
   void Stop();
 
@@ -49,7 +51,7 @@ class GrpcPortProbe {
   // One health Check on a new connection: empty if answered, else the failure.
   std::string ProbeOnce() const;
 
-  const std::string target_;
+  std::string target_;  // set by Start(), before the thread that reads it exists
   const absl::Duration interval_;
   const absl::Duration timeout_;
   absl::Notification stop_;
