@@ -99,10 +99,17 @@ void Listener::OnAcceptFailed(const boost::system::error_code& ec) {
   constexpr uint64_t kRetriesBetweenReminders = 1200;
   accepting_.store(false, std::memory_order_relaxed);
   last_error_.store(ec.value(), std::memory_order_relaxed);
+  // A listener hovering at the limit could start a burst every retry; a burst that begins within
+  // this long of the last one logged is not logged (nor its end).
+  constexpr auto kQuietAfterLoggedBurst = std::chrono::seconds(10);
   if (failed_accepts_++ == 0) {
     failing_since_ = std::chrono::steady_clock::now();
-    spdlog::warn("accept on port {} failed: {}; not accepting, retrying every 50 ms", port_,
-                 ec.message());
+    burst_logged_ = failing_since_ - last_logged_burst_ >= kQuietAfterLoggedBurst;
+    if (burst_logged_) {
+      last_logged_burst_ = failing_since_;
+      spdlog::warn("accept on port {} failed: {}; not accepting, retrying every 50 ms", port_,
+                   ec.message());
+    }
   } else if (failed_accepts_ % kRetriesBetweenReminders == 0) {
     spdlog::warn("accept on port {} still failing after {} attempts: {}", port_, failed_accepts_,
                  ec.message());
@@ -113,8 +120,10 @@ void Listener::OnAcceptSucceeded() {
   if (failed_accepts_ == 0) return;
   const auto seconds = std::chrono::duration_cast<std::chrono::duration<double>>(
       std::chrono::steady_clock::now() - failing_since_);
-  spdlog::info("accepting on port {} again after {} failed attempts over {:.1f}s", port_,
-               failed_accepts_, seconds.count());
+  if (burst_logged_) {
+    spdlog::info("accepting on port {} again after {} failed attempts over {:.1f}s", port_,
+                 failed_accepts_, seconds.count());
+  }
   failed_accepts_ = 0;
   last_error_.store(0, std::memory_order_relaxed);
   accepting_.store(true, std::memory_order_relaxed);

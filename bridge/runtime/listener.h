@@ -6,7 +6,8 @@
 // it marks itself not accepting, retries every 50 ms, and is accepting again once an accept
 // succeeds. Readiness (/readyz) reports a listener that is not accepting. Such failures come in
 // bursts, so they are logged once when one starts (then once a minute while it lasts) and once
-// when it ends, with the count: never one line per retry.
+// when it ends, with the count: never one line per retry; and a burst that starts within 10 s of
+// the last one logged is not logged at all (a listener hovering at the limit).
 //
 // Thread-safety: Create(), port(), accepting() and last_error() from any thread; Start()/Stop()
 // post to the owning thread. `on_accept` runs on the owning thread with the new socket.
@@ -70,6 +71,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::atomic<int> last_error_{0};
   uint64_t failed_accepts_ = 0;  // owned by thread_: in the current burst of failures
   std::chrono::steady_clock::time_point failing_since_;  // owned by thread_
+  // Owned by thread_: whether the current burst was logged, and when the last logged one began.
+  bool burst_logged_ = false;
+  std::chrono::steady_clock::time_point last_logged_burst_;
 };
 
 }  // namespace wsbridge
