@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "config/flags.h"
 #include "server/bridge_server.h"
+#include "server/descriptor_budget.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -65,6 +66,15 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.node.log_level));
   spdlog::info("starting: {}", wsbridge::DescribeConfig(config));
+  // Before any thread or socket exists: the server sizes its descriptor budget from the limit.
+  const wsbridge::DescriptorLimitChange limit = wsbridge::RaiseDescriptorLimit();
+  if (!limit.error.empty()) {
+    spdlog::warn("descriptor limit: cannot raise the soft limit {} to the hard limit {}: {}",
+                 limit.soft_before, limit.hard, limit.error);
+  } else {
+    spdlog::info("descriptor limit: soft {} -> {} (hard {})", limit.soft_before, limit.soft,
+                 limit.hard);
+  }
 
   auto server = wsbridge::BridgeServer::Start(config);
   if (!server.ok()) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -58,6 +59,12 @@ class AdminConnection : public std::enable_shared_from_this<AdminConnection> {
     if (path == "/readyz") {
       if (environment_.lifecycle.draining()) {
         return Send(http::status::service_unavailable, "text/plain", "draining\n");
+      }
+      if (environment_.not_ready_reason) {
+        if (std::string reason = environment_.not_ready_reason(); !reason.empty()) {
+          return Send(http::status::service_unavailable, "text/plain",
+                      absl::StrCat("not ready: ", reason, "\n"));
+        }
       }
       return Send(http::status::ok, "text/plain", "ready\n");
     }

@@ -161,6 +161,13 @@ struct NodeOptions {
   uint32_t drain_seconds = 10;
   // Log verbosity: one of trace, debug, info, warn, error, off (always lowercase). Default "info".
   std::string log_level = "info";
+
+  // --- File descriptors ------------------------------------------------------------------------
+  // Descriptors kept free for everything but WebSocket connections (gRPC connections, the admin
+  // port, gRPC's and our own event fds, logs): WebSocket connections (sessions plus handshakes
+  // under way) beyond the descriptor limit minus this get 503 at once. 0 = automatic:
+  // max(128, 10% of the limit), at most half of it. 0-1048576. Default 0.
+  uint32_t fd_reserve = 0;
 };
 
 struct Config {

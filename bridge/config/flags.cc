@@ -37,6 +37,7 @@ constexpr uint64_t kMaxMessageBytes = 64 * kMiB;
 constexpr uint64_t kMinSendQueueBytes = 1024;
 constexpr uint64_t kMinStreamBufferBytes = 1024;
 constexpr uint64_t kMaxIoThreads = 1024;
+constexpr uint64_t kMaxFdReserve = 1 << 20;  // Linux's default ceiling of RLIMIT_NOFILE (nr_open)
 // As a flag's maximum: whatever the setting's type holds.
 constexpr uint64_t kNoMax = std::numeric_limits<uint64_t>::max();
 constexpr absl::Duration kMaxDuration = absl::Hours(24);
@@ -452,6 +453,9 @@ const std::vector<FlagSpec>& FlagTable() {
                 "Seconds a shutdown waits for sessions to close."),
       LogLevelFlag("log_level", Field(&Config::node, &NodeOptions::log_level),
                    "Log verbosity: trace, debug, info, warn, error or off."),
+      CountFlag("fd_reserve", Field(&Config::node, &NodeOptions::fd_reserve), 0, kMaxFdReserve,
+                "Descriptors kept free for gRPC, admin and internals; WebSocket connections "
+                "beyond the limit minus this get 503; 0 = max(128, 10% of the limit)."),
   };
   return *kTable;
 }

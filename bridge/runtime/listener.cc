@@ -1,5 +1,7 @@
 #include "runtime/listener.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <utility>
 
@@ -57,11 +59,15 @@ absl::StatusOr<std::shared_ptr<Listener>> Listener::Create(IoThread& thread, tcp
 }
 
 void Listener::Start() {
+  // Accepting from now on: the socket listens since Create(), so the kernel queues connections
+  // until the posted accept takes them.
+  accepting_.store(true, std::memory_order_relaxed);
   thread_.Post([self = shared_from_this()] { self->DoAccept(); });
 }
 
 void Listener::Stop() {
   thread_.Post([self = shared_from_this()] {
+    self->accepting_.store(false, std::memory_order_relaxed);
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);
     self->retry_timer_.cancel();
@@ -76,10 +82,11 @@ void Listener::DoAccept() {
         if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
         if (ec) {
           // Out of descriptors and the like: back off briefly instead of spinning; the
-          // condition may pass as sessions end.
-          spdlog::warn("accept on port {} failed: {}", self->port_, ec.message());
+          // condition may pass as connections end.
+          self->OnAcceptFailed(ec);
           return self->RetryAcceptLater();
         }
+        if (self->failed_accepts_ != 0) self->OnAcceptSucceeded();
         boost::system::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         self->on_accept_(std::move(socket));
@@ -87,10 +94,53 @@ void Listener::DoAccept() {
       });
 }
 
+void Listener::OnAcceptFailed(const boost::system::error_code& ec) {
+  // Every 1200th retry (a minute at 50 ms) reminds that the burst goes on.
+  constexpr uint64_t kRetriesBetweenReminders = 1200;
+  accepting_.store(false, std::memory_order_relaxed);
+  last_error_.store(ec.value(), std::memory_order_relaxed);
+  // A listener hovering at the limit could start a burst every retry; a burst that begins within
+  // this long of the last one logged is not logged (nor its end).
+  constexpr auto kQuietAfterLoggedBurst = std::chrono::seconds(10);
+  if (failed_accepts_++ == 0) {
+    failing_since_ = std::chrono::steady_clock::now();
+    burst_logged_ = failing_since_ - last_logged_burst_ >= kQuietAfterLoggedBurst;
+    if (burst_logged_) {
+      last_logged_burst_ = failing_since_;
+      spdlog::warn("accept on port {} failed: {}; not accepting, retrying every 50 ms", port_,
+                   ec.message());
+    }
+  } else if (failed_accepts_ % kRetriesBetweenReminders == 0) {
+    spdlog::warn("accept on port {} still failing after {} attempts: {}", port_, failed_accepts_,
+                 ec.message());
+  }
+}
+
+void Listener::OnAcceptSucceeded() {
+  if (failed_accepts_ == 0) return;
+  const auto seconds = std::chrono::duration_cast<std::chrono::duration<double>>(
+      std::chrono::steady_clock::now() - failing_since_);
+  if (burst_logged_) {
+    spdlog::info("accepting on port {} again after {} failed attempts over {:.1f}s", port_,
+                 failed_accepts_, seconds.count());
+  }
+  failed_accepts_ = 0;
+  last_error_.store(0, std::memory_order_relaxed);
+  accepting_.store(true, std::memory_order_relaxed);
+}
+
 void Listener::RetryAcceptLater() {
   retry_timer_.expires_after(std::chrono::milliseconds(50));
   retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec && self->acceptor_.is_open()) self->DoAccept();
+    if (ec || !self->acceptor_.is_open()) return;
+    // If a descriptor can be had again, the listener can accept again, whether or not a
+    // connection is waiting to prove it (the one whose accept failed may be gone). Without a
+    // waiting connection nothing else would ever clear the not-accepting mark.
+    if (const int probe = ::dup(self->acceptor_.native_handle()); probe >= 0) {
+      ::close(probe);
+      self->OnAcceptSucceeded();
+    }
+    self->DoAccept();
   });
 }
 

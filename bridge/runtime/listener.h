@@ -2,10 +2,19 @@
 // same address and port (SO_REUSEPORT), so the kernel spreads new connections over the threads
 // and a connection is accepted on the thread that will own it: no hand-off, no lock.
 //
-// Thread-safety: Create() and port() from any thread; Start()/Stop() post to the owning thread.
-// `on_accept` runs on the owning thread with the new socket.
+// A failed accept (out of descriptors: EMFILE/ENFILE, or out of memory) never ends the listener:
+// it marks itself not accepting, retries every 50 ms, and is accepting again once an accept
+// succeeds. Readiness (/readyz) reports a listener that is not accepting. Such failures come in
+// bursts, so they are logged once when one starts (then once a minute while it lasts) and once
+// when it ends, with the count: never one line per retry; and a burst that starts within 10 s of
+// the last one logged is not logged at all (a listener hovering at the limit).
+//
+// Thread-safety: Create(), port(), accepting() and last_error() from any thread; Start()/Stop()
+// post to the owning thread. `on_accept` runs on the owning thread with the new socket.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,6 +46,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
                                                           AcceptHandler on_accept);
 
   uint16_t port() const { return port_; }
+  // False while accepts fail (see above), and before Start() and after Stop().
+  bool accepting() const { return accepting_.load(std::memory_order_relaxed); }
+  // The error of the last failed accept, 0 if none failed since the last success.
+  int last_error() const { return last_error_.load(std::memory_order_relaxed); }
   void Start();
   void Stop();
 
@@ -44,6 +57,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void DoAccept();
+  void OnAcceptFailed(const boost::system::error_code& ec);
+  // Ends a burst of failures: an accept succeeded, or a descriptor can be had again.
+  void OnAcceptSucceeded();
   void RetryAcceptLater();
 
   IoThread& thread_;
@@ -51,6 +67,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
   boost::asio::steady_timer retry_timer_;    // owned by thread_: backoff after accept errors
   AcceptHandler on_accept_;
   uint16_t port_ = 0;
+  std::atomic<bool> accepting_{false};
+  std::atomic<int> last_error_{0};
+  uint64_t failed_accepts_ = 0;  // owned by thread_: in the current burst of failures
+  std::chrono::steady_clock::time_point failing_since_;  // owned by thread_
+  // Owned by thread_: whether the current burst was logged, and when the last logged one began.
+  bool burst_logged_ = false;
+  std::chrono::steady_clock::time_point last_logged_burst_;
 };
 
 }  // namespace wsbridge

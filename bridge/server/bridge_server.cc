@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -11,6 +12,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "spdlog/spdlog.h"
 
@@ -35,6 +37,13 @@ std::string GrpcAddress(const std::string& bind, uint16_t port) {
   auto address = boost::asio::ip::make_address(bind, ec);
   if (!ec && address.is_v6()) return absl::StrCat("[", bind, "]:", port);
   return absl::StrCat(bind, ":", port);
+}
+
+// Where the node reaches its own gRPC port: the bound address, or loopback for a wildcard one.
+std::string LoopbackTarget(const std::string& bind, uint16_t port) {
+  if (bind == "0.0.0.0") return GrpcAddress("127.0.0.1", port);
+  if (bind == "::") return GrpcAddress("::1", port);
+  return GrpcAddress(bind, port);
 }
 
 }  // namespace
@@ -91,6 +100,20 @@ absl::Status BridgeServer::Init() {
   limiter_ = std::make_unique<ConnectionLimiter>(thread_count, admission.max_sessions,
                                                  admission.max_sessions_per_user);
   hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session, *limiter_);
+  descriptor_budget_ = ComputeDescriptorBudget(CurrentDescriptorLimit(), config_.node.fd_reserve);
+  websocket_budget_ = std::make_unique<WebSocketConnectionBudget>(
+      descriptor_budget_.websocket_connections, *limiter_);
+  spdlog::info(
+      "descriptor budget: limit {}, reserve {} (gRPC, admin, internals), WebSocket connections "
+      "(sessions + handshakes) at most {}; beyond that they get 503",
+      descriptor_budget_.limit, descriptor_budget_.reserve,
+      descriptor_budget_.websocket_connections);
+  if (descriptor_budget_.websocket_connections == 0) {
+    spdlog::warn(
+        "--fd_reserve={} leaves no descriptors for WebSocket connections: every one "
+        "gets 503",
+        config_.node.fd_reserve);
+  }
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
         .thread = *threads_[i],
@@ -104,8 +127,10 @@ absl::Status BridgeServer::Init() {
   }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
       HandshakeEnvironment{config_.listeners.ws_path, *policy_, lifecycle_});
-  admin_environment_ = std::make_unique<AdminEnvironment>(
-      AdminEnvironment{lifecycle_, [this] { return MetricsText(); }});
+  // Made before the admin port serves: /readyz reads it from an I/O thread.
+  grpc_probe_ = std::make_unique<GrpcPortProbe>(absl::Seconds(1), absl::Seconds(3));
+  admin_environment_ = std::make_unique<AdminEnvironment>(AdminEnvironment{
+      lifecycle_, [this] { return MetricsText(); }, [this] { return NotReadyReason(); }});
 
   // WebSocket listeners: one per thread on one port.
   boost::system::error_code ec;
@@ -117,11 +142,25 @@ absl::Status BridgeServer::Init() {
   for (size_t i = 0; i < thread_count; ++i) {
     SessionContext* context = session_contexts_[i].get();
     const HandshakeEnvironment* environment = handshake_environment_.get();
+    WebSocketConnectionBudget* budget = websocket_budget_.get();
     auto listener = Listener::Create(
         *threads_[i], {address, ws_port},
         i == 0 ? Listener::PortSharing::kFirstOfGroup : Listener::PortSharing::kJoinGroup,
-        [context, environment](boost::asio::ip::tcp::socket s) {
-          std::make_shared<HttpHandshake>(std::move(s), *context, *environment)->Run();
+        [context, environment, budget](boost::asio::ip::tcp::socket s) {
+          // Accept, then answer 503 at once, rather than leave connections in the backlog:
+          // the browser learns why, and the descriptor is back within this call.
+          std::shared_ptr<WebSocketConnectionBudget::HandshakeTicket> ticket =
+              budget->TryStartHandshake();
+          if (ticket == nullptr) return AnswerOverBudget(s);
+          // The ticket goes with the handshake object, which lives as long as its socket (or
+          // until a Session, counted by the limiter, takes the socket over).
+          std::shared_ptr<HttpHandshake>(
+              new HttpHandshake(std::move(s), *context, *environment),
+              [ticket = std::move(ticket)](HttpHandshake* handshake) mutable {
+                delete handshake;
+                ticket.reset();
+              })
+              ->Run();
         });
     if (!listener.ok()) return listener.status();
     ws_port = (*listener)->port();
@@ -174,6 +213,7 @@ absl::Status BridgeServer::Init() {
         "cannot serve gRPC on ", GrpcAddress(config_.listeners.bind, config_.listeners.grpc_port)));
   }
   ports_.grpc = static_cast<uint16_t>(grpc_port);
+  grpc_probe_->Start(LoopbackTarget(config_.listeners.bind, ports_.grpc));
   spdlog::info("node {}: {} I/O threads, grpc={} ws={} admin={} ws_path={}", node_id_, thread_count,
                ports_.grpc, ports_.ws, ports_.admin, config_.listeners.ws_path);
   return absl::OkStatus();
@@ -194,7 +234,56 @@ std::string BridgeServer::MetricsText() const {
       "# HELP wsbridge_io_threads I/O threads serving WebSocket sessions.\n"
       "# TYPE wsbridge_io_threads gauge\n"
       "wsbridge_io_threads ",
-      threads_.size(), "\n");
+      threads_.size(),
+      "\n"
+      "# HELP wsbridge_descriptor_limit The soft limit on open file descriptors (RLIMIT_NOFILE).\n"
+      "# TYPE wsbridge_descriptor_limit gauge\n"
+      "wsbridge_descriptor_limit ",
+      descriptor_budget_.limit,
+      "\n"
+      "# HELP wsbridge_descriptor_reserve Descriptors kept free for all but WebSocket "
+      "connections.\n"
+      "# TYPE wsbridge_descriptor_reserve gauge\n"
+      "wsbridge_descriptor_reserve ",
+      descriptor_budget_.reserve,
+      "\n"
+      "# HELP wsbridge_websocket_connection_budget WebSocket connections (sessions + handshakes) "
+      "allowed before new ones get 503.\n"
+      "# TYPE wsbridge_websocket_connection_budget gauge\n"
+      "wsbridge_websocket_connection_budget ",
+      websocket_budget_->cap(),
+      "\n"
+      "# HELP wsbridge_websocket_handshakes WebSocket connections in their HTTP handshake.\n"
+      "# TYPE wsbridge_websocket_handshakes gauge\n"
+      "wsbridge_websocket_handshakes ",
+      websocket_budget_->pending_handshakes(),
+      "\n"
+      "# HELP wsbridge_websocket_refused_total WebSocket connections answered 503 because the "
+      "descriptor budget was reached.\n"
+      "# TYPE wsbridge_websocket_refused_total counter\n"
+      "wsbridge_websocket_refused_total ",
+      websocket_budget_->refused_total(), "\n");
+}
+
+std::string BridgeServer::NotReadyReason() const {
+  std::vector<std::string> reasons;
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    const Listener& listener = *listeners_[i];
+    if (listener.accepting()) continue;
+    const bool websocket = i < threads_.size();
+    reasons.push_back(absl::StrCat(
+        websocket ? absl::StrCat("WebSocket listener of I/O thread ", i) : "admin listener",
+        " on port ", listener.port(), " is not accepting connections",
+        listener.last_error() != 0
+            ? absl::StrCat(" (", std::system_category().message(listener.last_error()), ")")
+            : ""));
+  }
+  if (grpc_probe_ != nullptr) {
+    if (std::string reason = grpc_probe_->NotAcceptingReason(); !reason.empty()) {
+      reasons.push_back(std::move(reason));
+    }
+  }
+  return absl::StrJoin(reasons, "; ");
 }
 
 void BridgeServer::Shutdown(absl::Duration drain) {
@@ -218,6 +307,8 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     events_->Close();
     events_->AwaitNoSubscriptions(absl::Now() + absl::Seconds(5));
   }
+  // Readiness is "draining" by now; the probe's last call ends before the server it calls.
+  if (grpc_probe_ != nullptr) grpc_probe_->Stop();
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_server_->Wait();

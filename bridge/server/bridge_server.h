@@ -29,6 +29,9 @@
 #include "runtime/io_thread.h"
 #include "runtime/lifecycle.h"
 #include "runtime/listener.h"
+#include "server/descriptor_budget.h"
+#include "server/grpc_port_probe.h"
+#include "server/websocket_connection_budget.h"
 #include "ws/handshake_policy.h"
 #include "ws/http_handshake.h"
 #include "ws/liveness_sweeper.h"
@@ -68,6 +71,8 @@ class BridgeServer {
   explicit BridgeServer(const Config& config);
   absl::Status Init();
   std::string MetricsText() const;
+  // Why /readyz must fail although the node is not draining; empty when it need not.
+  std::string NotReadyReason() const;
 
   const Config config_;  // components hold references into it (config_.session, ...)
   std::string node_id_;
@@ -75,6 +80,8 @@ class BridgeServer {
   std::unique_ptr<auth::TokenVerifier> verifier_;
   std::unique_ptr<HandshakePolicy> policy_;
   std::unique_ptr<ConnectionLimiter> limiter_;  // knows the thread count: made in Init
+  DescriptorBudget descriptor_budget_;
+  std::unique_ptr<WebSocketConnectionBudget> websocket_budget_;  // reads limiter_
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
   std::unique_ptr<EventPublisher> event_publisher_;  // sessions report to it; it feeds events_
@@ -83,8 +90,9 @@ class BridgeServer {
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
   std::unique_ptr<HandshakeEnvironment> handshake_environment_;
+  std::unique_ptr<GrpcPortProbe> grpc_probe_;  // readiness of the gRPC port; before the admin
   std::unique_ptr<AdminEnvironment> admin_environment_;
-  std::vector<std::shared_ptr<Listener>> listeners_;
+  std::vector<std::shared_ptr<Listener>> listeners_;  // one WebSocket listener per thread, admin
   ApiKeyCheck api_key_;
   std::unique_ptr<BridgeService> service_;
   std::unique_ptr<ReflectionService> reflection_;

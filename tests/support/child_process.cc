@@ -4,9 +4,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -17,7 +20,8 @@ extern char** environ;
 namespace wsbridge::testing {
 
 ChildProcess::ChildProcess(const std::string& program, const std::vector<std::string>& args,
-                           const std::map<std::string, std::string>& env) {
+                           const std::map<std::string, std::string>& env,
+                           std::optional<DescriptorLimit> descriptor_limit) {
   int out[2];
   int err[2];
   if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
@@ -47,7 +51,29 @@ ChildProcess::ChildProcess(const std::string& program, const std::vector<std::st
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
 
-  const int rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), envp.data());
+  int rc = 0;
+  if (!descriptor_limit.has_value()) {
+    rc = posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), envp.data());
+  } else {
+    // posix_spawn cannot set a resource limit in the child, so fork and exec by hand. Between the
+    // two only async-signal-safe calls: the test process has other threads.
+    const rlimit limit{static_cast<rlim_t>(descriptor_limit->soft),
+                       static_cast<rlim_t>(descriptor_limit->hard)};
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      dup2(err[1], STDERR_FILENO);
+      // Close everything else inherited (the test's sockets, the pipes' other ends): they would
+      // take places under the child's limit.
+      if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+        for (int fd = 3; fd < 65536; ++fd) close(fd);
+      }
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
+      execve(program.c_str(), argv.data(), envp.data());
+      _exit(127);
+    }
+    if (pid_ < 0) rc = errno;
+  }
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   close(err[1]);

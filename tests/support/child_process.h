@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,11 +17,20 @@
 
 namespace wsbridge::testing {
 
+// RLIMIT_NOFILE for the child, set between fork and exec (so the program starts with it).
+struct DescriptorLimit {
+  uint64_t soft = 0;
+  uint64_t hard = 0;  // at most the parent's hard limit (an unprivileged process cannot raise it)
+};
+
 class ChildProcess {
  public:
-  // Starts `program` with `args` and the parent's environment plus `env` (which wins).
+  // Starts `program` with `args` and the parent's environment plus `env` (which wins). With
+  // `descriptor_limit`, the child starts with that RLIMIT_NOFILE and with no descriptors of the
+  // parent's but stdin, stdout and stderr, so every one under the limit is the child's to use.
   ChildProcess(const std::string& program, const std::vector<std::string>& args,
-               const std::map<std::string, std::string>& env = {});
+               const std::map<std::string, std::string>& env = {},
+               std::optional<DescriptorLimit> descriptor_limit = std::nullopt);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

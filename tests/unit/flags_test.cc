@@ -121,6 +121,7 @@ TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.node.node_id, "");
   EXPECT_EQ(config.node.drain_seconds, 10u);
   EXPECT_EQ(config.node.log_level, "info");
+  EXPECT_EQ(config.node.fd_reserve, 0u);
   ExpectSameConfig(config, Config());
 }
 
@@ -206,6 +207,7 @@ std::vector<FlagCase> EveryFlag() {
       {"node_id", "node-7", [](const Config& c) { EXPECT_EQ(c.node.node_id, "node-7"); }},
       {"drain_seconds", "30", [](const Config& c) { EXPECT_EQ(c.node.drain_seconds, 30u); }},
       {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.node.log_level, "debug"); }},
+      {"fd_reserve", "300", [](const Config& c) { EXPECT_EQ(c.node.fd_reserve, 300u); }},
   };
 }
 
@@ -213,7 +215,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 36u);
+  EXPECT_EQ(tested.size(), 37u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
@@ -437,6 +439,7 @@ TEST(FlagsTest, EveryKindOfErrorIsInvalidArgumentNamingTheFlag) {
       {{"--admin_port="}, {}, {"--admin_port", "not a port number"}},
       {{"--io_threads=1025"}, {}, {"--io_threads", "out of range (0-1024)"}},
       {{"--io_threads=1.5"}, {}, {"--io_threads", "not a whole number"}},
+      {{"--fd_reserve=1048577"}, {}, {"--fd_reserve", "out of range (0-1048576)"}},
       {{"--max_sessions=4294967296"}, {}, {"--max_sessions", "out of range"}},
       {{"--event_history=18446744073709551616"}, {}, {"--event_history", "out of range"}},
       {{"--send_queue_messages=0"}, {}, {"--send_queue_messages", "out of range (at least 1)"}},
