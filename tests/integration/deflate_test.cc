@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,23 +34,6 @@ ClientFrameOptions Rsv1() {
   ClientFrameOptions options;
   options.rsv = kRsv1;
   return options;
-}
-
-std::string Json(size_t bytes, int seed) {
-  std::string out = "{\"seq\":" + std::to_string(seed) + ",\"rows\":[";
-  for (int i = 0; out.size() < bytes; ++i) {
-    out += "{\"id\":" + std::to_string(i) + ",\"user\":\"user-" + std::to_string((i + seed) % 13) +
-           "\",\"score\":" + std::to_string((i * 31 + seed) % 997) + "},";
-  }
-  out.resize(bytes);
-  return out;
-}
-
-std::string Random(size_t bytes, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::string out(bytes, '\0');
-  for (char& c : out) c = static_cast<char>(random());
-  return out;
 }
 
 struct Sent {
@@ -223,9 +205,9 @@ TEST_F(DeflateTest, SessionsWithAndWithoutDeflateOnOneTopicGetTheExactBytes) {
   std::vector<Sent> sent;
   int seed = 0;
   for (const size_t size : {0u, 10u, 255u, 256u, 257u, 512u, 513u, 1000u, 5000u, 70000u, 300000u}) {
-    sent.push_back({false, Json(size, ++seed)});
-    sent.push_back({true, Json(size, ++seed)});
-    sent.push_back({true, Random(size, static_cast<uint32_t>(++seed))});
+    sent.push_back({false, JsonLike(size, ++seed)});
+    sent.push_back({true, JsonLike(size, ++seed)});
+    sent.push_back({true, RandomBytes(size, static_cast<uint32_t>(++seed))});
   }
   for (const Sent& message : sent) ASSERT_NO_FATAL_FAILURE(Broadcast(message));
 
@@ -257,7 +239,7 @@ TEST_F(DeflateTest, ACompressedFrameIsSmallerOnTheWire) {
   RawWsClient deflate(bridge_.ws_port());
   Upgrade(deflate, {"permessage-deflate"});
   ASSERT_NO_FATAL_FAILURE(WaitForSubscribers(1));
-  const std::string json = Json(1024, 7);
+  const std::string json = JsonLike(1024, 7);
   ASSERT_NO_FATAL_FAILURE(Broadcast({false, json}));
   std::optional<ServerFrame> frame = deflate.ReadDataFrame();
   ASSERT_TRUE(frame.has_value());
@@ -273,9 +255,9 @@ TEST_F(DeflateTest, CompressedMessagesFromTheBrowserArriveAsEventsWithTheExactBy
   const std::string id = HeaderValue(head, "X-Wsbridge-Session-Id");
   std::vector<Sent> sent = {
       {false, "short"},
-      {false, Json(3000, 1)},
-      {true, Random(4000, 2)},
-      {true, Json(200000, 3)},
+      {false, JsonLike(3000, 1)},
+      {true, RandomBytes(4000, 2)},
+      {true, JsonLike(200000, 3)},
       {false, "\xC3\xA9t\xC3\xA9 " + std::string(300, 'e')},
   };
   std::string bytes;
@@ -351,10 +333,10 @@ TEST_F(DeflateTest, BeastWithPermessageDeflateTalksToTheBridgeBothWays) {
   EXPECT_THAT(answer.extensions, StartsWith("permessage-deflate"));
   ASSERT_NO_FATAL_FAILURE(WaitForSubscribers(1));
 
-  std::vector<Sent> sent = {{false, Json(100, 1)},
-                            {false, Json(5000, 2)},
-                            {true, Random(3000, 3)},
-                            {true, Json(100000, 4)}};
+  std::vector<Sent> sent = {{false, JsonLike(100, 1)},
+                            {false, JsonLike(5000, 2)},
+                            {true, RandomBytes(3000, 3)},
+                            {true, JsonLike(100000, 4)}};
   for (const Sent& message : sent) ASSERT_NO_FATAL_FAILURE(Broadcast(message));
   for (const Sent& message : sent) {
     std::optional<WsMessage> got = browser->NextMessage(absl::Seconds(10));
@@ -364,13 +346,13 @@ TEST_F(DeflateTest, BeastWithPermessageDeflateTalksToTheBridgeBothWays) {
   }
 
   // Beast compresses what it sends (msg_size_threshold 0).
-  browser->SendText(Json(4000, 5));
-  browser->SendBinary(Json(50, 6));
+  browser->SendText(JsonLike(4000, 5));
+  browser->SendBinary(JsonLike(50, 6));
   const std::vector<Sent> events = MessagesFrom(answer.session_id, 2);
   ASSERT_EQ(events.size(), 2u);
-  EXPECT_TRUE(events[0].bytes == Json(4000, 5));
+  EXPECT_TRUE(events[0].bytes == JsonLike(4000, 5));
   EXPECT_FALSE(events[0].binary);
-  EXPECT_TRUE(events[1].bytes == Json(50, 6));
+  EXPECT_TRUE(events[1].bytes == JsonLike(50, 6));
   EXPECT_TRUE(events[1].binary);
 }
 

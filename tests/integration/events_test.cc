@@ -3,6 +3,8 @@
 // sequences, kinds filters, groups, resuming from a sequence, and no silent loss.
 #include <map>
 #include <set>
+#include <string>
+#include <string_view>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -261,11 +263,12 @@ TEST(EventsHistoryTest, ResumingPastTheHistoryIsOutOfRange) {
   EXPECT_EQ(replayed.size(), 5u);
 }
 
-TEST(EventsBackpressureTest, AStreamThatCannotKeepUpEndsWithResourceExhausted) {
-  TestBridge bridge([](Config& config) {
-    config.events.stream_buffer = 100;
-    config.session.client_messages_per_second = 0;  // one browser makes all the events
-  });
+// A stalled stream beside a healthy one, both of every kind: one browser sends `steps` x
+// `per_step` 4 KiB messages, which the healthy consumer reads step by step; the stalled one reads
+// nothing, so gRPC's flow-control windows fill and then its buffer, and it is cut off with
+// RESOURCE_EXHAUSTED naming `hint`, while the healthy one stays.
+void ExpectTheStalledStreamCutOff(TestBridge& bridge, int steps, int per_step,
+                                  std::string_view hint) {
   EventsReader stalled(bridge.api(), Request(), /*start_reading=*/false);
   EventsReader healthy(bridge.api(), Request());
   AwaitSubscribers(bridge, 2);
@@ -273,24 +276,42 @@ TEST(EventsBackpressureTest, AStreamThatCannotKeepUpEndsWithResourceExhausted) {
   ASSERT_TRUE(browser);
   ASSERT_TRUE(healthy.Next().has_value());  // opened
 
-  // ~12 MB of events, in steps the healthy consumer keeps up with; the stalled one reads
-  // nothing, so gRPC's flow-control windows fill and then its 100-event buffer.
   const std::string chunk(4096, 'e');
-  constexpr int kSteps = 60;
-  constexpr int kPerStep = 50;
-  for (int step = 0; step < kSteps; ++step) {
-    for (int i = 0; i < kPerStep; ++i) browser->SendText(chunk);
-    auto got =
-        healthy.ReadUntil([](const std::vector<v1::Event>& e) { return e.size() >= kPerStep; });
-    ASSERT_EQ(got.size(), static_cast<size_t>(kPerStep)) << "healthy stream lost events";
+  for (int step = 0; step < steps; ++step) {
+    for (int i = 0; i < per_step; ++i) browser->SendText(chunk);
+    auto got = healthy.ReadUntil(
+        [&](const std::vector<v1::Event>& e) { return e.size() >= static_cast<size_t>(per_step); });
+    ASSERT_EQ(got.size(), static_cast<size_t>(per_step)) << "healthy stream lost events";
   }
   AwaitSubscribers(bridge, 1);  // the stalled one was cut off, the healthy one stays
   stalled.StartReading();
   auto status = stalled.WaitEnded(absl::Seconds(30));
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(status->error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(status->error_message(), HasSubstr("start_after_sequence"));
+  EXPECT_THAT(status->error_message(), HasSubstr(std::string(hint)));
   EXPECT_FALSE(healthy.WaitEnded(absl::Milliseconds(10)).has_value());
+}
+
+TEST(EventsBackpressureTest, AStreamThatCannotKeepUpEndsWithResourceExhausted) {
+  TestBridge bridge([](Config& config) {
+    config.events.stream_buffer = 100;
+    config.session.client_messages_per_second = 0;  // one browser makes all the events
+  });
+  // ~12 MB of events against a 100-event buffer.
+  ExpectTheStalledStreamCutOff(bridge, 60, 50, "start_after_sequence");
+}
+
+// Every Events stream is bounded in bytes too: 4 KiB browser messages against a 64 KiB bound, so
+// the event count (a million) never matters.
+TEST(EventsBackpressureTest, AStreamPastItsByteBoundEndsWithResourceExhaustedWhileOthersContinue) {
+  TestBridge bridge([](Config& config) {
+    config.events.stream_buffer = 1000000;
+    config.events.stream_buffer_bytes = 64 << 10;
+    config.session.client_messages_per_second = 0;
+  });
+  // ~12 MB of events in steps of 40 KiB, which the healthy consumer reads before the next (so it
+  // stays within its 64 KiB).
+  ExpectTheStalledStreamCutOff(bridge, 300, 10, "--events_stream_buffer_bytes");
 }
 
 TEST_F(EventsTest, CancelledStreamReleasesItsSubscription) {

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <random>
 #include <stdexcept>
 
 namespace wsbridge::testing {
@@ -127,6 +128,23 @@ std::optional<std::string> InflateMessage(std::string_view compressed) {
   }
   inflateEnd(&z);
   if (!ok) return std::nullopt;
+  return out;
+}
+
+std::string JsonLike(size_t bytes, int seed) {
+  std::string out = "{\"seq\":" + std::to_string(seed) + ",\"rows\":[";
+  for (int i = 0; out.size() < bytes; ++i) {
+    out += "{\"id\":" + std::to_string(i) + ",\"user\":\"user-" + std::to_string((i + seed) % 13) +
+           "\",\"score\":" + std::to_string((i * 31 + seed) % 997) + "},";
+  }
+  out.resize(bytes);
+  return out;
+}
+
+std::string RandomBytes(size_t bytes, uint32_t seed) {
+  std::mt19937 random(seed);
+  std::string out(bytes, '\0');
+  for (char& c : out) c = static_cast<char>(random());
   return out;
 }
 

@@ -74,6 +74,11 @@ std::string DeflateMessage(std::string_view message, bool final_block = false);
 // when it is not valid DEFLATE data.
 std::optional<std::string> InflateMessage(std::string_view compressed);
 
+// Sample messages for compression tests, the same for the same arguments: `bytes` of JSON-like
+// text (compresses well, as real JSON does) and `bytes` of random bytes (does not compress).
+std::string JsonLike(size_t bytes, int seed);
+std::string RandomBytes(size_t bytes, uint32_t seed);
+
 // The RSV1 bit as ClientFrameOptions::rsv and ServerFrame::rsv count it (RSV1 = 4).
 inline constexpr uint8_t kRsv1 = 4;
 

@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +23,8 @@ namespace {
 
 using testing::DeflateMessage;
 using testing::InflateMessage;
+using testing::JsonLike;
+using testing::RandomBytes;
 
 // ---- Negotiation ----
 
@@ -141,27 +142,11 @@ TEST(DeflateNegotiationTest, WindowRule) {
 
 // ---- Compression and inflation ----
 
-std::string Json(size_t bytes) {
-  std::string out = "{\"items\":[";
-  for (int i = 0; out.size() < bytes; ++i) {
-    out += "{\"id\":" + std::to_string(i) + ",\"name\":\"item-" + std::to_string(i % 17) +
-           "\",\"price\":" + std::to_string((i * 37) % 1000) + "},";
-  }
-  out.resize(bytes);
-  return out;
-}
-
-std::string Random(size_t bytes, uint32_t seed) {
-  std::mt19937 random(seed);
-  std::string out(bytes, '\0');
-  for (char& c : out) c = static_cast<char>(random());
-  return out;
-}
-
 TEST(DeflateCompressTest, MessagesInflateBackExactlyWithPlainZlib) {
   MessageDeflater deflater;
-  for (const std::string& message : {std::string(), std::string("a"), Json(300), Json(100000),
-                                     Random(5000, 1), std::string(70000, 'z')}) {
+  for (const std::string& message :
+       {std::string(), std::string("a"), JsonLike(300, 0), JsonLike(100000, 0),
+        RandomBytes(5000, 1), std::string(70000, 'z')}) {
     SCOPED_TRACE(message.size());
     const std::string compressed = deflater.Compress(message);
     const std::optional<std::string> back = InflateMessage(compressed);
@@ -172,18 +157,18 @@ TEST(DeflateCompressTest, MessagesInflateBackExactlyWithPlainZlib) {
 
 TEST(DeflateCompressTest, NoContextTakeoverTheSameMessageCompressesTheSameEveryTime) {
   MessageDeflater deflater;
-  const std::string first = deflater.Compress(Json(2000));
-  deflater.Compress(Json(5000));
-  EXPECT_EQ(deflater.Compress(Json(2000)), first);
+  const std::string first = deflater.Compress(JsonLike(2000, 0));
+  deflater.Compress(JsonLike(5000, 0));
+  EXPECT_EQ(deflater.Compress(JsonLike(2000, 0)), first);
   MessageDeflater other;
-  EXPECT_EQ(other.Compress(Json(2000)), first);
+  EXPECT_EQ(other.Compress(JsonLike(2000, 0)), first);
   EXPECT_LT(first.size(), 2000u / 2);  // JSON compresses well
 }
 
 TEST(DeflateInflateTest, ClientMessagesInflateExactly) {
   MessageInflater inflater;
-  for (const std::string& message :
-       {std::string("x"), Json(1000), Random(3000, 2), std::string(200000, 'q'), Json(65536)}) {
+  for (const std::string& message : {std::string("x"), JsonLike(1000, 0), RandomBytes(3000, 2),
+                                     std::string(200000, 'q'), JsonLike(65536, 0)}) {
     for (const bool final_block : {false, true}) {
       SCOPED_TRACE(message.size());
       ASSERT_EQ(inflater.Inflate(DeflateMessage(message, final_block), 1 << 20),
@@ -197,7 +182,7 @@ TEST(DeflateInflateTest, RoundTripThroughOurOwnDeflater) {
   MessageDeflater deflater;
   MessageInflater inflater;
   for (size_t size : {1u, 10u, 256u, 4096u, 100000u}) {
-    const std::string message = Json(size);
+    const std::string message = JsonLike(size, 0);
     ASSERT_EQ(inflater.Inflate(deflater.Compress(message), size), MessageInflater::Result::kOk);
     EXPECT_EQ(inflater.message(), message);
   }
@@ -230,7 +215,7 @@ TEST(DeflateInflateTest, CorruptDataIsReported) {
   EXPECT_EQ(inflater.Inflate(std::string("\x00\x05\x00\x00\x00", 5), 1 << 20),
             MessageInflater::Result::kCorrupt);
   // A valid message cut short.
-  const std::string whole = DeflateMessage(Random(2000, 3));
+  const std::string whole = DeflateMessage(RandomBytes(2000, 3));
   EXPECT_EQ(inflater.Inflate(whole.substr(0, whole.size() / 2), 1 << 20),
             MessageInflater::Result::kCorrupt);
   // Nothing at all is not a message either.
@@ -244,7 +229,7 @@ TEST(DeflateInflateTest, CorruptDataIsReported) {
 
 TEST(DeflatePayloadTest, TheTwinIsAnRsv1FrameOfTheCompressedBytesMadeOnce) {
   MessageDeflater deflater;
-  const PayloadPtr plain = MakePayload(Payload::Kind::kText, Json(4000));
+  const PayloadPtr plain = MakePayload(Payload::Kind::kText, JsonLike(4000, 0));
   const PayloadPtr twin = plain->Deflated(plain, deflater);
   ASSERT_NE(twin.get(), plain.get());
   EXPECT_EQ(twin->kind, Payload::Kind::kText);
@@ -262,13 +247,13 @@ TEST(DeflatePayloadTest, TheTwinIsAnRsv1FrameOfTheCompressedBytesMadeOnce) {
 
 TEST(DeflatePayloadTest, IncompressibleMessagesStayPlain) {
   MessageDeflater deflater;
-  const PayloadPtr plain = MakePayload(Payload::Kind::kBinary, Random(2000, 4));
+  const PayloadPtr plain = MakePayload(Payload::Kind::kBinary, RandomBytes(2000, 4));
   EXPECT_EQ(plain->Deflated(plain, deflater).get(), plain.get());
   EXPECT_EQ(plain->Deflated(plain, deflater).get(), plain.get());
 }
 
 TEST(DeflatePayloadTest, ThreadsRacingForTheTwinGetTheSameOne) {
-  const PayloadPtr plain = MakePayload(Payload::Kind::kText, Json(200000));
+  const PayloadPtr plain = MakePayload(Payload::Kind::kText, JsonLike(200000, 0));
   std::vector<const Payload*> seen(4);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < seen.size(); ++i) {
