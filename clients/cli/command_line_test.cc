@@ -34,7 +34,7 @@ std::string UsageErrorOf(std::vector<std::string> args, Environment environment 
   return std::string(invocation.status().message());
 }
 
-TEST(CommandLineTest, PushTakesTargetsAsListsAndBothFlagSpellings) {
+TEST(BridgectlCommandLineTest, PushTakesTargetsAsListsAndBothFlagSpellings) {
   const auto push = ParseAs<PushCommand>(
       {"push", "--session=s1,s2", "--session", "s3", "--user=alice", "--text", "hello world"});
   EXPECT_THAT(push.session_ids, ElementsAre("s1", "s2", "s3"));
@@ -43,7 +43,7 @@ TEST(CommandLineTest, PushTakesTargetsAsListsAndBothFlagSpellings) {
   EXPECT_EQ(push.message.value, "hello world");
 }
 
-TEST(CommandLineTest, BinaryPayloadsFromBase64OrAFile) {
+TEST(BridgectlCommandLineTest, BinaryPayloadsFromBase64OrAFile) {
   auto push = ParseAs<PushCommand>({"push", "--user=u", "--binary_base64=AAEC/w=="});
   EXPECT_EQ(push.message.kind, MessageOptions::Kind::kBinary);
   EXPECT_EQ(push.message.value, std::string("\x00\x01\x02\xff", 4));
@@ -52,21 +52,21 @@ TEST(CommandLineTest, BinaryPayloadsFromBase64OrAFile) {
   EXPECT_EQ(push.message.value, "/tmp/x.bin");
 }
 
-TEST(CommandLineTest, OnlyOnePayloadAndValidBase64) {
+TEST(BridgectlCommandLineTest, OnlyOnePayloadAndValidBase64) {
   EXPECT_THAT(UsageErrorOf({"push", "--user=u", "--text=a", "--binary_base64=AA=="}),
               HasSubstr("only one of --text, --binary_file, --binary_base64"));
   EXPECT_THAT(UsageErrorOf({"push", "--user=u", "--binary_base64=!!"}),
               StartsWith("push: --binary_base64: not base64"));
 }
 
-TEST(CommandLineTest, PushWithoutTargetOrPayloadIsLeftToTheBridge) {
+TEST(BridgectlCommandLineTest, PushWithoutTargetOrPayloadIsLeftToTheBridge) {
   // The bridge names the missing field in its INVALID_ARGUMENT; the CLI does not guess it.
   const auto push = ParseAs<PushCommand>({"push"});
   EXPECT_TRUE(push.session_ids.empty());
   EXPECT_EQ(push.message.kind, MessageOptions::Kind::kNone);
 }
 
-TEST(CommandLineTest, Broadcast) {
+TEST(BridgectlCommandLineTest, Broadcast) {
   auto broadcast =
       ParseAs<BroadcastCommand>({"broadcast", "--topic=a,b", "--exclude=s1", "--text=x"});
   EXPECT_THAT(broadcast.topics, ElementsAre("a", "b"));
@@ -79,7 +79,7 @@ TEST(CommandLineTest, Broadcast) {
   EXPECT_FALSE(broadcast.all_sessions);
 }
 
-TEST(CommandLineTest, SubscribeUnsubscribeDisconnect) {
+TEST(BridgectlCommandLineTest, SubscribeUnsubscribeDisconnect) {
   const auto subscribe = ParseAs<MembershipCommand>({"subscribe", "--user=u", "--topic=t1,t2"});
   EXPECT_TRUE(subscribe.subscribe);
   EXPECT_THAT(subscribe.topics, ElementsAre("t1", "t2"));
@@ -94,7 +94,7 @@ TEST(CommandLineTest, SubscribeUnsubscribeDisconnect) {
               StartsWith("disconnect: --code: not a number"));
 }
 
-TEST(CommandLineTest, SessionsListAndGet) {
+TEST(BridgectlCommandLineTest, SessionsListAndGet) {
   absl::StatusOr<Invocation> invocation =
       Parse({"sessions", "list", "--user=u", "--page_size=2", "--page_token=tok", "--all"});
   ASSERT_TRUE(invocation.ok()) << invocation.status();
@@ -113,7 +113,7 @@ TEST(CommandLineTest, SessionsListAndGet) {
               StartsWith("sessions list: unexpected argument: extra"));
 }
 
-TEST(CommandLineTest, EventsKindsGroupAfter) {
+TEST(BridgectlCommandLineTest, EventsKindsGroupAfter) {
   const auto events =
       ParseAs<EventsCommand>({"events", "--kinds=opened,MESSAGE", "--group=g", "--after=42"});
   EXPECT_THAT(events.kinds, ElementsAre(v1::EVENT_KIND_OPENED, v1::EVENT_KIND_MESSAGE));
@@ -124,7 +124,7 @@ TEST(CommandLineTest, EventsKindsGroupAfter) {
   EXPECT_THAT(UsageErrorOf({"events", "--after=-1"}), StartsWith("events: --after: not a number"));
 }
 
-TEST(CommandLineTest, TickerDefaultsAndFlags) {
+TEST(BridgectlCommandLineTest, TickerDefaultsAndFlags) {
   auto ticker = ParseAs<TickerCommand>({"ticker"});
   EXPECT_EQ(ticker.topic, "prices");
   EXPECT_EQ(ticker.interval, absl::Milliseconds(500));
@@ -143,7 +143,7 @@ TEST(CommandLineTest, TickerDefaultsAndFlags) {
   EXPECT_THAT(UsageErrorOf({"ticker", "--symbols="}), StartsWith("ticker: --symbols is empty"));
 }
 
-TEST(CommandLineTest, GlobalFlagsBeforeOrAfterTheCommand) {
+TEST(BridgectlCommandLineTest, GlobalFlagsBeforeOrAfterTheCommand) {
   absl::StatusOr<Invocation> invocation =
       Parse({"--target=h:1", "push", "--api_key", "k", "--timeout=3s", "--user=u"});
   ASSERT_TRUE(invocation.ok()) << invocation.status();
@@ -153,7 +153,7 @@ TEST(CommandLineTest, GlobalFlagsBeforeOrAfterTheCommand) {
   EXPECT_FALSE(invocation->connection.tls);
 }
 
-TEST(CommandLineTest, DefaultsAndEnvironmentAndFlagsWin) {
+TEST(BridgectlCommandLineTest, DefaultsAndEnvironmentAndFlagsWin) {
   absl::StatusOr<Invocation> invocation = Parse({"events"});
   ASSERT_TRUE(invocation.ok());
   EXPECT_EQ(invocation->connection.target, "127.0.0.1:50051");
@@ -171,7 +171,7 @@ TEST(CommandLineTest, DefaultsAndEnvironmentAndFlagsWin) {
   EXPECT_EQ(invocation->connection.api_key, "fk");
 }
 
-TEST(CommandLineTest, TlsFlags) {
+TEST(BridgectlCommandLineTest, TlsFlags) {
   absl::StatusOr<Invocation> invocation = Parse({"--tls", "events"});
   ASSERT_TRUE(invocation.ok());
   EXPECT_TRUE(invocation->connection.tls);
@@ -190,7 +190,7 @@ TEST(CommandLineTest, TlsFlags) {
   EXPECT_THAT(UsageErrorOf({"events", "--tls=maybe"}), HasSubstr("--tls: not true or false"));
 }
 
-TEST(CommandLineTest, UsageErrors) {
+TEST(BridgectlCommandLineTest, UsageErrors) {
   EXPECT_THAT(UsageErrorOf({}), HasSubstr("needs a command"));
   EXPECT_EQ(UsageErrorOf({"frobnicate"}), "unknown command: frobnicate");
   EXPECT_EQ(UsageErrorOf({"push", "--bogus=1"}), "push: unknown flag --bogus");
@@ -202,7 +202,7 @@ TEST(CommandLineTest, UsageErrors) {
   EXPECT_THAT(UsageErrorOf({"push", "--target="}), StartsWith("push: --target is empty"));
 }
 
-TEST(CommandLineTest, HelpEverywhere) {
+TEST(BridgectlCommandLineTest, HelpEverywhere) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{{"--help"},
                                              {"help"},

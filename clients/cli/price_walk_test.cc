@@ -11,7 +11,7 @@ namespace {
 
 bool IsCents(double price) { return std::abs(price * 100 - std::round(price * 100)) < 1e-6; }
 
-TEST(PriceWalkTest, SameSeedSamePrices) {
+TEST(BridgectlPriceWalkTest, SameSeedSamePrices) {
   PriceWalk a(42), b(42), c(43);
   bool differs = false;
   for (int i = 0; i < 50; ++i) {
@@ -22,7 +22,7 @@ TEST(PriceWalkTest, SameSeedSamePrices) {
   EXPECT_TRUE(differs);
 }
 
-TEST(PriceWalkTest, StartsInRangeAndMovesByAtMostOnePercentInCents) {
+TEST(BridgectlPriceWalkTest, StartsInRangeAndMovesByAtMostOnePercentInCents) {
   PriceWalk walk(7);
   double last = walk.Next("MSFT");
   EXPECT_GE(last, 50.0);
@@ -36,7 +36,7 @@ TEST(PriceWalkTest, StartsInRangeAndMovesByAtMostOnePercentInCents) {
   }
 }
 
-TEST(PriceWalkTest, SymbolsWalkApart) {
+TEST(BridgectlPriceWalkTest, SymbolsWalkApart) {
   PriceWalk walk(1);
   const double aapl = walk.Next("AAPL");
   const double msft = walk.Next("MSFT");
@@ -45,7 +45,7 @@ TEST(PriceWalkTest, SymbolsWalkApart) {
   EXPECT_LE(std::abs(aapl_again - aapl), aapl * 0.01 + 0.005);
 }
 
-TEST(PriceWalkTest, UpdateJson) {
+TEST(BridgectlPriceWalkTest, UpdateJson) {
   EXPECT_EQ(PriceUpdateJson("AAPL", 123.4, absl::FromUnixMillis(1700000000123)),
             R"({"symbol":"AAPL","price":123.40,"time":1700000000123})");
   EXPECT_EQ(PriceUpdateJson("a\"b\\c\n", 1, absl::FromUnixMillis(0)),
