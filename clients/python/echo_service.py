@@ -44,6 +44,17 @@ FATAL_CODES = {
 
 PUSH_TIMEOUT_SECONDS = 10
 
+CHANNEL_OPTIONS = [
+    # gRPC's own reconnect backoff grows to 120 s by default: cap it near ours, so the service
+    # is back soon after a bridge restart.
+    ("grpc.max_reconnect_backoff_ms", 5000),
+    # An Events stream can be idle for long; keepalive pings notice a bridge host that vanished
+    # without closing the connection. Five minutes is as often as a gRPC server accepts pings
+    # on a connection without data unless it is configured otherwise.
+    ("grpc.keepalive_time_ms", 300000),
+    ("grpc.keepalive_timeout_ms", 20000),
+]
+
 
 class Checkpoint:
     """The sequence number of the last handled event, kept in one small file.
@@ -219,7 +230,7 @@ def main(argv):
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     metadata = (("x-api-key", args.api_key),) if args.api_key else ()
-    with grpc.insecure_channel(args.target) as channel:
+    with grpc.insecure_channel(args.target, options=CHANNEL_OPTIONS) as channel:
         service = EchoService(
             bridge_pb2_grpc.BridgeStub(channel),
             metadata,

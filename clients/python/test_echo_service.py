@@ -184,12 +184,12 @@ class EchoServiceTest(unittest.TestCase):
     def _path(self, name):
         return os.path.join(self.dir.name, name)
 
-    def _start_bridge(self):
+    def _start_bridge(self, grpc_port=0):
         bridge = Process(
             [
                 self.binary,
                 "--bind=127.0.0.1",
-                "--grpc_port=0",
+                f"--grpc_port={grpc_port}",
                 "--ws_port=0",
                 "--admin_port=0",
                 "--allow_anonymous",
@@ -201,6 +201,7 @@ class EchoServiceTest(unittest.TestCase):
         line = bridge.proc.stdout.readline().decode()
         match = re.match(r"wsbridge listening grpc_port=(\d+) ws_port=(\d+) ", line)
         self.assertIsNotNone(match, f"startup line {line!r}; log:\n{bridge.output()}")
+        self.bridge = bridge
         return int(match.group(1)), int(match.group(2))
 
     def start_service(self, name, group, reply_prefix="echo: "):
@@ -292,6 +293,27 @@ class EchoServiceTest(unittest.TestCase):
             session += 1
         self.stop_service(first)
         self.stop_service(second)
+
+    def test_outlives_a_bridge_restart_and_goes_on_from_live_events(self):
+        browser = Browser(self.ws_port)
+        service = self.start_service("solo", group="solo")
+        self.wait_until_answering(browser, service)
+        browser.send_text("hello")
+        self.assertEqual(browser.receive_text(), "echo: hello")
+        browser.close()
+
+        # A new bridge process on the same gRPC port: its sequence numbers start past the old
+        # ones and its history is empty, so the checkpoint cannot be resumed (OUT_OF_RANGE). The
+        # service reconnects with backoff meanwhile, then goes on from live events.
+        self.assertEqual(self.bridge.stop(), 0, self.bridge.output())
+        _, self.ws_port = self._start_bridge(grpc_port=self.grpc_port)
+        browser = Browser(self.ws_port)
+        self.addCleanup(browser.close)
+        self.wait_until_answering(browser, service)
+        browser.send_text("after the restart")
+        self.assertEqual(browser.receive_text(), "echo: after the restart")
+        self.assertIn("continuing with live events", service.output())
+        self.stop_service(service)
 
 
 if __name__ == "__main__":
