@@ -25,7 +25,7 @@ DEADLINE_SECONDS = 30
 
 
 class Browser:
-    """A WebSocket client doing just what a page does here: send text, read text.
+    """A WebSocket client doing just what a page does here: send and read messages.
 
     Client frames are masked (RFC 6455 5.3); pings are answered; a close frame from the server
     raises ConnectionError.
@@ -56,8 +56,18 @@ class Browser:
     def send_text(self, text):
         self._send_frame(0x1, text.encode())
 
+    def send_binary(self, data):
+        self._send_frame(0x2, data)
+
     def receive_text(self, timeout=DEADLINE_SECONDS):
-        """The next text message; socket.timeout if none comes within `timeout` seconds.
+        """The next message, which must be text; socket.timeout if none comes within `timeout`."""
+        opcode, payload = self.receive(timeout)
+        if opcode != 0x1:
+            raise AssertionError(f"expected a text message, got opcode {opcode}: {payload!r}")
+        return payload.decode()
+
+    def receive(self, timeout=DEADLINE_SECONDS):
+        """The next data message as (opcode, payload); socket.timeout if none comes in time.
 
         The deadline covers the whole wait: the bridge's pings arrive meanwhile, so a timeout
         per read alone would never expire.
@@ -66,8 +76,8 @@ class Browser:
         try:
             while True:
                 opcode, payload = self._read_frame()
-                if opcode == 0x1:
-                    return payload.decode()
+                if opcode in (0x1, 0x2):
+                    return opcode, payload
                 if opcode == 0x9:
                     self._send_frame(0xA, payload)
                 elif opcode == 0x8:
@@ -219,8 +229,8 @@ class EchoServiceTest(unittest.TestCase):
         self.processes.append(service)
         return service
 
-    def stop_service(self, service):
-        code = service.stop()
+    def stop_service(self, service, sig=signal.SIGTERM):
+        code = service.stop(sig)
         self.assertEqual(code, 0, service.output())
 
     def wait_until_answering(self, browser, service, reply_prefix="echo: "):
@@ -260,6 +270,9 @@ class EchoServiceTest(unittest.TestCase):
         self.assertEqual(browser.receive_text(), "echo: while down 2")
         browser.send_text("marker")
         self.assertEqual(browser.receive_text(), "echo: marker")
+        # Binary comes back as the same bytes, in a binary message.
+        browser.send_binary(b"\x00\xff binary")
+        self.assertEqual(browser.receive(), (0x2, b"\x00\xff binary"))
         self.stop_service(service)
 
     def test_two_services_in_one_group_share_the_work(self):
@@ -292,7 +305,7 @@ class EchoServiceTest(unittest.TestCase):
                 browser.close()
             session += 1
         self.stop_service(first)
-        self.stop_service(second)
+        self.stop_service(second, signal.SIGINT)  # Ctrl-C is a clean exit too
 
     def test_outlives_a_bridge_restart_and_goes_on_from_live_events(self):
         browser = Browser(self.ws_port)
