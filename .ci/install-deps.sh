@@ -21,6 +21,9 @@ packages=(
   libspdlog-dev
   # permessage-deflate (raw DEFLATE)
   zlib1g-dev
+  # the Python example service (clients/python) and its test: gRPC and Protobuf for
+  # /usr/bin/python3 (stubs come from grpc_python_plugin in protobuf-compiler-grpc)
+  python3-grpcio python3-protobuf
 )
 
 missing=()
