@@ -262,9 +262,10 @@ export class WsBridgeClient {
 
   // Attempts one connection: token first (maybe async), then the socket.
   #startAttempt() {
-    const generation = ++this.#generation;
     this.#attempt++;
     this.#setState(ConnectionState.CONNECTING, { attempt: this.#attempt });
+    if (this.#state !== ConnectionState.CONNECTING) return; // the state handler called close()
+    const generation = ++this.#generation;
     let token;
     try {
       token = typeof this.#token === 'function' ? this.#token() : this.#token;
@@ -314,6 +315,7 @@ export class WsBridgeClient {
       this.#attempt = 0;
       this.#backoffStep = 0;
       this.#setState(ConnectionState.OPEN);
+      if (this.#state !== ConnectionState.OPEN) return; // the state handler called close()
       this.#flushQueue();
       this.#emit('onopen', { type: 'open' });
     };
@@ -370,11 +372,12 @@ export class WsBridgeClient {
       this.#backoffStep++;
       delayMs = this.#random() * window; // full jitter: uniform in [0, window)
     }
-    this.#setState(ConnectionState.RECONNECTING, { attempt: this.#attempt, delayMs, code });
+    // The timer exists before any handler runs, so a close() from a handler cancels it.
     this.#timer = this.#setTimeout(() => {
       this.#timer = null;
       this.#startAttempt();
     }, delayMs);
+    this.#setState(ConnectionState.RECONNECTING, { attempt: this.#attempt, delayMs, code });
     if (closeEvent) this.#emit('onclose', { ...closeEvent, willReconnect: true, delayMs });
   }
 

@@ -306,6 +306,35 @@ test('close() during the handshake: errors of the aborted socket are not reporte
   assert.deepEqual(log, [['close', 1006, false]]);
 });
 
+test('close() from a state or close handler stops everything that was about to happen', () => {
+  for (const when of ['connecting', 'reconnecting', 'open']) {
+    const { client, sockets, timers } = setup({
+      onstatechange(state) {
+        if (state === when) this.close(); // `this` is the client, even inside its constructor
+      },
+    });
+    if (when !== 'connecting') {
+      client.send('queued');
+      sockets[0].serverOpen();
+      if (when === 'reconnecting') sockets[0].serverClose(1006, '', false);
+      if (sockets[0].onclose && client.state === ConnectionState.CLOSING) sockets[0].serverClose(1000);
+    }
+    timers.advance(10 * DEFAULTS.maxDelayMs);
+    assert.equal(client.state, ConnectionState.CLOSED, when);
+    assert.equal(sockets.length, when === 'connecting' ? 0 : 1, when);
+    if (when === 'open') assert.deepEqual(sockets[0].sent, [], 'the queue was discarded by close()');
+  }
+  const { client, sockets, timers } = setup({
+    onclose() {
+      this.close();
+    },
+  });
+  sockets[0].fail();
+  timers.advance(10 * DEFAULTS.maxDelayMs);
+  assert.equal(client.state, ConnectionState.CLOSED);
+  assert.equal(sockets.length, 1);
+});
+
 test('maxReconnectAttempts stops after that many failed attempts in a row', () => {
   const { client, sockets, timers, log } = setup({ maxReconnectAttempts: 3 });
   sockets[0].serverOpen();
