@@ -13,10 +13,11 @@
 //
 // The client's life is one state (ConnectionState), one transition per event:
 //
-//   connecting --open--> open --drop--> reconnecting --timer--> connecting
-//        |                 |                                        ...
-//        +--drop----> reconnecting        close() from any state --> closing --socket closed--> closed
-//        +--fatal code / attempts exhausted / close() with no socket ----------------------> closed
+//   connecting --socket open--------------------------------> open
+//   connecting, open --link lost or reconnectable code--------> reconnecting --timer--> connecting
+//   connecting, open --"do not come back" code, attempts used up--> closed
+//   any but closed --close()--> closing (a socket exists) --socket closed--> closed
+//                               closed  (no socket: token pending or waiting for the timer)
 
 /** The client's connection states, in the order a connection lives through them. */
 export const ConnectionState = Object.freeze({
