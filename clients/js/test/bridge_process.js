@@ -23,13 +23,17 @@ export function signToken(sub, extraClaims = {}) {
   return `${header}.${payload}.${signature}`;
 }
 
-/** Polls `condition` until it returns truthy; fails with `what` after a generous deadline. */
-export async function eventually(condition, what, deadlineMs = 20000) {
+/**
+ * Polls `condition` until it returns truthy; fails with `what` after a generous deadline (the
+ * suite shares a loaded machine with builds and other suites, so this is no timing claim).
+ * `what` may be a function, called at the deadline to describe what was seen instead.
+ */
+export async function eventually(condition, what, deadlineMs = 60000) {
   const end = Date.now() + deadlineMs;
   for (;;) {
     const value = await condition();
     if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -175,7 +175,10 @@ test('the bridge killed and started again on the same port: reconnect with backo
     const wsPort = ctx.bridge.wsPort;
     const { signal } = await ctx.bridge.stop('SIGKILL');
     assert.equal(signal, 'SIGKILL');
-    await eventually(() => seen.closes.length === 1, 'the client to see the link die');
+    await eventually(
+      () => seen.closes.length === 1,
+      () => `the client to see the link die (state ${client.state}, seen ${JSON.stringify(seen)})`,
+    );
     assert.equal(seen.closes[0].code, 1006);
     assert.equal(seen.closes[0].willReconnect, true);
     // While the bridge is down attempts fail and the client keeps waiting between them.
