@@ -176,8 +176,8 @@ test('the bridge killed and started again on the same port: reconnect with backo
     const { signal } = await ctx.bridge.stop('SIGKILL');
     assert.equal(signal, 'SIGKILL');
     await eventually(
-      () => seen.closes.length === 1,
-      () => `the client to see the link die (state ${client.state}, seen ${JSON.stringify(seen)})`,
+      () => seen.closes.length >= 1,
+      () => `the client to see the link die (state ${client.state}, ${seen.opens} opens, ${seen.closes.length} closes)`,
     );
     assert.equal(seen.closes[0].code, 1006);
     assert.equal(seen.closes[0].willReconnect, true);
@@ -208,15 +208,16 @@ test('SIGTERM (drain, 1001): a quick reconnect attempt despite a long backoff', 
     ctx.clients.push(client);
     await eventually(() => client.state === ConnectionState.OPEN, 'the client to open');
     const stopped = ctx.bridge.stop('SIGTERM');
-    await eventually(() => seen.closes.length === 1, 'the draining bridge to close the session');
+    // >= : the quick attempt that follows may already have failed when this looks.
+    await eventually(() => seen.closes.length >= 1, 'the draining bridge to close the session');
     assert.equal(seen.closes[0].code, 1001);
     assert.equal(seen.closes[0].willReconnect, true);
     assert.ok(seen.closes[0].delayMs <= 200, `drain delay ${seen.closes[0].delayMs} is within drainReconnectMaxMs`);
-    await eventually(() => seen.tokenCalls === 2, 'a reconnect attempt after the drain');
+    await eventually(() => seen.tokenCalls >= 2, 'a reconnect attempt after the drain');
     const { code } = await stopped;
     assert.equal(code, 0);
     // The bridge is gone, so that attempt fails and the long backoff now applies.
-    await eventually(() => client.state === ConnectionState.RECONNECTING && seen.closes.length === 2, 'the failed attempt');
+    await eventually(() => client.state === ConnectionState.RECONNECTING && seen.closes.length >= 2, 'the failed attempt');
     assert.equal(seen.closes[1].willReconnect, true);
     assert.ok(seen.closes[1].delayMs <= 60000);
   }));
