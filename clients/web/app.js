@@ -33,10 +33,8 @@ function socketUrl() {
 
 function connect() {
   const options = {
-    url: socketUrl(),
     onopen: () => setState('open'),
-    onmessage: (event) => receive(event && typeof event === 'object' && 'data' in event
-      ? event.data : event),
+    onmessage: (event) => receive(event.data),
     onclose: (event) => {
       if (event && event.code !== undefined) {
         addItem(notifications, `connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''})`,
@@ -44,10 +42,10 @@ function connect() {
       }
     },
     onerror: () => setState('error'),
-    onstatechange: (state) => setState(typeof state === 'string' ? state : state?.state ?? String(state)),
+    onstatechange: (state) => setState(state),
   };
   if (token) options.token = token;
-  return new WsBridgeClient(options);
+  return new WsBridgeClient(socketUrl(), options);
 }
 
 // --- Rendering -----------------------------------------------------------------------------
