@@ -40,6 +40,11 @@ struct ListenerOptions {
   // Number of I/O threads. 0 = one per core (std::thread::hardware_concurrency). Default 0;
   // at most 1024.
   uint32_t io_threads = 0;
+  // Directory whose files are served over plain HTTP (GET, HEAD) on ws_port at every path other
+  // than ws_path, so a page and its WebSocket share one origin (ws/static_files.h). Symlinks
+  // inside it are followed; targets that climb out of it are refused. Empty = off: other paths
+  // get 404. Flag --static_dir. Default empty.
+  std::string static_dir;
 };
 
 // Who may open a session, and how much of the node one user or session may hold. Read by the

@@ -372,6 +372,8 @@ const std::vector<FlagSpec>& FlagTable() {
                  "HTTP path of the WebSocket endpoint; starts with '/'.", CheckWsPath),
       CountFlag("io_threads", Field(&Config::listeners, &L::io_threads), 0, kMaxIoThreads,
                 "I/O threads; 0 = one per core."),
+      StringFlag("static_dir", "DIR", Field(&Config::listeners, &L::static_dir),
+                 "Serve this directory's files on ws_port at other paths; empty = off."),
       // Browser authentication.
       SecretFlag("jwt_secret", "SECRET", Field(&Config::admission, &A::jwt_secret),
                  "Shared secret for HS256 browser tokens."),

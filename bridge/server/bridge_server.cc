@@ -125,8 +125,18 @@ absl::Status BridgeServer::Init() {
     }));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
+  if (!config_.listeners.static_dir.empty()) {
+    auto static_files = StaticFiles::Create(config_.listeners.static_dir);
+    if (!static_files.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--static_dir: ", static_files.status().message()));
+    }
+    static_files_ = std::make_unique<StaticFiles>(std::move(*static_files));
+    spdlog::info("serving the files of {} on the WebSocket port at paths other than {}",
+                 static_files_->directory(), config_.listeners.ws_path);
+  }
   handshake_environment_ = std::make_unique<HandshakeEnvironment>(
-      HandshakeEnvironment{config_.listeners.ws_path, *policy_, lifecycle_});
+      HandshakeEnvironment{config_.listeners.ws_path, *policy_, lifecycle_, static_files_.get()});
   // Made before the admin port serves: /readyz reads it from an I/O thread.
   grpc_probe_ = std::make_unique<GrpcPortProbe>(absl::Seconds(1), absl::Seconds(3));
   admin_environment_ = std::make_unique<AdminEnvironment>(AdminEnvironment{

@@ -36,6 +36,7 @@
 #include "ws/http_handshake.h"
 #include "ws/liveness_sweeper.h"
 #include "ws/session_context.h"
+#include "ws/static_files.h"
 
 namespace wsbridge {
 
@@ -89,7 +90,8 @@ class BridgeServer {
   std::unique_ptr<Hub> hub_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
-  std::unique_ptr<HandshakeEnvironment> handshake_environment_;
+  std::unique_ptr<StaticFiles> static_files_;                      // --static_dir; null when unset
+  std::unique_ptr<HandshakeEnvironment> handshake_environment_;    // points at static_files_
   std::unique_ptr<GrpcPortProbe> grpc_probe_;  // readiness of the gRPC port; before the admin
   std::unique_ptr<AdminEnvironment> admin_environment_;
   std::vector<std::shared_ptr<Listener>> listeners_;  // one WebSocket listener per thread, admin

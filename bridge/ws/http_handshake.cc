@@ -14,10 +14,15 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "spdlog/spdlog.h"
 #include "ws/frame_codec.h"
 #include "ws/session.h"
+#include "ws/static_files.h"
 
 namespace wsbridge {
 
@@ -35,6 +40,19 @@ constexpr std::size_t kMaxRequestBytes = 16 * 1024;
 constexpr uint64_t kMaxDiscardedBodyBytes = 1 << 20;
 constexpr std::size_t kDiscardChunkBytes = 4096;
 constexpr absl::Duration kLinger = absl::Seconds(1);
+
+// Whether an If-None-Match value ("*", or a list of entity tags, weak ones included: RFC 9110
+// section 13.1.2 compares them weakly) matches `etag`.
+bool EtagMatches(std::string_view if_none_match, const std::string& etag) {
+  for (absl::string_view tag :
+       absl::StrSplit(absl::string_view(if_none_match.data(), if_none_match.size()), ',')) {
+    tag = absl::StripAsciiWhitespace(tag);
+    if (tag == "*") return true;
+    absl::ConsumePrefix(&tag, "W/");
+    if (tag == etag) return true;
+  }
+  return false;
+}
 }  // namespace
 
 HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext& context,
@@ -84,7 +102,12 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
       OriginFormTarget(absl::string_view(request.target().data(), request.target().size()));
   if (!target.has_value()) return Respond(404, "not found\n");
   const std::string_view path = std::string_view(*target).substr(0, target->find('?'));
-  if (path != environment_.ws_path) return Respond(404, "not found\n");
+  if (path != environment_.ws_path) {
+    if (environment_.static_files != nullptr && !beast::websocket::is_upgrade(request)) {
+      return ServeStatic(*target);
+    }
+    return Respond(404, "not found\n");
+  }
   if (!beast::websocket::is_upgrade(request)) {
     return Respond(426, absl::StrCat("this endpoint speaks WebSocket: connect with ws://host",
                                      environment_.ws_path, "\n"));
@@ -123,9 +146,52 @@ void HttpHandshake::Respond(unsigned status, std::string body) {
     response->set(http::field::upgrade, "websocket");
     response->set(http::field::sec_websocket_version, "13");
   }
-  response->keep_alive(false);
   response->body() = std::move(body);
   response->prepare_payload();
+  Send(std::move(response));
+}
+
+void HttpHandshake::ServeStatic(const std::string& target) {
+  const http::verb method = parser_.get().method();
+  if (method != http::verb::get && method != http::verb::head) {
+    auto response = std::make_shared<http::response<http::string_body>>(
+        http::status::method_not_allowed, parser_.get().version());
+    response->set(http::field::server, "wsbridge");
+    response->set(http::field::content_type, "text/plain; charset=utf-8");
+    response->set(http::field::allow, "GET, HEAD");
+    response->body() = "method not allowed\n";
+    response->prepare_payload();
+    return Send(std::move(response));
+  }
+  absl::StatusOr<std::string> relative = StaticRelativePath(target);
+  if (!relative.ok()) return Respond(400, absl::StrCat(relative.status().message(), "\n"));
+  absl::StatusOr<StaticFile> file = environment_.static_files->Read(*relative);
+  if (!file.ok()) {
+    if (absl::IsNotFound(file.status())) return Respond(404, "not found\n");
+    spdlog::warn("static file {}: {}", *relative, file.status().ToString());
+    return Respond(500, "cannot serve this file\n");
+  }
+  auto response = std::make_shared<http::response<http::string_body>>(http::status::ok,
+                                                                      parser_.get().version());
+  response->set(http::field::server, "wsbridge");
+  response->set(http::field::etag, file->etag);
+  // Revalidate every time: the page changes while one develops it, and a 304 is cheap.
+  response->set(http::field::cache_control, "no-cache");
+  response->set("X-Content-Type-Options", "nosniff");
+  if (EtagMatches(parser_.get()[http::field::if_none_match], file->etag)) {
+    response->result(http::status::not_modified);
+    return Send(std::move(response));
+  }
+  response->set(http::field::content_type, file->content_type);
+  response->body() = std::move(file->content);
+  response->prepare_payload();
+  Send(std::move(response));
+}
+
+void HttpHandshake::Send(std::shared_ptr<http::response<http::string_body>> response) {
+  response->keep_alive(false);
+  // A HEAD answer says what GET would send, Content-Length included, but carries no body.
+  if (parser_.get().method() == http::verb::head) response->body().clear();
   http::async_write(
       stream_, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
         beast::error_code ignored;

@@ -4,7 +4,9 @@
 // plain HTTP (400 head breaking an RFC rule, 404 wrong path, 426 not an upgrade, 401/403/400
 // from the HandshakePolicy, 429 connection limit, 503 draining) and closes, or hands the socket
 // to a new Session that completes the upgrade, with the permessage-deflate agreement for the
-// request's Sec-WebSocket-Extensions offers (unless --compression=false).
+// request's Sec-WebSocket-Extensions offers (unless --compression=false). With --static_dir, a
+// request that is not an upgrade, at a path other than ws_path, is answered from that directory
+// instead of 404 (ws/static_files.h: GET and HEAD, 405 otherwise; ETag and 304), and closed.
 //
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once
@@ -20,11 +22,13 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "runtime/lifecycle.h"
 #include "ws/handshake_policy.h"
 #include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
+#include "ws/static_files.h"
 
 namespace wsbridge {
 
@@ -33,6 +37,8 @@ struct HandshakeEnvironment {
   std::string ws_path;
   const HandshakePolicy& policy;
   const Lifecycle& lifecycle;
+  // The files of --static_dir; null when it is not set (other paths get 404).
+  const StaticFiles* static_files = nullptr;
 };
 
 class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
@@ -45,6 +51,11 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
  private:
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
+  // Answers a plain request at a path other than ws_path from environment_.static_files.
+  void ServeStatic(const std::string& target);
+  // Writes `response` (no body on HEAD), then closes as Respond does.
+  void Send(
+      std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> response);
   void Upgrade(AdmittedSession admitted, SessionSlot slot);
   // permessage-deflate: the agreement for the request's offers, unless --compression=false.
   std::optional<ws::DeflateAgreement> NegotiateCompression() const;

@@ -149,6 +149,8 @@ std::vector<FlagCase> EveryFlag() {
       {"admin_port", "65535", [](const Config& c) { EXPECT_EQ(c.listeners.admin_port, 65535); }},
       {"ws_path", "/socket", [](const Config& c) { EXPECT_EQ(c.listeners.ws_path, "/socket"); }},
       {"io_threads", "4", [](const Config& c) { EXPECT_EQ(c.listeners.io_threads, 4u); }},
+      {"static_dir", "clients/web",
+       [](const Config& c) { EXPECT_EQ(c.listeners.static_dir, "clients/web"); }},
       {"jwt_secret", "s3cret",
        [](const Config& c) { EXPECT_EQ(c.admission.jwt_secret, "s3cret"); }},
       {"jwt_public_key", "/etc/key.pem",
@@ -215,7 +217,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 37u);
+  EXPECT_EQ(tested.size(), 38u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
