@@ -1,5 +1,6 @@
 #include "support/test_bridge.h"
 
+#include <chrono>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,12 @@ TestBridge::TestBridge(std::function<void(Config&)> customize) : config_(Default
   server_ = std::move(*server);
   channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->ports().grpc),
                                  grpc::InsecureChannelCredentials());
+  // Connected before the first call: a call on a channel still connecting fails at once when
+  // its first attempt does (seen on a loaded machine as "failed to connect to all addresses"),
+  // while WaitForConnected keeps trying until the deadline.
+  if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {
+    throw std::runtime_error("the test bridge's gRPC port did not accept a connection in 30 s");
+  }
   stub_ = v1::Bridge::NewStub(channel_);
 }
 
