@@ -9,38 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/names.h"
+#include "common/percent_decoding.h"
 
 namespace wsbridge {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-absl::StatusOr<std::string> PercentDecode(absl::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '+') {
-      out.push_back(' ');
-    } else if (in[i] == '%') {
-      if (i + 2 >= in.size()) {
-        return absl::InvalidArgumentError("truncated percent-encoding");
-      }
-      const int hi = HexValue(in[i + 1]);
-      const int lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return absl::InvalidArgumentError("bad percent-encoding");
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(in[i]);
-    }
-  }
-  return out;
-}
 
 HandshakeRejection Reject(unsigned status, std::string message) {
   return HandshakeRejection{status, std::move(message)};
@@ -123,7 +95,7 @@ absl::StatusOr<std::optional<std::string>> QueryParameter(absl::string_view targ
     absl::string_view key = pair.substr(0, equals);
     if (key != name) continue;
     if (equals == absl::string_view::npos) return std::string();
-    auto decoded = PercentDecode(pair.substr(equals + 1));
+    auto decoded = PercentDecode(pair.substr(equals + 1), PlusSign::kSpace);
     if (!decoded.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("query parameter ", name, ": ", decoded.status().message()));

@@ -15,37 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/percent_decoding.h"
 
 namespace wsbridge {
 
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// One segment, percent-decoded once. nullopt on a malformed escape. '+' stays '+': in a path it
-// is not a space.
-std::optional<std::string> DecodeSegment(absl::string_view segment) {
-  std::string decoded;
-  decoded.reserve(segment.size());
-  for (size_t i = 0; i < segment.size(); ++i) {
-    if (segment[i] != '%') {
-      decoded.push_back(segment[i]);
-      continue;
-    }
-    if (i + 2 >= segment.size()) return std::nullopt;
-    const int high = HexValue(segment[i + 1]);
-    const int low = HexValue(segment[i + 2]);
-    if (high < 0 || low < 0) return std::nullopt;
-    decoded.push_back(static_cast<char>(high * 16 + low));
-    i += 2;
-  }
-  return decoded;
-}
 
 absl::Status Refused(absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("bad path: ", why));
@@ -78,8 +52,9 @@ absl::StatusOr<std::string> StaticRelativePath(absl::string_view target) {
   std::string relative;
   for (absl::string_view raw : segments) {
     if (raw.empty()) return Refused("empty segment");
-    std::optional<std::string> segment = DecodeSegment(raw);
-    if (!segment.has_value()) return Refused("malformed percent-encoding");
+    // Decoded once; '+' stays '+': in a path it is not a space.
+    absl::StatusOr<std::string> segment = PercentDecode(raw, PlusSign::kLiteral);
+    if (!segment.ok()) return Refused("malformed percent-encoding");
     if (*segment == "." || *segment == "..") return Refused("'.' or '..' segment");
     if (segment->find_first_of(std::string_view("/\\\0", 3)) != std::string::npos) {
       return Refused("'/', '\\' or NUL inside a segment");
