@@ -17,7 +17,7 @@ import test, { after, before } from "node:test";
 import assert from "node:assert/strict";
 
 const toolsDir = path.dirname(fileURLToPath(import.meta.url));
-execFileSync(path.join(toolsDir, "ensure-node-modules.sh"), { stdio: "inherit" });
+execFileSync(path.join(toolsDir, "..", "..", ".ci", "ensure-node-modules.sh"), [toolsDir], { stdio: "inherit" });
 const { default: WebSocket } = await import("ws");
 const { fromBinary } = await import("@bufbuild/protobuf");
 const { FileDescriptorProtoSchema } = await import("@bufbuild/protobuf/wkt");

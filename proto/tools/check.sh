@@ -8,7 +8,7 @@
 set -euo pipefail
 tools="$(cd "$(dirname "$0")" && pwd)"
 proto="$(dirname "$tools")"
-"$tools/ensure-node-modules.sh"
+"$tools/../../.ci/ensure-node-modules.sh" "$tools"
 buf="$tools/node_modules/.bin/buf"
 
 cd "$proto"

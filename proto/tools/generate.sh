@@ -9,7 +9,7 @@
 set -euo pipefail
 out="${1:?usage: generate.sh OUT_DIR}"
 tools="$(cd "$(dirname "$0")" && pwd)"
-"$tools/ensure-node-modules.sh"
+"$tools/../../.ci/ensure-node-modules.sh" "$tools"
 export PATH="$tools/node_modules/.bin:$PATH"  # buf and protoc-gen-es
 
 rm -rf "$out"

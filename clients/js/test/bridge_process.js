@@ -1,15 +1,9 @@
 // Helpers for tests against the real wsbridge binary: start it on free ports (read from its
-// startup line), stop it by PID with a chosen signal, talk to its gRPC API, sign HS256 tokens.
+// startup line), stop it by PID with a chosen signal, sign HS256 tokens, wait for a condition.
+// Only node's own modules, so clients/web's browser suite uses it too; the gRPC API client is
+// bridge_api.js.
 import { spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-
-import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const protoRoot = path.resolve(here, '../../../proto');
 
 export const JWT_SECRET = 'js-client-test-secret';
 
@@ -103,25 +97,5 @@ export class BridgeProcess {
   async stop(signal = 'SIGTERM') {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.#exited;
-  }
-
-  /** A promise-returning client of wsbridge.v1.Bridge on this process's gRPC port. */
-  api() {
-    const definition = protoLoader.loadSync('wsbridge/v1/bridge.proto', {
-      includeDirs: [protoRoot],
-      longs: Number,
-      defaults: true,
-      oneofs: true,
-    });
-    const { Bridge } = grpc.loadPackageDefinition(definition).wsbridge.v1;
-    const stub = new Bridge(`127.0.0.1:${this.grpcPort}`, grpc.credentials.createInsecure());
-    const call = (method) => (request) =>
-      new Promise((resolve, reject) => stub[method](request, (err, response) => (err ? reject(err) : resolve(response))));
-    return {
-      push: call('Push'),
-      disconnect: call('Disconnect'),
-      listSessions: call('ListSessions'),
-      close: () => stub.close(),
-    };
   }
 }

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 
 import { WsBridgeClient, ConnectionState } from '../wsbridge.js';
 import { BridgeProcess, signToken, eventually } from './bridge_process.js';
+import { bridgeApi } from './bridge_api.js';
 
 const binary = process.env.WSBRIDGE_BINARY;
 const skip = binary ? false : 'WSBRIDGE_BINARY is not set: point it at a built wsbridge executable to run these';
@@ -41,7 +42,7 @@ async function withBridge(body, startOptions) {
       return bridge;
     },
     api: () => {
-      const api = bridge.api();
+      const api = bridgeApi(bridge.grpcPort);
       apis.push(api);
       return api;
     },
