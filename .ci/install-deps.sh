@@ -24,6 +24,8 @@ packages=(
   # the Python example service (clients/python) and its test: gRPC and Protobuf for
   # /usr/bin/python3 (stubs come from grpc_python_plugin in protobuf-compiler-grpc)
   python3-grpcio python3-protobuf
+  # the browser tests (tests/browser): Debian's Chromium, driven headless by npm's playwright-core
+  chromium
 )
 
 missing=()
