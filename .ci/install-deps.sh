@@ -2,7 +2,18 @@
 # Installs every Debian 12 package that building, running and testing wsbridge needs.
 # Idempotent: when everything is present it only asks dpkg and returns in well under a second.
 # Needs root (or sudo) only when something is missing.
+#   .ci/install-deps.sh               everything: build, test, fuzz, browsers
+#   .ci/install-deps.sh --build-only  what compiling the binaries needs: the list below less the
+#                                     tools only tests, fuzzing and CI use (the Dockerfile's
+#                                     build stage)
 set -euo pipefail
+
+build_only=0
+case "${1:-}" in
+  "") ;;
+  --build-only) build_only=1 ;;
+  *) echo "usage: $0 [--build-only]" >&2; exit 2 ;;
+esac
 
 packages=(
   # toolchain
@@ -27,6 +38,20 @@ packages=(
   # the browser tests (tests/browser): Debian's Chromium, driven headless by npm's playwright-core
   chromium
 )
+
+# Left out by --build-only. Everything else counts as a build dependency, so a package added
+# above reaches the image's build stage without a second list to keep in step.
+not_for_building=(
+  ccache clang-format clang libclang-rt-14-dev libgtest-dev libgmock-dev
+  python3-grpcio python3-protobuf chromium
+)
+if [ "$build_only" -eq 1 ]; then
+  kept=()
+  for p in "${packages[@]}"; do
+    [[ " ${not_for_building[*]} " == *" $p "* ]] || kept+=("$p")
+  done
+  packages=("${kept[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
