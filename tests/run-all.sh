@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing, checks formatting, builds, and runs every test twice: a normal build,
 # then the whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer. Between the two,
-# the fuzz targets (fuzz/, built with clang) run for 60 seconds each. Exits non-zero on any
-# failure.
+# the container image and compose.yaml are smoke-tested in a private Docker engine
+# (tests/compose/), and the fuzz targets (fuzz/, built with clang) run for 60 seconds each. Exits
+# non-zero on any failure.
 #   tests/run-all.sh            everything
 #   WSBRIDGE_SKIP_FUZZ=1 tests/run-all.sh   without the fuzz stage
 #   WSBRIDGE_SKIP_ASAN=1 tests/run-all.sh   without the sanitizer pass (quicker while iterating)
+#   WSBRIDGE_SKIP_COMPOSE=1 tests/run-all.sh   without the container image + compose smoke test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +36,13 @@ run_pass() {
 }
 
 run_pass build -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 ${debug_info} -DNDEBUG"
+if [ "${WSBRIDGE_SKIP_COMPOSE:-0}" != 1 ]; then
+  # Once, here: the Dockerfile and compose.yaml built and run in a private engine (it drives the
+  # product from outside, so the sanitizer pass below has nothing to add to it).
+  echo "=== compose smoke test"
+  "${WSBRIDGE_WITH_ENGINE:-../shared/container/with-engine.sh}" \
+    tests/compose/smoke_test.py --bridgectl build/bridgectl
+fi
 if [ "${WSBRIDGE_SKIP_FUZZ:-0}" != 1 ]; then
   # Once, here: the fuzz targets carry their own sanitizers, so the pass below does not repeat it.
   fuzz/run.sh 60
