@@ -273,9 +273,10 @@ def wait_until_healthy(stack):
     bridge = stack.container("bridge")
     status = ""
     while time.monotonic() < deadline:
-        state = docker_inspect(bridge, "{{.State.Status}}")
-        if state in ("exited", "dead"):
-            raise SmokeFailure(f"the bridge container {state} before it was healthy")
+        state = docker_inspect(bridge, "{{.State.Status}} {{.RestartCount}}").split()
+        if state[0] in ("exited", "dead") or state[1] != "0":
+            raise SmokeFailure(f"the bridge container stopped before it was healthy "
+                               f"(state {state[0]}, restarts {state[1]})")
         status = docker_inspect(bridge, "{{if .State.Health}}{{.State.Health.Status}}{{end}}")
         if status == "healthy":
             return bridge
