@@ -60,7 +60,6 @@ RUN groupadd --system --gid 10001 wsbridge \
 
 COPY --from=build /out/bin/wsbridge /out/bin/bridgectl /usr/local/bin/
 COPY --from=build /out/web /usr/share/wsbridge/web
-COPY docker/healthcheck.sh /usr/local/bin/wsbridge-healthcheck
 
 # Listen on every interface of the container, on the standard ports. The demo page is not served
 # unless WSBRIDGE_STATIC_DIR=/usr/share/wsbridge/web is set (compose.yaml does).
@@ -72,9 +71,11 @@ ENV WSBRIDGE_BIND=0.0.0.0 \
 EXPOSE 50051 8080 9090
 
 USER 10001:10001
-# /healthz on the admin port, over bash's /dev/tcp: no curl in the image.
+# GET /healthz on the admin port must answer 200. Plain bash (/dev/tcp), so the image needs no
+# curl; it reads the bridge's own settings (WSBRIDGE_ADMIN_PORT, WSBRIDGE_BIND: a wildcard bind
+# is asked on loopback).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["/usr/local/bin/wsbridge-healthcheck"]
+  CMD ["/bin/bash", "-c", "h=${WSBRIDGE_BIND:-0.0.0.0}; h=${h//[][]/}; case $h in 0.0.0.0|::|'') h=127.0.0.1;; esac; exec 3<>/dev/tcp/$h/${WSBRIDGE_ADMIN_PORT:-9090} && printf 'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r -t 4 line <&3 && [[ $line =~ ^HTTP/1\\.[01]\\ 200 ]]"]
 
 # Exec form: wsbridge is PID 1 and receives SIGTERM itself (it waits for it with sigwait, which
 # PID 1 gets like any process: a blocked signal is never discarded), then drains and exits 0.
