@@ -20,6 +20,23 @@ else
   find bridge tests bench clients fuzz -name '*.cc' -o -name '*.h' 2>/dev/null | xargs -r clang-format --dry-run -Werror
 fi
 
+# The compose smoke test (after the normal pass) needs a Docker engine and a base image made from
+# Debian's packages (../shared/container/with-engine.sh). Getting them is mostly downloading, so
+# it starts now, in the background, while the normal pass compiles; the test waits for it.
+if [ "${WSBRIDGE_SKIP_COMPOSE:-0}" != 1 ]; then
+  with_engine=${WSBRIDGE_WITH_ENGINE:-}
+  for candidate in ../shared/container/with-engine.sh /work/shared/container/with-engine.sh; do
+    [ -z "$with_engine" ] && [ -x "$candidate" ] && with_engine="$(cd "$(dirname "$candidate")" && pwd)/with-engine.sh"
+  done
+  if [ -z "$with_engine" ]; then
+    echo "no ../shared/container/with-engine.sh: set WSBRIDGE_WITH_ENGINE, or WSBRIDGE_SKIP_COMPOSE=1" >&2
+    exit 1
+  fi
+  mkdir -p build
+  "$with_engine" true >build/engine-warmup.log 2>&1 &
+  engine_warmup=$!
+fi
+
 jobs=$(nproc)
 # Share compiled objects across clones and build folders (CI builds a fresh clone each time).
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
@@ -40,8 +57,8 @@ if [ "${WSBRIDGE_SKIP_COMPOSE:-0}" != 1 ]; then
   # Once, here: the Dockerfile and compose.yaml built and run in a private engine (it drives the
   # product from outside, so the sanitizer pass below has nothing to add to it).
   echo "=== compose smoke test"
-  "${WSBRIDGE_WITH_ENGINE:-../shared/container/with-engine.sh}" \
-    tests/compose/smoke_test.py --bridgectl build/bridgectl
+  wait "$engine_warmup" || { echo "preparing the Docker engine failed:" >&2; tail -30 build/engine-warmup.log >&2; exit 1; }
+  "$with_engine" tests/compose/smoke_test.py --bridgectl build/bridgectl
 fi
 if [ "${WSBRIDGE_SKIP_FUZZ:-0}" != 1 ]; then
   # Once, here: the fuzz targets carry their own sanitizers, so the pass below does not repeat it.
