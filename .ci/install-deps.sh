@@ -32,6 +32,11 @@ packages=(
   libspdlog-dev
   # permessage-deflate (raw DEFLATE)
   zlib1g-dev
+  # /metrics: prometheus-cpp's core (registry, Collectable, text serializer)
+  prometheus-cpp-dev
+  # the metrics tests: a real Prometheus server scrapes the bridge, and promtool checks the
+  # shipped alert rules and scrape config (docs/prometheus)
+  prometheus
   # the Python example service (clients/python) and its test: gRPC and Protobuf for
   # /usr/bin/python3 (stubs come from grpc_python_plugin in protobuf-compiler-grpc)
   python3-grpcio python3-protobuf

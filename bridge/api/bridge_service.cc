@@ -22,8 +22,10 @@ grpc::ServerUnaryReactor* FinishWith(grpc::ServerUnaryReactor* reactor,
 
 // Completion for Push and Broadcast: fills the counts every delivery response has.
 template <class Response>
-DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response) {
-  return [reactor, response](DeliveryCounts counts) {
+DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response,
+                            metrics::CallMetrics& metrics) {
+  return [reactor, response, &metrics](DeliveryCounts counts) {
+    metrics.ObserveFanout(counts.matched);
     response->set_matched(counts.matched);
     response->set_queued(counts.queued);
     response->set_dropped(counts.dropped);
@@ -84,11 +86,13 @@ void FillSession(const SessionView& view, v1::Session* out) {
 }  // namespace
 
 BridgeService::BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
-                             const ApiKeyCheck& api_key, uint64_t max_message_bytes)
+                             const ApiKeyCheck& api_key, metrics::CallMetrics& metrics,
+                             uint64_t max_message_bytes)
     : broker_(broker),
       events_(events),
       lifecycle_(lifecycle),
       api_key_(api_key),
+      metrics_(metrics),
       max_message_bytes_(max_message_bytes) {}
 
 absl::Status BridgeService::Admit(grpc::CallbackServerContext* context) const {
@@ -107,7 +111,7 @@ grpc::ServerUnaryReactor* BridgeService::Push(grpc::CallbackServerContext* conte
   auto delivery = ValidatePush(*request, max_message_bytes_);
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
-                  AnswerDelivery(reactor, response));
+                  AnswerDelivery(reactor, response, metrics_));
   return reactor;
 }
 
@@ -119,7 +123,7 @@ grpc::ServerUnaryReactor* BridgeService::Broadcast(grpc::CallbackServerContext* 
   auto delivery = ValidateBroadcast(*request, max_message_bytes_);
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
-                  AnswerDelivery(reactor, response));
+                  AnswerDelivery(reactor, response, metrics_));
   return reactor;
 }
 
@@ -199,17 +203,19 @@ grpc::ServerUnaryReactor* BridgeService::ListSessions(grpc::CallbackServerContex
 
 grpc::ServerWriteReactor<v1::Event>* BridgeService::Events(grpc::CallbackServerContext* context,
                                                            const v1::EventsRequest* request) {
-  return EventsStream::Start(events_, *request, Admit(context));
+  return EventsStream::Start(events_, metrics_, *request, Admit(context));
 }
 
 grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* BridgeService::PushStream(
     grpc::CallbackServerContext* context) {
-  return new PushStreamReactor(broker_, delivery_streams_, max_message_bytes_, Admit(context));
+  return new PushStreamReactor(broker_, delivery_streams_, metrics_, max_message_bytes_,
+                               Admit(context));
 }
 
 grpc::ServerBidiReactor<v1::BroadcastRequest, v1::BroadcastResponse>*
 BridgeService::BroadcastStream(grpc::CallbackServerContext* context) {
-  return new BroadcastStreamReactor(broker_, delivery_streams_, max_message_bytes_, Admit(context));
+  return new BroadcastStreamReactor(broker_, delivery_streams_, metrics_, max_message_bytes_,
+                                    Admit(context));
 }
 
 }  // namespace wsbridge

@@ -17,6 +17,7 @@
 #include "api/request_validator.h"
 #include "broker/broker.h"
 #include "events/event_bus.h"
+#include "metrics/call_metrics.h"
 #include "runtime/lifecycle.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
@@ -24,10 +25,13 @@ namespace wsbridge {
 
 class BridgeService final : public v1::Bridge::CallbackService {
  public:
-  // `max_message_bytes`: the node's config.session.max_message_bytes.
+  // `max_message_bytes`: the node's config.session.max_message_bytes. `metrics`: where the
+  // fan-out of each delivery and the Events streams are counted (calls by method and status are
+  // counted by api/call_counting_interceptor.h).
   // REQUIRES: every reference outlives the service.
   BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
-                const ApiKeyCheck& api_key, uint64_t max_message_bytes);
+                const ApiKeyCheck& api_key, metrics::CallMetrics& metrics,
+                uint64_t max_message_bytes);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
@@ -68,6 +72,7 @@ class BridgeService final : public v1::Bridge::CallbackService {
   EventBus& events_;
   const Lifecycle& lifecycle_;
   const ApiKeyCheck& api_key_;
+  metrics::CallMetrics& metrics_;
   const uint64_t max_message_bytes_;
   DeliveryStreamGauge delivery_streams_;
 };

@@ -52,9 +52,10 @@ void DeliveryStreamGauge::Grew(uint64_t added, uint64_t stream_total) {
 template <class Request, class Response>
 DeliveryStreamReactor<Request, Response>::DeliveryStreamReactor(Broker& broker,
                                                                 DeliveryStreamGauge& gauge,
+                                                                metrics::CallMetrics& metrics,
                                                                 uint64_t max_message_bytes,
                                                                 absl::Status admitted)
-    : broker_(broker), gauge_(gauge), max_message_bytes_(max_message_bytes) {
+    : broker_(broker), gauge_(gauge), metrics_(metrics), max_message_bytes_(max_message_bytes) {
   absl::MutexLock lock(&mutex_);
   if (!admitted.ok()) {
     FinishLocked(ToGrpcStatus(admitted));
@@ -116,6 +117,7 @@ void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
 template <class Request, class Response>
 void DeliveryStreamReactor<Request, Response>::OnAnswered(std::shared_ptr<Slot> slot,
                                                           DeliveryCounts counts) {
+  metrics_.ObserveFanout(counts.matched);
   absl::MutexLock lock(&mutex_);
   slot->response.set_matched(counts.matched);
   slot->response.set_queued(counts.queued);

@@ -35,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "api/request_validator.h"
 #include "broker/broker.h"
+#include "metrics/call_metrics.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {
@@ -66,10 +67,10 @@ class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Resp
   static constexpr uint64_t kMaxPendingAnswerBytes = 1 << 20;
 
   // Finishes at once with `admitted` when it is not OK. Deletes itself when gRPC is done.
-  // `max_message_bytes`: the node's config.session.max_message_bytes. REQUIRES: `broker` and
-  // `gauge` outlive the reactor.
-  DeliveryStreamReactor(Broker& broker, DeliveryStreamGauge& gauge, uint64_t max_message_bytes,
-                        absl::Status admitted);
+  // `max_message_bytes`: the node's config.session.max_message_bytes. `metrics` gets the
+  // fan-out of each request. REQUIRES: `broker`, `gauge` and `metrics` outlive the reactor.
+  DeliveryStreamReactor(Broker& broker, DeliveryStreamGauge& gauge, metrics::CallMetrics& metrics,
+                        uint64_t max_message_bytes, absl::Status admitted);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -91,6 +92,7 @@ class DeliveryStreamReactor final : public grpc::ServerBidiReactor<Request, Resp
 
   Broker& broker_;
   DeliveryStreamGauge& gauge_;
+  metrics::CallMetrics& metrics_;
   const uint64_t max_message_bytes_;
   // Touched only by the read in flight and its OnReadDone (one at a time), so not guarded.
   Request request_;  // filled by the read in flight

@@ -30,11 +30,12 @@ absl::StatusOr<EventBus::SubscriptionOptions> ValidateEvents(const v1::EventsReq
   return options;
 }
 
-EventsStream::EventsStream(EventBus& bus) : bus_(bus), pump_(std::make_shared<Pump>()) {}
+EventsStream::EventsStream(EventBus& bus, metrics::CallMetrics& metrics)
+    : bus_(bus), metrics_(metrics), pump_(std::make_shared<Pump>()) {}
 
-EventsStream* EventsStream::Start(EventBus& bus, const v1::EventsRequest& request,
-                                  absl::Status admitted) {
-  auto* stream = new EventsStream(bus);
+EventsStream* EventsStream::Start(EventBus& bus, metrics::CallMetrics& metrics,
+                                  const v1::EventsRequest& request, absl::Status admitted) {
+  auto* stream = new EventsStream(bus, metrics);
   stream->Begin(request, std::move(admitted));
   return stream;
 }
@@ -92,6 +93,7 @@ void EventsStream::OnWriteDone(bool ok) {
   writing_ = false;
   batch_[next_in_batch_ - 1].reset();  // written: no longer ours to hold
   if (!ok) return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+  metrics_.CountEventsDelivered(1);
   PumpLocked();
 }
 

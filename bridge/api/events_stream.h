@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "events/event_bus.h"
+#include "metrics/call_metrics.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {
@@ -33,9 +34,10 @@ absl::StatusOr<EventBus::SubscriptionOptions> ValidateEvents(const v1::EventsReq
 class EventsStream final : public grpc::ServerWriteReactor<v1::Event> {
  public:
   // Starts streaming; when `admitted` is not OK, or subscribing fails, finishes with that status.
-  // The reactor deletes itself when gRPC is done with it.
-  static EventsStream* Start(EventBus& bus, const v1::EventsRequest& request,
-                             absl::Status admitted);
+  // The reactor deletes itself when gRPC is done with it. `metrics` counts the events written;
+  // it outlives the reactor.
+  static EventsStream* Start(EventBus& bus, metrics::CallMetrics& metrics,
+                             const v1::EventsRequest& request, absl::Status admitted);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -48,7 +50,7 @@ class EventsStream final : public grpc::ServerWriteReactor<v1::Event> {
     EventsStream* stream ABSL_GUARDED_BY(mutex) = nullptr;
   };
 
-  explicit EventsStream(EventBus& bus);
+  EventsStream(EventBus& bus, metrics::CallMetrics& metrics);
   void Begin(const v1::EventsRequest& request, absl::Status admitted);
   // Writes the next event unless one is in flight. Takes the bus's mutex inside: lock order
   // pump mutex, then bus mutex (docs/architecture.md, "Locks").
@@ -56,6 +58,7 @@ class EventsStream final : public grpc::ServerWriteReactor<v1::Event> {
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pump_->mutex);
 
   EventBus& bus_;
+  metrics::CallMetrics& metrics_;
   std::shared_ptr<Pump> pump_;
   std::shared_ptr<EventBus::Subscription> subscription_;
   // At most this many events, and (beyond the first) this many bytes, per batch: enough to

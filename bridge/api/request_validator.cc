@@ -1,6 +1,7 @@
 #include "api/request_validator.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -86,7 +87,10 @@ absl::StatusOr<PayloadPtr> ValidateMessage(const v1::Message& message, bool pres
         absl::StrCat("message: ", bytes.size(), " bytes is over the limit of ", max_message_bytes,
                      " bytes (--max_message_bytes)"));
   }
-  return MakePayload(text ? Payload::Kind::kText : Payload::Kind::kBinary, bytes);
+  // Stamped with the time the call is accepted: the start of wsbridge_delivery_latency_seconds,
+  // which each session ends when it writes the frame.
+  return MakePayload(text ? Payload::Kind::kText : Payload::Kind::kBinary, bytes,
+                     std::chrono::steady_clock::now());
 }
 
 template <class Request>

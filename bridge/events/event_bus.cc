@@ -86,6 +86,7 @@ void EventBus::CutOff(Subscription* subscription, std::vector<std::function<void
   // Cut off rather than skip: the consumer learns it lost events (RESOURCE_EXHAUSTED), and a
   // group's other members take over its share from the next event on.
   subscription->overflowed_ = true;
+  ++cut_off_total_;
   subscription->waiting_ = false;
   subscription->queue_.clear();
   subscription->queued_bytes_ = 0;
@@ -368,6 +369,10 @@ EventBus::Usage EventBus::usage() const {
   for (const auto& [kinds, log] : logs_) {
     usage.logged_events += log.entries.size();
     usage.logged_bytes += log.held_bytes;
+    if (!log.readers.empty()) {
+      usage.max_stream_lag =
+          std::max<uint64_t>(usage.max_stream_lag, log.head() - log.readers.begin()->first);
+    }
     for (const auto& [cursor, subscription] : log.readers) {
       usage.queued_events += subscription->replay_.size();
       usage.queued_bytes += subscription->replay_bytes_;
@@ -377,9 +382,11 @@ EventBus::Usage EventBus::usage() const {
     for (const Subscription* member : group.members) {
       usage.queued_events += member->queue_.size() + member->replay_.size();
       usage.queued_bytes += member->queued_bytes_ + member->replay_bytes_;
+      usage.max_stream_lag = std::max<uint64_t>(usage.max_stream_lag, member->queue_.size());
     }
   }
   usage.subscriptions = attached_;
+  usage.cut_off_total = cut_off_total_;
   return usage;
 }
 

@@ -99,6 +99,12 @@ class EventBus {
     size_t queued_events = 0;  // in group members' queues and replays
     uint64_t queued_bytes = 0;
     size_t subscriptions = 0;
+    // Live events the furthest-behind subscription has yet to take (replays not counted, as for
+    // the cut-off): what `stream_buffer` bounds. One number for all streams, for /metrics.
+    uint64_t max_stream_lag = 0;
+    // Subscriptions cut off for lag since the bus started (their streams end with
+    // RESOURCE_EXHAUSTED once they next write; counted here, when it is decided).
+    uint64_t cut_off_total = 0;
   };
 
   // `options`: the node's config.events (history kept for start_after_sequence, how far one
@@ -192,7 +198,8 @@ class EventBus {
   uint64_t history_bytes_ ABSL_GUARDED_BY(mutex_) = 0;
   std::map<EventKindMask, KindLog> logs_ ABSL_GUARDED_BY(mutex_);  // of subscriptions w/o group
   absl::flat_hash_map<std::string, Group> groups_ ABSL_GUARDED_BY(mutex_);
-  size_t attached_ ABSL_GUARDED_BY(mutex_) = 0;  // subscriptions on the bus
+  size_t attached_ ABSL_GUARDED_BY(mutex_) = 0;         // subscriptions on the bus
+  uint64_t cut_off_total_ ABSL_GUARDED_BY(mutex_) = 0;  // subscriptions ever cut off for lag
   uint64_t next_member_id_ ABSL_GUARDED_BY(mutex_) = 1;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };

@@ -114,6 +114,26 @@ absl::Status BridgeServer::Init() {
         "gets 503",
         config_.node.fd_reserve);
   }
+  metrics_ = std::make_unique<metrics::NodeMetrics>(
+      metrics::NodeSettings{
+          .io_threads = thread_count,
+          .descriptor_limit = descriptor_budget_.limit,
+          .descriptor_reserve = descriptor_budget_.reserve,
+          .websocket_connection_budget = websocket_budget_->cap(),
+          .events_stream_lag_limit = config_.events.stream_buffer,
+      },
+      ServedMethodPaths(), [this] {
+        const EventBus::Usage events = events_->usage();
+        return metrics::NodeGauges{
+            .sessions = limiter_->sessions(),
+            .draining = lifecycle_.draining(),
+            .websocket_handshakes = websocket_budget_->pending_handshakes(),
+            .websocket_refused_total = websocket_budget_->refused_total(),
+            .events_streams = events.subscriptions,
+            .events_stream_max_lag = events.max_stream_lag,
+            .events_streams_ended_for_lag = events.cut_off_total,
+        };
+      });
   for (size_t i = 0; i < thread_count; ++i) {
     session_contexts_.push_back(std::make_unique<SessionContext>(SessionContext{
         .thread = *threads_[i],
@@ -122,6 +142,7 @@ absl::Status BridgeServer::Init() {
         .options = config_.session,
         .events = *event_publisher_,
         .clock = clock_,
+        .metrics = metrics_->thread(i),
     }));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));
   }
@@ -196,8 +217,8 @@ absl::Status BridgeServer::Init() {
 
   // gRPC: Bridge, health, reflection.
   const uint64_t max_message_bytes = config_.session.max_message_bytes;
-  service_ =
-      std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_, max_message_bytes);
+  service_ = std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_,
+                                             metrics_->calls(), max_message_bytes);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
       grpc::reflection::v1::ServerReflection::service_full_name(),
@@ -214,6 +235,9 @@ absl::Status BridgeServer::Init() {
   builder.RegisterService(service_.get());
   builder.RegisterService(reflection_.get());
   builder.RegisterService(reflection_v1alpha_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<CallCountingInterceptorFactory>(metrics_->calls()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Oversized messages get our INVALID_ARGUMENT naming the limit, not a transport error.
   const uint64_t receive_limit = std::max<uint64_t>(4u << 20, 2 * max_message_bytes + 4096);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(receive_limit, INT32_MAX)));
@@ -229,51 +253,7 @@ absl::Status BridgeServer::Init() {
   return absl::OkStatus();
 }
 
-std::string BridgeServer::MetricsText() const {
-  return absl::StrCat(
-      "# HELP wsbridge_sessions WebSocket sessions currently open on this node.\n"
-      "# TYPE wsbridge_sessions gauge\n"
-      "wsbridge_sessions ",
-      limiter_->sessions(),
-      "\n"
-      "# HELP wsbridge_draining 1 while the node drains before exiting.\n"
-      "# TYPE wsbridge_draining gauge\n"
-      "wsbridge_draining ",
-      lifecycle_.draining() ? 1 : 0,
-      "\n"
-      "# HELP wsbridge_io_threads I/O threads serving WebSocket sessions.\n"
-      "# TYPE wsbridge_io_threads gauge\n"
-      "wsbridge_io_threads ",
-      threads_.size(),
-      "\n"
-      "# HELP wsbridge_descriptor_limit The soft limit on open file descriptors (RLIMIT_NOFILE).\n"
-      "# TYPE wsbridge_descriptor_limit gauge\n"
-      "wsbridge_descriptor_limit ",
-      descriptor_budget_.limit,
-      "\n"
-      "# HELP wsbridge_descriptor_reserve Descriptors kept free for all but WebSocket "
-      "connections.\n"
-      "# TYPE wsbridge_descriptor_reserve gauge\n"
-      "wsbridge_descriptor_reserve ",
-      descriptor_budget_.reserve,
-      "\n"
-      "# HELP wsbridge_websocket_connection_budget WebSocket connections (sessions + handshakes) "
-      "allowed before new ones get 503.\n"
-      "# TYPE wsbridge_websocket_connection_budget gauge\n"
-      "wsbridge_websocket_connection_budget ",
-      websocket_budget_->cap(),
-      "\n"
-      "# HELP wsbridge_websocket_handshakes WebSocket connections in their HTTP handshake.\n"
-      "# TYPE wsbridge_websocket_handshakes gauge\n"
-      "wsbridge_websocket_handshakes ",
-      websocket_budget_->pending_handshakes(),
-      "\n"
-      "# HELP wsbridge_websocket_refused_total WebSocket connections answered 503 because the "
-      "descriptor budget was reached.\n"
-      "# TYPE wsbridge_websocket_refused_total counter\n"
-      "wsbridge_websocket_refused_total ",
-      websocket_budget_->refused_total(), "\n");
-}
+std::string BridgeServer::MetricsText() const { return metrics_->ExpositionText(); }
 
 std::string BridgeServer::NotReadyReason() const {
   std::vector<std::string> reasons;

@@ -18,6 +18,7 @@
 #include "admin/admin_http.h"
 #include "api/api_key_check.h"
 #include "api/bridge_service.h"
+#include "api/call_counting_interceptor.h"
 #include "api/reflection_service.h"
 #include "auth/token_verifier.h"
 #include "config/config.h"
@@ -25,6 +26,7 @@
 #include "events/event_publisher.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
+#include "metrics/node_metrics.h"
 #include "runtime/clock.h"
 #include "runtime/io_thread.h"
 #include "runtime/lifecycle.h"
@@ -78,6 +80,9 @@ class BridgeServer {
   const Config config_;  // components hold references into it (config_.session, ...)
   std::string node_id_;
   Lifecycle lifecycle_;
+  // /metrics: the I/O threads' counter blocks and the gRPC side's counts. Made in Init before
+  // the sessions' contexts (which point at its blocks), destroyed after everything that counts.
+  std::unique_ptr<metrics::NodeMetrics> metrics_;
   std::unique_ptr<auth::TokenVerifier> verifier_;
   std::unique_ptr<HandshakePolicy> policy_;
   std::unique_ptr<ConnectionLimiter> limiter_;  // knows the thread count: made in Init

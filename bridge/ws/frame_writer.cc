@@ -52,7 +52,12 @@ FrameWriter::Outcome FrameWriter::Write(ByteSink& sink, FrameWritten on_written,
     if (ec) return Outcome::kFailed;
     // Pop every frame now fully written, then report them: a report may change the queue (a
     // close that discards what was not started), which must see the front as it really is.
-    std::array<std::pair<Payload::Kind, size_t>, kMaxFramesPerWrite> completed;
+    struct Completed {
+      Payload::Kind kind;
+      size_t body_bytes;
+      Payload::TimePoint accepted_at;
+    };
+    std::array<Completed, kMaxFramesPerWrite> completed;
     size_t completed_count = 0;
     size_t left = written;
     while (left > 0) {
@@ -63,12 +68,14 @@ FrameWriter::Outcome FrameWriter::Write(ByteSink& sink, FrameWritten on_written,
       }
       left -= remaining;
       front_written_ = 0;
-      completed[completed_count++] = {queue_.front()->kind, queue_.front()->bytes.size()};
+      completed[completed_count++] = {queue_.front()->kind, queue_.front()->bytes.size(),
+                                      queue_.front()->accepted_at};
       if (queue_.front()->kind == Payload::Kind::kPong) --pongs_;
       queue_.PopFront();
     }
     for (size_t i = 0; i < completed_count; ++i) {
-      if (!on_written(completed[i].first, completed[i].second)) return Outcome::kStopped;
+      const Completed& frame = completed[i];
+      if (!on_written(frame.kind, frame.body_bytes, frame.accepted_at)) return Outcome::kStopped;
     }
     if (written < total) return Outcome::kBlocked;  // the sink is full
   }

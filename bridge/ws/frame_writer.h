@@ -53,9 +53,10 @@ class FrameWriter {
   };
 
   // Told about each frame once it is completely written (in order, after the write that
-  // completed it was accounted for, so it may push or discard); returns false to stop writing
-  // (the session ended meanwhile).
-  using FrameWritten = absl::FunctionRef<bool(Payload::Kind kind, size_t body_bytes)>;
+  // completed it was accounted for, so it may push or discard), with its Payload::accepted_at;
+  // returns false to stop writing (the session ended meanwhile).
+  using FrameWritten = absl::FunctionRef<bool(Payload::Kind kind, size_t body_bytes,
+                                              Payload::TimePoint accepted_at)>;
 
   explicit FrameWriter(SendQueueLimits limits) : queue_(limits) {}
   FrameWriter(const FrameWriter&) = delete;

@@ -137,6 +137,8 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
 }
 
 void HttpHandshake::Respond(unsigned status, std::string body) {
+  // Answers to static file requests are not refused upgrades.
+  if (!serving_static_) context_.metrics.CountRejection(status);
   auto response = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status),
       parser_.get().version() == 0 ? 11 : parser_.get().version());
@@ -152,6 +154,7 @@ void HttpHandshake::Respond(unsigned status, std::string body) {
 }
 
 void HttpHandshake::ServeStatic(const std::string& target) {
+  serving_static_ = true;
   const http::verb method = parser_.get().method();
   if (method != http::verb::get && method != http::verb::head) {
     auto response = std::make_shared<http::response<http::string_body>>(

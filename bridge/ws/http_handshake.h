@@ -71,6 +71,7 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   // request declares, and Run() reads no further than the head.
   boost::beast::http::request_parser<boost::beast::http::empty_body> parser_;
   uint64_t discard_budget_ = 0;  // bytes of a refused body still to read away
+  bool serving_static_ = false;  // a file request: its errors are not refused upgrades
 };
 
 }  // namespace wsbridge

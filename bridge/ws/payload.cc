@@ -28,7 +28,8 @@ ws::Opcode OpcodeOf(Payload::Kind kind) {
 
 }  // namespace
 
-Payload::Payload(Kind k, std::string b, bool compressed) : kind(k), bytes(std::move(b)) {
+Payload::Payload(Kind k, std::string b, bool compressed, TimePoint accepted)
+    : kind(k), bytes(std::move(b)), accepted_at(accepted) {
   if (kind != Kind::kHandshake) {
     header_size = static_cast<uint8_t>(
         ws::EncodeServerFrameHeader(OpcodeOf(kind), bytes.size(), header_bytes.data()));
@@ -43,8 +44,9 @@ Payload::~Payload() {
 PayloadPtr Payload::Deflated(const PayloadPtr& self, ws::MessageDeflater& deflater) const {
   std::call_once(deflate_once_, [&] {
     std::string compressed = deflater.Compress(bytes);
-    deflated_ =
-        compressed.size() < bytes.size() ? new Payload(kind, std::move(compressed), true) : this;
+    deflated_ = compressed.size() < bytes.size()
+                    ? new Payload(kind, std::move(compressed), true, accepted_at)
+                    : this;
   });
   if (deflated_ == this) return self;
   return PayloadPtr(self, deflated_);  // shares ownership with `self`, points at the twin

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -38,8 +39,12 @@ struct Payload {
     kHandshake,  // raw bytes without a frame header (the 101 response)
   };
 
-  // `compressed`: `b` is the DEFLATE form of a message (the frame gets RSV1).
-  Payload(Kind k, std::string b, bool compressed = false);
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  // `compressed`: `b` is the DEFLATE form of a message (the frame gets RSV1). `accepted`: when the
+  // API accepted the call that carries this message (for the delivery latency metric); zero for
+  // control frames and wherever nobody measures.
+  Payload(Kind k, std::string b, bool compressed = false, TimePoint accepted = {});
   ~Payload();
   Payload(const Payload&) = delete;
   Payload& operator=(const Payload&) = delete;
@@ -62,6 +67,7 @@ struct Payload {
   uint8_t header_size = 0;
   std::array<uint8_t, 10> header_bytes{};  // unmasked server-to-client frame header
   std::string bytes;
+  TimePoint accepted_at{};  // see the constructor; the compressed twin keeps its message's
 
  private:
   // The twin is owned by this payload (deleted with it) and handed out as an aliasing PayloadPtr
@@ -71,8 +77,9 @@ struct Payload {
   mutable const Payload* deflated_ = nullptr;
 };
 
-inline PayloadPtr MakePayload(Payload::Kind kind, std::string bytes) {
-  return std::make_shared<const Payload>(kind, std::move(bytes));
+inline PayloadPtr MakePayload(Payload::Kind kind, std::string bytes,
+                              Payload::TimePoint accepted = {}) {
+  return std::make_shared<const Payload>(kind, std::move(bytes), false, accepted);
 }
 
 }  // namespace wsbridge

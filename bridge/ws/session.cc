@@ -245,6 +245,7 @@ void Session::OnIdle() {
 }
 
 void Session::OnWriteTimeout() {
+  context_.metrics.slow_consumer_closes.Add();
   ReportError(SessionErrorCode::kSlowConsumer,
               "a write to the browser made no progress for " +
                   absl::FormatDuration(context_.options.write_timeout) + " (--write_timeout)");
@@ -255,6 +256,7 @@ void Session::OnWriteTimeout() {
 void Session::OnSendQueueFull(const PayloadPtr& refused) {
   spdlog::info("session {}: send queue full ({} messages, {} bytes): closing as slow consumer",
                info_.id, writer_.size(), writer_.bytes());
+  context_.metrics.slow_consumer_closes.Add();
   ReportError(SessionErrorCode::kSlowConsumer,
               "send queue full (" + std::to_string(writer_.size()) + " messages, " +
                   std::to_string(writer_.bytes()) + " bytes) with a message of " +
@@ -325,6 +327,8 @@ void Session::TakeInboundToken() {
 void Session::OnMessage(bool text, std::string_view data) {
   ++counters_.messages_received;
   counters_.bytes_received += data.size();
+  context_.metrics.messages_received.Add();
+  context_.metrics.bytes_received.Add(data.size());
   TakeInboundToken();
   // Messages that arrive while the session closes are still the browser's words and are
   // forwarded, except the flood that got it closed for its rate.
@@ -391,6 +395,7 @@ DeliveryOutcome Session::Deliver(const PayloadPtr& payload) {
     frame = &deflated;
   }
   if (!writer_.TryPush(*frame)) {
+    context_.metrics.queue_drops.Add();
     OnSendQueueFull(*frame);
     return DeliveryOutcome::kDropped;
   }
@@ -414,8 +419,20 @@ void Session::Flush() {
 void Session::WriteQueued() {
   SocketSink sink(socket_);
   error_code ec;
+  // The time the frames of this write reached the socket, read once per write (not per frame)
+  // and only if a message in it is measured.
+  Clock::TimePoint written_at{};
   const ws::FrameWriter::Outcome outcome = writer_.Write(
-      sink, [this](Payload::Kind kind, size_t bytes) { return OnFrameWritten(kind, bytes); }, ec);
+      sink,
+      [this, &written_at](Payload::Kind kind, size_t bytes, Payload::TimePoint accepted_at) {
+        if (accepted_at != Payload::TimePoint{}) {
+          if (written_at == Clock::TimePoint{}) written_at = context_.clock.Now();
+          context_.metrics.delivery_latency.Observe(
+              std::chrono::duration<double>(written_at - accepted_at).count());
+        }
+        return OnFrameWritten(kind, bytes);
+      },
+      ec);
   if (read_paused_ && outcome != ws::FrameWriter::Outcome::kFailed && !Ended() &&
       !writer_.over_limits()) {
     read_paused_ = false;
@@ -449,6 +466,8 @@ bool Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
     case Payload::Kind::kBinary:
       ++counters_.messages_sent;
       counters_.bytes_sent += bytes;
+      context_.metrics.messages_sent.Add();
+      context_.metrics.bytes_sent.Add(bytes);
       break;
     case Payload::Kind::kHandshake:
       OnUpgraded();
@@ -595,6 +614,7 @@ void Session::ReportOpened() {
   const std::span<const std::string> topics = entry != nullptr
                                                   ? std::span<const std::string>(entry->topics)
                                                   : std::span<const std::string>();
+  context_.metrics.sessions_opened.Add();
   context_.events.Opened(identity(), info_.remote_address, topics, info_.metadata);
 }
 
@@ -622,6 +642,10 @@ void Session::ReportClosed(error_code ec) {
   }
   spdlog::debug("session {} closed: code {} '{}' initiator {}", info_.id, code, reason,
                 InitiatorName(initiator));
+  context_.metrics.CountClose(
+      code, initiator == CloseInitiator::kClient   ? metrics::CloseSide::kClient
+            : initiator == CloseInitiator::kServer ? metrics::CloseSide::kServer
+                                                   : metrics::CloseSide::kTransport);
   context_.events.Closed(identity(), code, reason, initiator);
 }
 

@@ -15,6 +15,7 @@
 #include "events/session_event_sink.h"
 #include "hub/connection_limiter.h"
 #include "hub/hub.h"
+#include "metrics/io_thread_metrics.h"
 #include "runtime/clock.h"
 #include "runtime/io_thread.h"
 #include "ws/permessage_deflate.h"
@@ -30,6 +31,8 @@ struct SessionContext {
   const SessionOptions& options;  // the node's config.session
   SessionEventSink& events;       // node-wide, safe from every thread (events/event_publisher.h)
   const Clock& clock;             // for pings, idle and write timeouts, the inbound rate limit
+  // This thread's counters for /metrics: written by this thread only (metrics/single_writer.h).
+  metrics::IoThreadMetrics& metrics;
   SessionIdGenerator ids{};
   // The open sessions of this thread, for the liveness sweep (ws/liveness_sweeper.h).
   std::vector<class Session*> live_sessions{};

@@ -76,7 +76,7 @@ SendQueueLimits Roomy() {
 // Records each frame reported as written, as "<kind>:<body bytes>". (Called through a
 // FunctionRef, which calls a const object.)
 struct Written {
-  bool operator()(Payload::Kind kind, size_t bytes) const {
+  bool operator()(Payload::Kind kind, size_t bytes, Payload::TimePoint /*accepted_at*/) const {
     kinds.push_back(std::to_string(static_cast<int>(kind)) + ":" + std::to_string(bytes));
     return keep_going;
   }
@@ -368,7 +368,7 @@ TEST(FrameWriterTest, AReportThatDiscardsSeesTheFramesOfTheSameWriteAsAlreadySen
 
   const Outcome outcome = writer.Write(
       socket,
-      [&](Payload::Kind kind, size_t) {
+      [&](Payload::Kind kind, size_t, Payload::TimePoint) {
         reported.push_back(kind);
         if (kind == Payload::Kind::kHandshake) {
           writer.DiscardUnstarted();
@@ -397,6 +397,28 @@ TEST(FrameWriterTest, ClearForgetsThePartialFront) {
 
   EXPECT_TRUE(writer.empty());
   EXPECT_EQ(writer.front_written(), 0u);
+}
+
+// The delivery latency metric ends at the write that completes a frame: the writer reports the
+// time its call was accepted with each completed frame, and the zero time for frames nobody
+// measures (control frames).
+TEST(FrameWriterTest, ReportsWhenEachWrittenFrameWasAccepted) {
+  FrameWriter writer(Roomy());
+  const Payload::TimePoint accepted = Payload::TimePoint() + std::chrono::seconds(42);
+  ASSERT_TRUE(writer.TryPush(MakePayload(Payload::Kind::kText, "hi", accepted)));
+  writer.PushUnbounded(MakePayload(Payload::Kind::kPing, ""));
+  FakeSocket socket;
+  std::vector<Payload::TimePoint> reported;
+  boost::system::error_code ec;
+  EXPECT_EQ(writer.Write(
+                socket,
+                [&](Payload::Kind, size_t, Payload::TimePoint accepted_at) {
+                  reported.push_back(accepted_at);
+                  return true;
+                },
+                ec),
+            Outcome::kDrained);
+  EXPECT_THAT(reported, ElementsAre(accepted, Payload::TimePoint()));
 }
 
 }  // namespace

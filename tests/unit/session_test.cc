@@ -126,6 +126,7 @@ class SessionTest : public ::testing::Test {
           .options = limits_,
           .events = sink_,
           .clock = clock_,
+          .metrics = metrics_,
       });
     }
     return *context_;
@@ -231,6 +232,7 @@ class SessionTest : public ::testing::Test {
   SessionOptions limits_;
   RecordingSink sink_;
   FakeClock clock_;
+  metrics::IoThreadMetrics metrics_;
   std::unique_ptr<SessionContext> context_;
   std::unique_ptr<asio::ip::tcp::socket> browser_;
   bool small_buffers_ = false;
