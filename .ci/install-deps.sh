@@ -48,7 +48,7 @@ packages=(
 # above reaches the image's build stage without a second list to keep in step.
 not_for_building=(
   ccache clang-format clang libclang-rt-14-dev libgtest-dev libgmock-dev
-  python3-grpcio python3-protobuf chromium
+  python3-grpcio python3-protobuf chromium prometheus
 )
 if [ "$build_only" -eq 1 ]; then
   kept=()
