@@ -20,9 +20,6 @@ namespace {
 
 // Plaintext encrypted per SSL_write: one full TLS record.
 constexpr size_t kRecordBytes = 16 * 1024;
-// Ciphertext buffers bigger than this are given back once empty, so that an idle TLS session
-// does not keep what one large message needed.
-constexpr size_t kKeptOutputBytes = 4 * 1024;
 
 error_code ProtocolError() { return make_error_code(boost::system::errc::protocol_error); }
 
@@ -34,7 +31,8 @@ struct Transport::Tls {
   Tls(const Tls&) = delete;
   Tls& operator=(const Tls&) = delete;
 
-  // Moves what OpenSSL wrote into the memory BIO to `pending`.
+  // Moves what OpenSSL wrote into the memory BIO to `pending`, and gives the BIO's buffer back:
+  // a memory BIO keeps the largest buffer it ever needed, which an idle session should not.
   void TakeOutput() {
     BIO* output = SSL_get_wbio(ssl);
     BUF_MEM* memory = nullptr;
@@ -45,20 +43,12 @@ struct Transport::Tls {
       pending_offset = 0;
     }
     pending.append(memory->data, memory->length);
-    if (memory->max > kKeptOutputBytes) {
-      // A fresh BIO instead of the grown one (SSL_set0_wbio frees the old).
-      SSL_set0_wbio(ssl, BIO_new(BIO_s_mem()));
-    } else {
-      BIO_reset(output);
-    }
+    SSL_set0_wbio(ssl, BIO_new(BIO_s_mem()));  // frees the old one
   }
 
+  // All pending ciphertext is on the wire: its buffer goes too.
   void ReleasePending() {
-    if (pending.capacity() > kKeptOutputBytes) {
-      std::string().swap(pending);
-    } else {
-      pending.clear();
-    }
+    std::string().swap(pending);
     pending_offset = 0;
   }
 
