@@ -2,8 +2,8 @@
 // hub shard, WebSocket listener and sessions), the gRPC API (Bridge, health, reflection) and the
 // admin HTTP port. main() runs one; the integration tests run one in-process on free ports.
 //
-// Thread-safety: Start() and Shutdown() from one controlling thread; ports() and node_id() from
-// any thread once started.
+// Thread-safety: Start(), ReloadCertificates() and Shutdown() from one controlling thread;
+// ports() and node_id() from any thread once started.
 #pragma once
 
 #include <cstdint>
