@@ -1,6 +1,6 @@
 // wsbridge: holds browsers' WebSocket sessions and lets backend services drive them over gRPC.
 // Parses flags (and WSBRIDGE_* environment variables), starts one BridgeServer, prints the bound
-// ports on one line, and drains on SIGTERM/SIGINT.
+// ports on one line, reloads its TLS certificates on SIGHUP, and drains on SIGTERM/SIGINT.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -17,24 +17,38 @@
 
 namespace {
 
-int WaitForTerminationSignal() {
+// The signals main waits for: SIGHUP (reload certificates), SIGTERM and SIGINT (drain).
+sigset_t HandledSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  int received = 0;
-  sigwait(&signals, &received);
-  return received;
+  sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+// Serves SIGHUPs until SIGTERM or SIGINT comes, and returns that one.
+int ReloadUntilTerminated(wsbridge::BridgeServer& server) {
+  const sigset_t signals = HandledSignals();
+  for (;;) {
+    int received = 0;
+    sigwait(&signals, &received);
+    if (received != SIGHUP) return received;
+    if (absl::Status status = server.ReloadCertificates(); status.ok()) {
+      spdlog::info(
+          "SIGHUP: TLS certificates reloaded for new WebSocket connections (gRPC polls its "
+          "certificate files itself)");
+    } else {
+      spdlog::error("SIGHUP: {}", std::string(status.message()));
+    }
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block the termination signals in every thread (threads inherit the mask); main waits for them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
+  // Block the handled signals in every thread (threads inherit the mask); main waits for them.
+  const sigset_t signals = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   // Debian builds abseil with mutex deadlock detection on: it keeps a graph of every lock held
@@ -88,7 +102,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned>(ports.admin), (*server)->node_id().c_str());
   std::fflush(stdout);
 
-  const int signal_number = WaitForTerminationSignal();
+  const int signal_number = ReloadUntilTerminated(**server);
   spdlog::info("signal {}: draining for up to {}s", signal_number, config.node.drain_seconds);
   (*server)->Shutdown(absl::Seconds(config.node.drain_seconds));
   spdlog::info("stopped");

@@ -45,6 +45,21 @@ struct ListenerOptions {
   // inside it are followed; targets that climb out of it are refused. Empty = off: other paths
   // get 404. Flag --static_dir. Default empty.
   std::string static_dir;
+  // wss: PEM certificate chain (leaf first) and private key that ws_port presents; then every
+  // connection on ws_port speaks TLS (1.2 or 1.3), static files included. Both or neither.
+  // Reloaded on SIGHUP (new connections get the new certificate; open sessions keep theirs).
+  // Flags --ws_tls_cert, --ws_tls_key. Default empty (plain ws).
+  std::string ws_tls_cert;
+  std::string ws_tls_key;
+  // gRPC over TLS: PEM certificate chain and private key of grpc_port. Both or neither. gRPC
+  // reloads them itself when the files change (polled every minute). Flags --grpc_tls_cert,
+  // --grpc_tls_key. Default empty (plaintext gRPC).
+  std::string grpc_tls_cert;
+  std::string grpc_tls_key;
+  // Mutual TLS for gRPC: PEM bundle of the CAs whose certificates clients must present; a client
+  // without one, or with one from another CA, fails the TLS handshake. Needs grpc_tls_cert.
+  // Flag --grpc_tls_client_ca. Default empty (no client certificate asked).
+  std::string grpc_tls_client_ca;
 };
 
 // Who may open a session, and how much of the node one user or session may hold. Read by the

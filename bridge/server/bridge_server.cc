@@ -7,6 +7,9 @@
 #include <utility>
 
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <boost/asio/ip/address.hpp>
 
 #include "absl/random/random.h"
@@ -156,8 +159,23 @@ absl::Status BridgeServer::Init() {
     spdlog::info("serving the files of {} on the WebSocket port at paths other than {}",
                  static_files_->directory(), config_.listeners.ws_path);
   }
-  handshake_environment_ = std::make_unique<HandshakeEnvironment>(
-      HandshakeEnvironment{config_.listeners.ws_path, *policy_, lifecycle_, static_files_.get()});
+  const ListenerOptions& listeners = config_.listeners;
+  if (listeners.ws_tls_cert.empty() != listeners.ws_tls_key.empty()) {
+    return absl::InvalidArgumentError("--ws_tls_cert and --ws_tls_key go together: set both");
+  }
+  if (!listeners.ws_tls_cert.empty()) {
+    auto tls = ws::ServerTlsContext::Create(listeners.ws_tls_cert, listeners.ws_tls_key);
+    if (!tls.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ws_tls_cert/--ws_tls_key: ", tls.status().message()));
+    }
+    ws_tls_ = std::move(*tls);
+    spdlog::info("wss: ws_port speaks TLS with {} (SIGHUP reloads it)", listeners.ws_tls_cert);
+  }
+  auto grpc_credentials = GrpcCredentials();
+  if (!grpc_credentials.ok()) return grpc_credentials.status();
+  handshake_environment_ = std::make_unique<HandshakeEnvironment>(HandshakeEnvironment{
+      config_.listeners.ws_path, *policy_, lifecycle_, static_files_.get(), ws_tls_.get()});
   // Made before the admin port serves: /readyz reads it from an I/O thread.
   grpc_probe_ = std::make_unique<GrpcPortProbe>(absl::Seconds(1), absl::Seconds(3));
   admin_environment_ = std::make_unique<AdminEnvironment>(AdminEnvironment{
@@ -229,7 +247,7 @@ absl::Status BridgeServer::Init() {
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(GrpcAddress(config_.listeners.bind, config_.listeners.grpc_port),
-                           grpc::InsecureServerCredentials(), &grpc_port);
+                           *grpc_credentials, &grpc_port);
   // gRPC would share a busy port through SO_REUSEPORT; a second node must fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service_.get());
@@ -247,9 +265,71 @@ absl::Status BridgeServer::Init() {
         "cannot serve gRPC on ", GrpcAddress(config_.listeners.bind, config_.listeners.grpc_port)));
   }
   ports_.grpc = static_cast<uint16_t>(grpc_port);
-  grpc_probe_->Start(LoopbackTarget(config_.listeners.bind, ports_.grpc));
+  if (config_.listeners.grpc_tls_client_ca.empty()) {
+    grpc_probe_->Start(LoopbackTarget(config_.listeners.bind, ports_.grpc),
+                       !config_.listeners.grpc_tls_cert.empty());
+  } else {
+    spdlog::info(
+        "mutual TLS on gRPC: /readyz does not probe the gRPC port (the probe has no client "
+        "certificate)");
+  }
   spdlog::info("node {}: {} I/O threads, grpc={} ws={} admin={} ws_path={}", node_id_, thread_count,
                ports_.grpc, ports_.ws, ports_.admin, config_.listeners.ws_path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BridgeServer::GrpcCredentials() const {
+  const ListenerOptions& listeners = config_.listeners;
+  if (listeners.grpc_tls_cert.empty() != listeners.grpc_tls_key.empty()) {
+    return absl::InvalidArgumentError("--grpc_tls_cert and --grpc_tls_key go together: set both");
+  }
+  if (listeners.grpc_tls_cert.empty()) {
+    if (!listeners.grpc_tls_client_ca.empty()) {
+      return absl::InvalidArgumentError(
+          "--grpc_tls_client_ca needs --grpc_tls_cert and --grpc_tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  // gRPC reads the files on its own thread and only logs what it cannot use; so they are checked
+  // here first, the way the WebSocket port loads them, and a bad path stops the start.
+  if (auto checked = ws::MakeServerSslContext(listeners.grpc_tls_cert, listeners.grpc_tls_key,
+                                              listeners.grpc_tls_client_ca);
+      !checked.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(listeners.grpc_tls_client_ca.empty()
+                         ? "--grpc_tls_cert/--grpc_tls_key: "
+                         : "--grpc_tls_cert/--grpc_tls_key/--grpc_tls_client_ca: ",
+                     checked.status().message()));
+  }
+  // gRPC 1.51 cannot be told to reload (no certificate provider we can push to): its file watcher
+  // reads the files again every kGrpcCertificatePollSeconds, and new connections get what it read.
+  constexpr unsigned kGrpcCertificatePollSeconds = 60;
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      listeners.grpc_tls_key, listeners.grpc_tls_cert, listeners.grpc_tls_client_ca,
+      kGrpcCertificatePollSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (listeners.grpc_tls_client_ca.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  spdlog::info(
+      "gRPC over TLS with {}{} (files polled every {}s)", listeners.grpc_tls_cert,
+      listeners.grpc_tls_client_ca.empty()
+          ? ""
+          : absl::StrCat(", client certificates required from ", listeners.grpc_tls_client_ca),
+      kGrpcCertificatePollSeconds);
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+absl::Status BridgeServer::ReloadCertificates() {
+  if (ws_tls_ == nullptr) return absl::OkStatus();
+  if (absl::Status status = ws_tls_->Reload(); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--ws_tls_cert/--ws_tls_key: ", status.message(),
+                                                   " (the current certificate stays)"));
+  }
   return absl::OkStatus();
 }
 

@@ -2,8 +2,8 @@
 // hub shard, WebSocket listener and sessions), the gRPC API (Bridge, health, reflection) and the
 // admin HTTP port. main() runs one; the integration tests run one in-process on free ports.
 //
-// Thread-safety: Start() and Shutdown() from one controlling thread; ports() and node_id() from
-// any thread once started.
+// Thread-safety: Start(), ReloadCertificates() and Shutdown() from one controlling thread;
+// ports() and node_id() from any thread once started.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,7 @@
 #include "ws/liveness_sweeper.h"
 #include "ws/session_context.h"
 #include "ws/static_files.h"
+#include "ws/tls_context.h"
 
 namespace wsbridge {
 
@@ -70,7 +71,16 @@ class BridgeServer {
   // and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
 
+  // What SIGHUP does (bridge/main.cc): reads the wss certificate and key again; connections
+  // accepted from then on present the new ones, open sessions keep theirs. If the files do not
+  // make a usable certificate, the current one stays and the error says why. gRPC's certificates
+  // are not touched here: gRPC polls their files itself (see Init). OK when wss is off.
+  absl::Status ReloadCertificates();
+
  private:
+  // The gRPC port's credentials: plaintext, TLS, or mutual TLS (--grpc_tls_*).
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials() const;
+
   explicit BridgeServer(const Config& config);
   absl::Status Init();
   std::string MetricsText() const;
@@ -96,7 +106,8 @@ class BridgeServer {
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
   std::unique_ptr<StaticFiles> static_files_;                      // --static_dir; null when unset
-  std::unique_ptr<HandshakeEnvironment> handshake_environment_;    // points at static_files_
+  std::unique_ptr<ws::ServerTlsContext> ws_tls_;                 // --ws_tls_cert; null for plain ws
+  std::unique_ptr<HandshakeEnvironment> handshake_environment_;  // points at static_files_
   std::unique_ptr<GrpcPortProbe> grpc_probe_;  // readiness of the gRPC port; before the admin
   std::unique_ptr<AdminEnvironment> admin_environment_;
   std::vector<std::shared_ptr<Listener>> listeners_;  // one WebSocket listener per thread, admin

@@ -4,6 +4,9 @@
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -16,8 +19,9 @@ GrpcPortProbe::GrpcPortProbe(absl::Duration interval, absl::Duration timeout)
 
 GrpcPortProbe::~GrpcPortProbe() { Stop(); }
 
-void GrpcPortProbe::Start(std::string target) {
+void GrpcPortProbe::Start(std::string target, bool tls) {
   target_ = std::move(target);
+  tls_ = tls;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -57,7 +61,16 @@ std::string GrpcPortProbe::ProbeOnce() const {
   // A subchannel pool of its own: the probe must open a new connection, which only a listener
   // that still accepts can complete; a connection shared with an earlier channel proves nothing.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls_) {
+    grpc::experimental::TlsChannelCredentialsOptions options;
+    options.set_verify_server_certs(false);
+    options.set_check_call_host(false);
+    options.set_certificate_verifier(
+        std::make_shared<grpc::experimental::NoOpCertificateVerifier>());
+    credentials = grpc::experimental::TlsCredentials(options);
+  }
+  auto channel = grpc::CreateCustomChannel(target_, credentials, args);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout_));

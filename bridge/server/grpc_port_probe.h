@@ -11,6 +11,11 @@
 // deadline. Any answer, even an error status from the service, proves the port accepts; a
 // deadline or connection failure does not.
 //
+// With gRPC over TLS the probe speaks TLS too, trusting whatever certificate the port presents (it
+// asks whether the port accepts, not who it is). With mutual TLS the node does not start it
+// (server/bridge_server.cc): it has no client certificate, and every refused probe would be an
+// error line in gRPC's log each second.
+//
 // It runs on a thread of its own every `interval`, so /readyz only reads the cached result and
 // never waits on the network (the admin port runs on an I/O thread). One failure could be a
 // stall under load, so the port counts as not accepting after two probes in a row failed.
@@ -38,8 +43,8 @@ class GrpcPortProbe {
   GrpcPortProbe& operator=(const GrpcPortProbe&) = delete;
 
   // Starts probing `target`: "host:port" of the node's gRPC port as a client reaches it
-  // (loopback). Once at most.
-  void Start(std::string target);
+  // (loopback); `tls`: the port speaks TLS. Once at most.
+  void Start(std::string target, bool tls = false);
   // Ends the probe thread; idempotent.
   void Stop();
 
@@ -52,6 +57,7 @@ class GrpcPortProbe {
   std::string ProbeOnce() const;
 
   std::string target_;  // set by Start(), before the thread that reads it exists
+  bool tls_ = false;    // likewise
   const absl::Duration interval_;
   const absl::Duration timeout_;
   absl::Notification stop_;

@@ -57,13 +57,58 @@ bool EtagMatches(std::string_view if_none_match, const std::string& etag) {
 
 HttpHandshake::HttpHandshake(boost::asio::ip::tcp::socket socket, SessionContext& context,
                              const HandshakeEnvironment& environment)
-    : stream_(std::move(socket)), context_(context), environment_(environment) {}
+    : context_(context),
+      transport_(environment.tls != nullptr
+                     ? ws::Transport(std::move(socket), environment.tls->Current())
+                     : ws::Transport(std::move(socket))),
+      deadline_(context.thread.Make<boost::asio::steady_timer>()),
+      environment_(environment) {}
 
 void HttpHandshake::Run() {
   WSBRIDGE_ASSERT_ON(context_.thread);
-  stream_.expires_after(absl::ToChronoNanoseconds(context_.options.handshake_timeout));
+  // One deadline for the TLS handshake and the request head together.
+  ArmDeadline(context_.options.handshake_timeout);
+  if (transport_.is_tls()) return ContinueTls(beast::error_code());
+  ReadRequest();
+}
+
+void HttpHandshake::ArmDeadline(absl::Duration timeout) {
+  deadline_.expires_after(absl::ToChronoNanoseconds(timeout));
+  // Weak: the connection ends when its last operation does, not when the deadline passes.
+  deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) {
+      beast::error_code ignored;
+      self->transport_.Close(ignored);
+    }
+  });
+}
+
+void HttpHandshake::ContinueTls(beast::error_code wait) {
+  if (wait) {
+    spdlog::debug("TLS handshake: {}", wait.message());
+    return;
+  }
+  beast::error_code ec;
+  switch (transport_.Handshake(ec)) {
+    case ws::Transport::HandshakeStep::kDone:
+      return ReadRequest();
+    case ws::Transport::HandshakeStep::kWantRead:
+      return transport_.AsyncWaitReadable(
+          [self = shared_from_this()](beast::error_code e) { self->ContinueTls(e); });
+    case ws::Transport::HandshakeStep::kWantWrite:
+      return transport_.AsyncWaitWritable(
+          [self = shared_from_this()](beast::error_code e) { self->ContinueTls(e); });
+    case ws::Transport::HandshakeStep::kFailed:
+      // Plain HTTP to the TLS port, garbage, a client that gave up: closed without an answer.
+      spdlog::debug("TLS handshake failed: {}", ec.message());
+      return;
+  }
+}
+
+void HttpHandshake::ReadRequest() {
   buffer_.max_size(kMaxRequestBytes);
-  http::async_read_header(stream_, buffer_, parser_,
+  http::async_read_header(transport_, buffer_, parser_,
                           beast::bind_front_handler(&HttpHandshake::OnRead, shared_from_this()));
 }
 
@@ -196,13 +241,12 @@ void HttpHandshake::Send(std::shared_ptr<http::response<http::string_body>> resp
   // A HEAD answer says what GET would send, Content-Length included, but carries no body.
   if (parser_.get().method() == http::verb::head) response->body().clear();
   http::async_write(
-      stream_, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
+      transport_, *response, [self = shared_from_this(), response](beast::error_code, std::size_t) {
         beast::error_code ignored;
-        self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+        self->transport_.ShutdownSend(ignored);
         if (self->discard_budget_ > 0) {
           // One deadline for the whole discard, so a trickling client cannot stretch it.
-          self->stream_.expires_after(absl::ToChronoNanoseconds(
-              std::min(kLinger, self->context_.options.handshake_timeout)));
+          self->ArmDeadline(std::min(kLinger, self->context_.options.handshake_timeout));
           self->DiscardBody();
         }
       });
@@ -212,7 +256,7 @@ void HttpHandshake::DiscardBody() {
   buffer_.clear();
   const auto chunk =
       static_cast<std::size_t>(std::min<uint64_t>(discard_budget_, kDiscardChunkBytes));
-  stream_.async_read_some(
+  transport_.async_read_some(
       buffer_.prepare(chunk), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
         self->discard_budget_ -= std::min<uint64_t>(bytes, self->discard_budget_);
         if (!ec && self->discard_budget_ > 0) self->DiscardBody();
@@ -220,20 +264,20 @@ void HttpHandshake::DiscardBody() {
 }
 
 void HttpHandshake::Upgrade(AdmittedSession admitted, SessionSlot slot) {
-  stream_.expires_never();
+  deadline_.cancel();
   beast::error_code ec;
   SessionInfo info;
   info.id = context_.ids.Next();
   info.user_id = std::move(admitted.user_id);
   info.metadata = std::move(admitted.metadata);
   info.connected_at = absl::Now();
-  auto remote = stream_.socket().remote_endpoint(ec);
+  auto remote = transport_.socket().remote_endpoint(ec);
   if (!ec) {
     const std::string address = remote.address().to_string();
     info.remote_address = remote.address().is_v6() ? absl::StrCat("[", address, "]:", remote.port())
                                                    : absl::StrCat(address, ":", remote.port());
   }
-  auto session = std::make_shared<Session>(stream_.release_socket(), context_, std::move(slot),
+  auto session = std::make_shared<Session>(std::move(transport_), context_, std::move(slot),
                                            std::move(info), std::move(admitted.topics));
   // Frames the browser sent right behind its request arrived in the same read.
   session->Accept(parser_.get()[http::field::sec_websocket_key],

@@ -7,6 +7,10 @@
 // request's Sec-WebSocket-Extensions offers (unless --compression=false). With --static_dir, a
 // request that is not an upgrade, at a path other than ws_path, is answered from that directory
 // instead of 404 (ws/static_files.h: GET and HEAD, 405 otherwise; ETag and 304), and closed.
+// With --ws_tls_cert every connection first completes a TLS handshake (ws/transport.h), within
+// the same handshake timeout as the request head: the timeout covers both together. A
+// connection whose TLS handshake fails (plain HTTP to the TLS port, garbage, a client that gives
+// up) is closed without an answer.
 //
 // Thread-safety: runs entirely on the I/O thread that accepted the socket.
 #pragma once
@@ -17,8 +21,8 @@
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -29,6 +33,8 @@
 #include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
 #include "ws/static_files.h"
+#include "ws/tls_context.h"
+#include "ws/transport.h"
 
 namespace wsbridge {
 
@@ -39,6 +45,8 @@ struct HandshakeEnvironment {
   const Lifecycle& lifecycle;
   // The files of --static_dir; null when it is not set (other paths get 404).
   const StaticFiles* static_files = nullptr;
+  // wss: the certificate the port presents (--ws_tls_cert); null for plain ws.
+  const ws::ServerTlsContext* tls = nullptr;
 };
 
 class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
@@ -49,6 +57,11 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   void Run();
 
  private:
+  // Closes the connection (aborting what waits on it) if it is still here after `timeout`.
+  void ArmDeadline(absl::Duration timeout);
+  // One step of the TLS handshake per readiness of the socket; then ReadRequest.
+  void ContinueTls(boost::system::error_code wait);
+  void ReadRequest();
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void Respond(unsigned status, std::string body);
   // Answers a plain request at a path other than ws_path from environment_.static_files.
@@ -63,8 +76,9 @@ class HttpHandshake : public std::enable_shared_from_this<HttpHandshake> {
   // so that closing does not reset the connection under the answer.
   void DiscardBody();
 
-  boost::beast::tcp_stream stream_;
   SessionContext& context_;
+  ws::Transport transport_;
+  boost::asio::steady_timer deadline_;
   const HandshakeEnvironment& environment_;
   boost::beast::flat_buffer buffer_;
   // Reads the head only: with an empty body the parser holds no body storage whatever the

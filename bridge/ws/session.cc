@@ -62,20 +62,20 @@ const char* InitiatorName(CloseInitiator initiator) {
 
 }  // namespace
 
-class Session::SocketSink final : public ws::ByteSink {
+class Session::TransportSink final : public ws::ByteSink {
  public:
-  explicit SocketSink(asio::ip::tcp::socket& socket) : socket_(socket) {}
+  explicit TransportSink(ws::Transport& transport) : transport_(transport) {}
   size_t WriteSome(std::span<const asio::const_buffer> buffers, error_code& ec) override {
-    return socket_.write_some(buffers, ec);
+    return transport_.WriteSome(buffers, ec);
   }
 
  private:
-  asio::ip::tcp::socket& socket_;
+  ws::Transport& transport_;
 };
 
-Session::Session(asio::ip::tcp::socket socket, SessionContext& context, SessionSlot slot,
+Session::Session(ws::Transport transport, SessionContext& context, SessionSlot slot,
                  SessionInfo info, std::vector<std::string> topics)
-    : socket_(std::move(socket)),
+    : transport_(std::move(transport)),
       context_(context),
       slot_(std::move(slot)),
       info_(std::move(info)),
@@ -91,9 +91,8 @@ void Session::Accept(std::string_view client_key, std::string early_bytes,
                      std::optional<ws::DeflateAgreement> deflate) {
   WSBRIDGE_ASSERT_ON(context_.thread);
   if (deflate.has_value()) deflate_window_bits_ = deflate->server_max_window_bits;
-  error_code ignored;
-  // Reads and writes are attempted directly and only wait when the socket is not ready.
-  socket_.non_blocking(true, ignored);
+  // Reads and writes are attempted directly and only wait when the socket is not ready (the
+  // Transport's socket is non-blocking).
   if (!early_bytes.empty()) early_bytes_ = std::make_unique<std::string>(std::move(early_bytes));
   // Routable before the browser sees the 101: a call made as soon as the browser (or a client
   // reading X-Wsbridge-Session-Id) is connected finds the session. What is pushed during the
@@ -278,7 +277,7 @@ void Session::WaitReadable() {
     return;
   }
   reading_ = true;
-  socket_.async_wait(asio::ip::tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+  transport_.AsyncWaitReadable([self = shared_from_this()](error_code ec) {
     self->reading_ = false;
     self->OnReadable(ec);
   });
@@ -290,7 +289,7 @@ void Session::OnReadable(error_code ec) {
   std::vector<char>& scratch = context_.read_scratch;
   if (scratch.size() < kReadScratchBytes) scratch.resize(kReadScratchBytes);
   for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
-    const size_t bytes = socket_.read_some(asio::buffer(scratch), ec);
+    const size_t bytes = transport_.ReadSome(asio::buffer(scratch), ec);
     if (WouldBlock(ec)) break;
     if (ec) return OnTransportError(ec);
     Consume(scratch.data(), bytes);
@@ -417,7 +416,7 @@ void Session::Flush() {
 }
 
 void Session::WriteQueued() {
-  SocketSink sink(socket_);
+  TransportSink sink(transport_);
   error_code ec;
   // The time the frames of this write reached the socket, read once per write (not per frame)
   // and only if a message in it is measured.
@@ -438,6 +437,14 @@ void Session::WriteQueued() {
     read_paused_ = false;
     WaitReadable();
   }
+  // TLS: the writer's bytes are taken, but their ciphertext may still wait for the socket.
+  if (outcome == ws::FrameWriter::Outcome::kDrained && transport_.has_pending_output() &&
+      !Ended()) {
+    outcome = transport_.FlushPendingOutput(ec) ? ws::FrameWriter::Outcome::kDrained
+              : ec                              ? ws::FrameWriter::Outcome::kFailed
+                                                : ws::FrameWriter::Outcome::kBlocked;
+    if (outcome == ws::FrameWriter::Outcome::kBlocked) ec.clear();
+  }
   switch (outcome) {
     case ws::FrameWriter::Outcome::kDrained:
     case ws::FrameWriter::Outcome::kStopped:
@@ -452,12 +459,11 @@ void Session::WriteQueued() {
   // The socket takes no more for now: continue when it is writable again.
   writing_ = true;
   write_blocked_since_ = context_.clock.Now();
-  socket_.async_wait(asio::ip::tcp::socket::wait_write,
-                     [self = shared_from_this()](error_code wait) {
-                       self->writing_ = false;
-                       if (wait || self->Ended()) return;
-                       self->WriteQueued();
-                     });
+  transport_.AsyncWaitWritable([self = shared_from_this()](error_code wait) {
+    self->writing_ = false;
+    if (wait || self->Ended()) return;
+    self->WriteQueued();
+  });
 }
 
 bool Session::OnFrameWritten(Payload::Kind kind, size_t bytes) {
@@ -510,7 +516,8 @@ void Session::Close(uint16_t code, absl::string_view reason) {
 void Session::Teardown() {
   // Both close frames are exchanged: the server closes the TCP connection first (RFC 6455 7.1.1).
   error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  transport_.ShutdownSend(ignored);
+  if (transport_.has_pending_output()) return FlushTransportThen(/*then_drop=*/true);
   DropConnection(asio::error::eof);
 }
 
@@ -521,15 +528,36 @@ void Session::LingeringClose() {
   // deadline drops the socket.
   state_ = State::kLingering;
   error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  transport_.ShutdownSend(ignored);
+  if (transport_.has_pending_output()) FlushTransportThen(/*then_drop=*/false);
   WaitReadable();
+}
+
+void Session::FlushTransportThen(bool then_drop) {
+  if (Ended()) return;
+  if (writing_) {
+    // WriteQueued already waits for the socket and flushes then. To drop: the browser answered
+    // our close frame, so it read that much; only the close_notify after it is lost.
+    if (then_drop) DropConnection(asio::error::eof);
+    return;
+  }
+  writing_ = true;
+  transport_.AsyncWaitWritable([self = shared_from_this(), then_drop](error_code wait) {
+    self->writing_ = false;
+    if (self->Ended()) return;
+    error_code ec = wait;
+    if (!ec && !self->transport_.FlushPendingOutput(ec) && ec == asio::error::would_block) {
+      return self->FlushTransportThen(then_drop);
+    }
+    if (ec || then_drop) self->DropConnection(ec ? ec : error_code(asio::error::eof));
+  });
 }
 
 void Session::DropConnection(error_code why) {
   if (Ended()) return;
   state_ = State::kDropped;
   error_code ignored;
-  socket_.close(ignored);
+  transport_.Close(ignored);
   // Finished from a handler of its own: the caller may be walking a list of sessions.
   context_.thread.Post([self = shared_from_this(), why] { self->Finish(why); });
 }
@@ -544,7 +572,7 @@ void Session::Finish(error_code ec) {
   writer_.Clear();
   if (socket_open) {
     error_code ignored;
-    socket_.close(ignored);
+    transport_.Close(ignored);
   }
   if (opened_) ReportClosed(ec);  // never opened: no events
   // Last: after leaving the index (see hub/connection_limiter.h) and after `closed` is reported,

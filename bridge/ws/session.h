@@ -1,6 +1,7 @@
 // Session: one browser's WebSocket connection, from the upgrade to the last close frame. It
-// speaks the WebSocket protocol itself (ws/frame_codec.h) on a plain TCP socket, so that what is
-// pushed is framed once per call and several frames leave in one write.
+// speaks the WebSocket protocol itself (ws/frame_codec.h) on a Transport (ws/transport.h: plain
+// TCP, or TLS for wss), so that what is pushed is framed once per call and several frames leave
+// in one write.
 //
 // Life: Accept() registers the session in its thread's hub shard (it is routable from then on)
 // and queues the 101 response -> once the 101 is written, the session publishes `opened` and
@@ -87,7 +88,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "absl/strings/string_view.h"
@@ -101,6 +101,7 @@
 #include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
 #include "ws/token_bucket.h"
+#include "ws/transport.h"
 
 namespace wsbridge {
 
@@ -113,8 +114,9 @@ class Session final : public SessionEndpoint,
  public:
   // `slot`: the place admitted by context.limiter for info.user_id on this thread; the session
   // owns it and gives it back when it finishes (or, at the latest, when it is destroyed).
-  Session(boost::asio::ip::tcp::socket socket, SessionContext& context, SessionSlot slot,
-          SessionInfo info, std::vector<std::string> topics);
+  // `transport`: the connection, its TLS handshake (if any) done.
+  Session(ws::Transport transport, SessionContext& context, SessionSlot slot, SessionInfo info,
+          std::vector<std::string> topics);
   ~Session() override;
 
   // Completes the WebSocket upgrade of a request already admitted by the HandshakePolicy, whose
@@ -163,8 +165,8 @@ class Session final : public SessionEndpoint,
     std::string peer_reason;
   };
 
-  // Socket as the FrameWriter's sink.
-  class SocketSink;
+  // The transport as the FrameWriter's sink.
+  class TransportSink;
 
   // ws::FrameReader::Handler
   void OnMessage(bool text, std::string_view data) override;
@@ -189,6 +191,10 @@ class Session final : public SessionEndpoint,
   void QueueCloseFrame(uint16_t code, std::string_view reason);
   void Teardown();
   void LingeringClose();
+  // TLS: ciphertext of what the writer handed over may still wait in user space after the close
+  // frame or close_notify; it is written as the socket takes it, then the connection is dropped
+  // (`then_drop`) or left lingering. Bounded by the close deadline.
+  void FlushTransportThen(bool then_drop);
   void DropConnection(boost::system::error_code why);
   void Finish(boost::system::error_code ec);
   bool Ended() const { return state_ == State::kDropped || state_ == State::kFinished; }
@@ -216,7 +222,7 @@ class Session final : public SessionEndpoint,
   void ReportError(SessionErrorCode code, std::string detail);
   SessionIdentity identity() const { return {info_.id, info_.user_id}; }
 
-  boost::asio::ip::tcp::socket socket_;
+  ws::Transport transport_;
   SessionContext& context_;
   SessionSlot slot_;
   SessionInfo info_;

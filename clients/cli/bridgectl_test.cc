@@ -15,6 +15,7 @@
 #include "support/child_process.h"
 #include "support/eventually.h"
 #include "support/test_bridge.h"
+#include "support/test_certificates.h"
 
 namespace wsbridge::testing {
 namespace {
@@ -316,6 +317,67 @@ TEST(BridgectlTest, TlsAgainstThePlaintextPortFailsWithUnavailable) {
       RunBridgectl({"sessions", "list", Target(bridge), "--tls", "--timeout=5s"});
   EXPECT_EQ(outcome.exit_code, 1);
   EXPECT_THAT(outcome.errors, MatchesRegex("bridgectl: sessions list: UNAVAILABLE: [^\n]+\n"));
+}
+
+// A bridge whose gRPC port speaks TLS (mutual TLS when `client_ca` is set), certificates made for
+// the test, and a browser on it.
+struct TlsBridge {
+  explicit TlsBridge(bool mutual)
+      : directory(MakeTempDirectory("bridgectl-tls")),
+        ca(directory, "test"),
+        server(ca.Issue("bridge", "server")),
+        client(ca.Issue("bridgectl", "client", /*client=*/true)) {
+    Config config = DefaultTestConfig();
+    config.listeners.grpc_tls_cert = server.cert;
+    config.listeners.grpc_tls_key = server.key;
+    if (mutual) config.listeners.grpc_tls_client_ca = ca.cert_path();
+    auto started = BridgeServer::Start(config);
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (started.ok()) node = std::move(*started);
+  }
+  // bridgectl checks the name in the bridge's certificate: localhost, as issued.
+  std::string target() const { return absl::StrCat("--target=localhost:", node->ports().grpc); }
+
+  std::string directory;
+  TestCa ca;
+  CertificateFiles server;
+  CertificateFiles client;
+  std::unique_ptr<BridgeServer> node;
+};
+
+TEST(BridgectlTest, TlsBridgeWithItsCaWorksAndPlaintextFails) {
+  TlsBridge bridge(/*mutual=*/false);
+  ASSERT_NE(bridge.node, nullptr);
+  auto browser = WsClient::Connect(bridge.node->ports().ws, "/ws");
+  ASSERT_NE(browser, nullptr);
+  Outcome outcome = RunBridgectl({"push", bridge.target(), "--tls_ca_file=" + bridge.ca.cert_path(),
+                                  "--session=" + browser->session_id(), "--text=over tls"});
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.errors;
+  std::optional<WsMessage> message = browser->NextMessage();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->data, "over tls");
+
+  // Without the CA the bridge's certificate is not trusted; without TLS there is no talking.
+  outcome = RunBridgectl({"sessions", "list", bridge.target(), "--tls", "--timeout=5s"});
+  EXPECT_EQ(outcome.exit_code, 1);
+  EXPECT_THAT(outcome.errors, HasSubstr("UNAVAILABLE"));
+  outcome = RunBridgectl({"sessions", "list", bridge.target(), "--timeout=5s"});
+  EXPECT_EQ(outcome.exit_code, 1);
+  EXPECT_THAT(outcome.errors, HasSubstr("UNAVAILABLE"));
+}
+
+TEST(BridgectlTest, MutualTlsBridgeNeedsTheClientCertificate) {
+  TlsBridge bridge(/*mutual=*/true);
+  ASSERT_NE(bridge.node, nullptr);
+  Outcome outcome = RunBridgectl(
+      {"sessions", "list", bridge.target(), "--tls_ca_file=" + bridge.ca.cert_path(),
+       "--tls_cert_file=" + bridge.client.cert, "--tls_key_file=" + bridge.client.key});
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.errors;
+
+  outcome = RunBridgectl({"sessions", "list", bridge.target(),
+                          "--tls_ca_file=" + bridge.ca.cert_path(), "--timeout=5s"});
+  EXPECT_EQ(outcome.exit_code, 1);
+  EXPECT_THAT(outcome.errors, HasSubstr("UNAVAILABLE"));
 }
 
 TEST(BridgectlTest, AnUnreadableTlsFileIsAUsageError) {

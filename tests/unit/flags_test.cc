@@ -151,6 +151,18 @@ std::vector<FlagCase> EveryFlag() {
       {"io_threads", "4", [](const Config& c) { EXPECT_EQ(c.listeners.io_threads, 4u); }},
       {"static_dir", "clients/web",
        [](const Config& c) { EXPECT_EQ(c.listeners.static_dir, "clients/web"); }},
+      {"ws_tls_cert", "/etc/wsbridge/ws.crt",
+       [](const Config& c) { EXPECT_EQ(c.listeners.ws_tls_cert, "/etc/wsbridge/ws.crt"); }},
+      {"ws_tls_key", "/etc/wsbridge/ws.key",
+       [](const Config& c) { EXPECT_EQ(c.listeners.ws_tls_key, "/etc/wsbridge/ws.key"); }},
+      {"grpc_tls_cert", "/etc/wsbridge/grpc.crt",
+       [](const Config& c) { EXPECT_EQ(c.listeners.grpc_tls_cert, "/etc/wsbridge/grpc.crt"); }},
+      {"grpc_tls_key", "/etc/wsbridge/grpc.key",
+       [](const Config& c) { EXPECT_EQ(c.listeners.grpc_tls_key, "/etc/wsbridge/grpc.key"); }},
+      {"grpc_tls_client_ca", "/etc/wsbridge/clients.pem",
+       [](const Config& c) {
+         EXPECT_EQ(c.listeners.grpc_tls_client_ca, "/etc/wsbridge/clients.pem");
+       }},
       {"jwt_secret", "s3cret",
        [](const Config& c) { EXPECT_EQ(c.admission.jwt_secret, "s3cret"); }},
       {"jwt_public_key", "/etc/key.pem",
@@ -217,7 +229,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 38u);
+  EXPECT_EQ(tested.size(), 43u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {

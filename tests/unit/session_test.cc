@@ -165,7 +165,7 @@ class SessionTest : public ::testing::Test {
     info.user_id = "alice";
     info.remote_address = "127.0.0.1:5555";
     info.metadata = {{"plan", "pro"}};
-    return std::make_shared<Session>(std::move(server), Context(), std::move(*slot),
+    return std::make_shared<Session>(ws::Transport(std::move(server)), Context(), std::move(*slot),
                                      std::move(info), std::move(topics));
   }
 
