@@ -421,7 +421,7 @@ void Session::WriteQueued() {
   // The time the frames of this write reached the socket, read once per write (not per frame)
   // and only if a message in it is measured.
   Clock::TimePoint written_at{};
-  const ws::FrameWriter::Outcome outcome = writer_.Write(
+  ws::FrameWriter::Outcome outcome = writer_.Write(
       sink,
       [this, &written_at](Payload::Kind kind, size_t bytes, Payload::TimePoint accepted_at) {
         if (accepted_at != Payload::TimePoint{}) {
