@@ -335,8 +335,8 @@ struct TlsBridge {
     EXPECT_TRUE(started.ok()) << started.status();
     if (started.ok()) node = std::move(*started);
   }
-  // bridgectl checks the name in the bridge's certificate: localhost, as issued.
-  std::string target() const { return absl::StrCat("--target=localhost:", node->ports().grpc); }
+  // bridgectl checks the bridge's certificate names this address (IP:127.0.0.1, as issued).
+  std::string target() const { return absl::StrCat("--target=127.0.0.1:", node->ports().grpc); }
 
   std::string directory;
   TestCa ca;

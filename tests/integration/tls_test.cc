@@ -258,14 +258,15 @@ std::string ReadAll(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// A ListSessions call on a new channel with `credentials` to localhost:port. Credentials that
+// A ListSessions call on a new channel with `credentials` to 127.0.0.1:port (an IP: no resolver,
+// whose c-ares leaks under LSan; the certificate names the IP). Credentials that
 // should work get time to connect (a loaded machine); others fail at the first attempt.
 grpc::Status ListSessions(uint16_t port, std::shared_ptr<grpc::ChannelCredentials> credentials,
                           bool should_connect = false) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel =
-      grpc::CreateCustomChannel(absl::StrCat("localhost:", port), std::move(credentials), args);
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), std::move(credentials), args);
   if (should_connect) {
     channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30));
   }
