@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
+#include "server/session_drain.h"
 #include "spdlog/spdlog.h"
 
 namespace wsbridge {
@@ -305,10 +305,16 @@ void BridgeServer::Shutdown(absl::Duration drain) {
   }
   // Listeners stay open while sessions drain, so new browsers get a clear 503.
   if (threads_started_) {
-    auto closing = std::make_shared<absl::Notification>();
-    hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
-    closing->WaitForNotificationWithTimeout(absl::Seconds(5));
-    limiter_->AwaitNoSessions(absl::Now() + drain + config_.session.close_timeout);
+    // Closed in batches over the window (hub/drain_schedule.h), so browsers do not all come
+    // back at once; each close frame goes behind what is queued for its session. The last batch
+    // leaves room for the close handshakes, whose deadline bounds the wait below.
+    const absl::Time drain_start = absl::Now();
+    const auto schedule =
+        std::make_shared<const DrainSchedule>(drain, config_.session.close_timeout);
+    const uint64_t asked = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
+    spdlog::info("drain: {} sessions asked to close in {} batches", asked, schedule->steps());
+    limiter_->AwaitNoSessions(drain_start + drain + config_.session.close_timeout +
+                              absl::Seconds(1));
   }
   for (auto& listener : listeners_) listener->Stop();
   for (auto& sweeper : sweepers_) sweeper->Stop();

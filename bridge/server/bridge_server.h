@@ -63,9 +63,10 @@ class BridgeServer {
   const BridgeService& api_service() const { return *service_; }
 
   // Drains and stops: readiness and gRPC health go NOT_SERVING, new connections get 503 and
-  // new calls UNAVAILABLE, every session is closed with 1001, and once they are gone (or
-  // `drain` has passed) their `closed` events are delivered, the Events streams end with OK,
-  // and the gRPC server and the I/O threads stop. Idempotent.
+  // new calls UNAVAILABLE, the sessions are closed with 1001 in batches spread over `drain`
+  // (server/session_drain.h; each after what was queued for it), and once they are gone (or
+  // `drain` plus the close timeout has passed) their `closed` events are delivered, the Events
+  // streams end with OK, and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
 
  private:
