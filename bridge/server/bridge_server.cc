@@ -88,6 +88,7 @@ absl::Status BridgeServer::Init() {
   policy_ = std::make_unique<HandshakePolicy>(admission, verifier_.get());
   events_ = std::make_unique<EventBus>(config_.events, node_id_);
   event_publisher_ = std::make_unique<EventPublisher>(*events_);
+  session_event_log_ = std::make_unique<SessionEventLog>(*event_publisher_);
 
   // I/O threads, each with its hub shard and session context.
   size_t thread_count = config_.listeners.io_threads;
@@ -120,7 +121,7 @@ absl::Status BridgeServer::Init() {
         .hub = *hub_,
         .limiter = *limiter_,
         .options = config_.session,
-        .events = *event_publisher_,
+        .events = *session_event_log_,
         .clock = clock_,
     }));
     sweepers_.push_back(std::make_shared<LivenessSweeper>(*session_contexts_.back()));

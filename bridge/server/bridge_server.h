@@ -31,6 +31,7 @@
 #include "runtime/listener.h"
 #include "server/descriptor_budget.h"
 #include "server/grpc_port_probe.h"
+#include "server/session_event_log.h"
 #include "server/websocket_connection_budget.h"
 #include "ws/handshake_policy.h"
 #include "ws/http_handshake.h"
@@ -86,7 +87,8 @@ class BridgeServer {
   std::unique_ptr<WebSocketConnectionBudget> websocket_budget_;  // reads limiter_
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
-  std::unique_ptr<EventPublisher> event_publisher_;  // sessions report to it; it feeds events_
+  std::unique_ptr<EventPublisher> event_publisher_;     // turns session reports into events_
+  std::unique_ptr<SessionEventLog> session_event_log_;  // logs each report, then publishes it
   SteadyClock clock_;
   std::unique_ptr<Hub> hub_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
