@@ -312,8 +312,11 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     const absl::Time drain_start = absl::Now();
     const auto schedule =
         std::make_shared<const DrainSchedule>(drain, config_.session.close_timeout);
+    spdlog::info("drain: closing {} sessions with 1001 in up to {} batches over {}",
+                 limiter_->sessions(), schedule->steps(),
+                 absl::FormatDuration(schedule->StartOf(schedule->steps() - 1)));
     const uint64_t asked = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
-    spdlog::info("drain: {} sessions asked to close in {} batches", asked, schedule->steps());
+    spdlog::info("drain: {} sessions asked to close", asked);
     limiter_->AwaitNoSessions(drain_start + drain + config_.session.close_timeout +
                               absl::Seconds(1));
   }
