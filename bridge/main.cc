@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "config/flags.h"
+#include "runtime/log_format.h"
 #include "server/bridge_server.h"
 #include "server/descriptor_budget.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
   const wsbridge::Config& config = parsed->config;
 
   auto logger = spdlog::stderr_color_mt("wsbridge");
+  // --log_format: text lines, or one JSON object per line (runtime/log_format.h).
+  logger->set_formatter(wsbridge::MakeLogFormatter(
+      wsbridge::ParseLogFormat(config.node.log_format).value_or(wsbridge::LogFormat::kText)));
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.node.log_level));
   spdlog::info("starting: {}", wsbridge::DescribeConfig(config));

@@ -180,7 +180,12 @@ struct NodeOptions {
   // Seconds a shutdown waits for sessions to close before dropping them. Default 10.
   uint32_t drain_seconds = 10;
   // Log verbosity: one of trace, debug, info, warn, error, off (always lowercase). Default "info".
+  // Session lifecycle lines (opened, closed, handshake refused) are info: "warn" silences them.
   std::string log_level = "info";
+  // Shape of log lines on stderr: "text" (spdlog's line, then key=value fields) or "json" (one
+  // JSON object per line: time, level, logger, message and the fields; runtime/log_format.h).
+  // Default "text".
+  std::string log_format = "text";
 
   // --- File descriptors ------------------------------------------------------------------------
   // Descriptors kept free for everything but WebSocket connections (gRPC connections, the admin

@@ -351,6 +351,11 @@ absl::Status CheckWsPath(absl::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status CheckLogFormat(absl::string_view value) {
+  if (value != "text" && value != "json") return Invalid(value, "is not text or json");
+  return absl::OkStatus();
+}
+
 // --- The table ----------------------------------------------------------------------------------
 
 // Every flag, in the order --help and DescribeConfig list them. Built once, never destroyed.
@@ -465,6 +470,8 @@ const std::vector<FlagSpec>& FlagTable() {
                 "Seconds a shutdown waits for sessions to close."),
       LogLevelFlag("log_level", Field(&Config::node, &NodeOptions::log_level),
                    "Log verbosity: trace, debug, info, warn, error or off."),
+      StringFlag("log_format", "FORMAT", Field(&Config::node, &NodeOptions::log_format),
+                 "Log lines as text, or json (one JSON object per line).", CheckLogFormat),
       CountFlag("fd_reserve", Field(&Config::node, &NodeOptions::fd_reserve), 0, kMaxFdReserve,
                 "Descriptors kept free for gRPC, admin and internals; WebSocket connections "
                 "beyond the limit minus this get 503; 0 = max(128, 10% of the limit)."),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 #include <utility>
 
 namespace wsbridge {
@@ -26,7 +27,13 @@ Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session,
 bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
                    SessionEndpoint* endpoint) {
   WSBRIDGE_ASSERT_ON(*shards_[i]->thread);
-  return shards_[i]->index.Add(std::move(info), std::move(topics), endpoint);
+  Shard& shard = *shards_[i];
+  // A handshake that passed the draining check before the drain began ends here after it:
+  // the drain closes this session too.
+  std::string id = info.id;
+  if (!shard.index.Add(std::move(info), std::move(topics), endpoint)) return false;
+  if (shard.drain_pending.has_value()) shard.drain_pending->push_back(std::move(id));
+  return true;
 }
 
 bool Hub::Unregister(size_t i, absl::string_view session_id) {
@@ -168,6 +175,40 @@ void Hub::DisconnectAll(uint16_t code, std::string reason, CountDone done) {
         shard.index.Resolve(everyone, nullptr, all);
         for (RoutingIndex::Entry* entry : all) entry->endpoint->Close(code, reason);
         return static_cast<uint32_t>(all.size());
+      },
+      SumCounts(std::move(done)));
+}
+
+void Hub::CloseDrainStep(std::shared_ptr<const DrainSchedule> schedule, size_t step, uint16_t code,
+                         std::string reason, CountDone done) {
+  OnAllShards<uint32_t>(
+      [schedule = std::move(schedule), step, code, reason = std::move(reason)](Shard& shard) {
+        if (!shard.drain_pending.has_value()) {
+          // The first step: every session here is pending from now on (Register adds the
+          // ones whose handshake was already past the draining check).
+          std::vector<RoutingIndex::Entry*> present;
+          DeliveryTargets everyone;
+          everyone.all_sessions = true;
+          shard.index.Resolve(everyone, nullptr, present);
+          shard.drain_pending.emplace();
+          shard.drain_pending->reserve(present.size());
+          for (const RoutingIndex::Entry* entry : present) {
+            shard.drain_pending->push_back(entry->info.id);
+          }
+        }
+        std::vector<std::string>& pending = *shard.drain_pending;
+        const size_t share = schedule->ShareAt(step, pending.size());
+        // Close() may unregister the session from the index synchronously: choose, then close.
+        std::vector<SessionEndpoint*> chosen;
+        for (size_t i = 0; i < share; ++i) {
+          // A session gone on its own meanwhile counts towards the share: it needs no close.
+          if (const RoutingIndex::Entry* entry = shard.index.Find(pending.back())) {
+            chosen.push_back(entry->endpoint);
+          }
+          pending.pop_back();
+        }
+        for (SessionEndpoint* endpoint : chosen) endpoint->Close(code, reason);
+        return static_cast<uint32_t>(chosen.size());
       },
       SumCounts(std::move(done)));
 }

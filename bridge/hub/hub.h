@@ -31,6 +31,7 @@
 #include "broker/broker.h"
 #include "broker/types.h"
 #include "hub/connection_limiter.h"
+#include "hub/drain_schedule.h"
 #include "hub/routing_index.h"
 #include "runtime/io_thread.h"
 #include "runtime/scatter_gather.h"
@@ -75,6 +76,15 @@ class Hub final : public Broker {
                   std::string reason, CountDone done) override;
   // Closes every session (server shutdown).
   void DisconnectAll(uint16_t code, std::string reason, CountDone done);
+  // Step `step` of a drain spread over time by `schedule` (hub/drain_schedule.h). On each shard,
+  // the first step called notes the sessions present (and Register adds later ones: a
+  // handshake may pass its draining check just before the drain begins); each step closes the
+  // schedule's share of those not yet asked (in no particular order), with `code` and `reason`,
+  // behind what is queued for them; the last step closes all that remain. `done` gets how many
+  // were asked to close. Steps are called in increasing order, one at a time (a step may be
+  // skipped; the next share makes up for it).
+  void CloseDrainStep(std::shared_ptr<const DrainSchedule> schedule, size_t step, uint16_t code,
+                      std::string reason, CountDone done);
   void GetSession(std::string session_id, SessionDone done) override;
   void ListSessions(ListQuery query, PageDone done) override;
 
@@ -83,6 +93,8 @@ class Hub final : public Broker {
     IoThread* thread = nullptr;
     RoutingIndex index;
     std::vector<RoutingIndex::Entry*> scratch;  // reused per resolution; thread-owned
+    // Sessions a drain has not asked to close yet; set by its first step. Thread-owned.
+    std::optional<std::vector<std::string>> drain_pending;
   };
 
   // Runs `work(shard)` on the shards listed (on each shard's thread), then `done(partials)` once,

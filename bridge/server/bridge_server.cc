@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
+#include "server/session_drain.h"
 #include "spdlog/spdlog.h"
 
 namespace wsbridge {
@@ -91,6 +91,7 @@ absl::Status BridgeServer::Init() {
   policy_ = std::make_unique<HandshakePolicy>(admission, verifier_.get());
   events_ = std::make_unique<EventBus>(config_.events, node_id_);
   event_publisher_ = std::make_unique<EventPublisher>(*events_);
+  session_event_log_ = std::make_unique<SessionEventLog>(*event_publisher_);
 
   // I/O threads, each with its hub shard and session context.
   size_t thread_count = config_.listeners.io_threads;
@@ -143,7 +144,7 @@ absl::Status BridgeServer::Init() {
         .hub = *hub_,
         .limiter = *limiter_,
         .options = config_.session,
-        .events = *event_publisher_,
+        .events = *session_event_log_,
         .clock = clock_,
         .metrics = metrics_->thread(i),
     }));
@@ -365,10 +366,19 @@ void BridgeServer::Shutdown(absl::Duration drain) {
   }
   // Listeners stay open while sessions drain, so new browsers get a clear 503.
   if (threads_started_) {
-    auto closing = std::make_shared<absl::Notification>();
-    hub_->DisconnectAll(1001, "server shutting down", [closing](uint32_t) { closing->Notify(); });
-    closing->WaitForNotificationWithTimeout(absl::Seconds(5));
-    limiter_->AwaitNoSessions(absl::Now() + drain + config_.session.close_timeout);
+    // Closed in batches over the window (hub/drain_schedule.h), so browsers do not all come
+    // back at once; each close frame goes behind what is queued for its session. The last batch
+    // leaves room for the close handshakes, whose deadline bounds the wait below.
+    const absl::Time drain_start = absl::Now();
+    const auto schedule =
+        std::make_shared<const DrainSchedule>(drain, config_.session.close_timeout);
+    spdlog::info("drain: closing {} sessions with 1001 in up to {} batches over {}",
+                 limiter_->sessions(), schedule->steps(),
+                 absl::FormatDuration(schedule->StartOf(schedule->steps() - 1)));
+    const uint64_t asked = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
+    spdlog::info("drain: {} sessions asked to close", asked);
+    limiter_->AwaitNoSessions(drain_start + drain + config_.session.close_timeout +
+                              absl::Seconds(1));
   }
   for (auto& listener : listeners_) listener->Stop();
   for (auto& sweeper : sweepers_) sweeper->Stop();

@@ -33,6 +33,7 @@
 #include "runtime/listener.h"
 #include "server/descriptor_budget.h"
 #include "server/grpc_port_probe.h"
+#include "server/session_event_log.h"
 #include "server/websocket_connection_budget.h"
 #include "ws/handshake_policy.h"
 #include "ws/http_handshake.h"
@@ -66,9 +67,10 @@ class BridgeServer {
   const BridgeService& api_service() const { return *service_; }
 
   // Drains and stops: readiness and gRPC health go NOT_SERVING, new connections get 503 and
-  // new calls UNAVAILABLE, every session is closed with 1001, and once they are gone (or
-  // `drain` has passed) their `closed` events are delivered, the Events streams end with OK,
-  // and the gRPC server and the I/O threads stop. Idempotent.
+  // new calls UNAVAILABLE, the sessions are closed with 1001 in batches spread over `drain`
+  // (server/session_drain.h; each after what was queued for it), and once they are gone (or
+  // `drain` plus the close timeout has passed) their `closed` events are delivered, the Events
+  // streams end with OK, and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
 
   // What SIGHUP does (bridge/main.cc): reads the wss certificate and key again; connections
@@ -100,7 +102,8 @@ class BridgeServer {
   std::unique_ptr<WebSocketConnectionBudget> websocket_budget_;  // reads limiter_
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::unique_ptr<EventBus> events_;
-  std::unique_ptr<EventPublisher> event_publisher_;  // sessions report to it; it feeds events_
+  std::unique_ptr<EventPublisher> event_publisher_;     // turns session reports into events_
+  std::unique_ptr<SessionEventLog> session_event_log_;  // logs each report, then publishes it
   SteadyClock clock_;
   std::unique_ptr<Hub> hub_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "runtime/structured_log.h"
 #include "spdlog/spdlog.h"
 #include "ws/frame_codec.h"
 #include "ws/session.h"
@@ -184,6 +185,20 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
 void HttpHandshake::Respond(unsigned status, std::string body) {
   // Answers to static file requests are not refused upgrades.
   if (!serving_static_) context_.metrics.CountRejection(status);
+  // One line per refused upgrade (or unreadable request), with why; plain HTTP requests for
+  // static files are not handshakes. The reason is ours and never holds the token: the request
+  // target, which may, is not logged.
+  if (!parser_.is_header_done() || beast::websocket::is_upgrade(parser_.get())) {
+    beast::error_code ec;
+    const auto remote = transport_.socket().remote_endpoint(ec);
+    const absl::string_view reason = absl::StripTrailingAsciiWhitespace(body);
+    LogEvent(
+        spdlog::level::info, "handshake refused",
+        {{"status", status},
+         {"reason", std::string_view(reason.data(), reason.size())},
+         {"remote_address",
+          ec ? std::string() : absl::StrCat(remote.address().to_string(), ":", remote.port())}});
+  }
   auto response = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(status),
       parser_.get().version() == 0 ? 11 : parser_.get().version());

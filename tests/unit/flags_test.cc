@@ -121,6 +121,7 @@ TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   EXPECT_EQ(config.node.node_id, "");
   EXPECT_EQ(config.node.drain_seconds, 10u);
   EXPECT_EQ(config.node.log_level, "info");
+  EXPECT_EQ(config.node.log_format, "text");
   EXPECT_EQ(config.node.fd_reserve, 0u);
   ExpectSameConfig(config, Config());
 }
@@ -221,6 +222,7 @@ std::vector<FlagCase> EveryFlag() {
       {"node_id", "node-7", [](const Config& c) { EXPECT_EQ(c.node.node_id, "node-7"); }},
       {"drain_seconds", "30", [](const Config& c) { EXPECT_EQ(c.node.drain_seconds, 30u); }},
       {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.node.log_level, "debug"); }},
+      {"log_format", "json", [](const Config& c) { EXPECT_EQ(c.node.log_format, "json"); }},
       {"fd_reserve", "300", [](const Config& c) { EXPECT_EQ(c.node.fd_reserve, 300u); }},
   };
 }
@@ -229,7 +231,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 43u);
+  EXPECT_EQ(tested.size(), 44u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
@@ -495,6 +497,7 @@ TEST(FlagsTest, EveryKindOfErrorIsInvalidArgumentNamingTheFlag) {
       {{"--bind="}, {}, {"--bind", "empty"}},
       {{"--bind=1.2.3.4 "}, {}, {"--bind", "whitespace"}},
       {{"--log_level=verbose"}, {}, {"--log_level", "not a log level"}},
+      {{"--log_format=xml"}, {}, {"--log_format", "not text or json"}},
       {{"--public_topics=a,,b"}, {}, {"--public_topics", "empty entry"}},
       {{"--public_topics=a,"}, {}, {"--public_topics", "empty entry"}},
       {{"--allowed_origins=, x"}, {}, {"--allowed_origins", "empty entry"}},

@@ -543,6 +543,53 @@ TEST_F(HubTest, DisconnectAllClosesEverySessionOnBothShards) {
   }
 }
 
+TEST_F(HubTest, DrainStepsCloseAnEvenShareOfEachShardThenEveryoneLeft) {
+  // 4 steps (0, 100, 200, 300 ms); shard 0 holds 8 sessions, shard 1 holds 4.
+  const auto schedule = std::make_shared<const DrainSchedule>(
+      absl::Milliseconds(600), absl::Milliseconds(300), absl::Milliseconds(100));
+  ASSERT_EQ(schedule->steps(), 4u);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 12; ++i) {
+    ids.push_back("s" + std::to_string(i));
+    AddSession(i < 8 ? 0 : 1, ids.back(), "");
+  }
+  auto closed_count = [&] {
+    size_t closed = 0;
+    for (const std::string& id : ids) closed += session(id).closes.size();
+    return closed;
+  };
+  auto step = [&](size_t n) {
+    return Await<uint32_t>([&](CountDone done) {
+      hub_.CloseDrainStep(schedule, n, 1001, "server shutting down", std::move(done));
+    });
+  };
+
+  EXPECT_EQ(step(0), 3u);  // 8 / 4 and 4 / 4, rounded up
+  EXPECT_EQ(closed_count(), 3u);
+  // One session of shard 0 not yet asked leaves on its own; one arrives late on shard 1.
+  std::string gone;
+  for (size_t i = 0; i < 8 && gone.empty(); ++i) {
+    if (session(ids[i]).closes.empty()) gone = ids[i];
+  }
+  RemoveSession(0, gone);
+  AddSession(1, "late", "");
+
+  // Shard 0: 6 pending / 3 steps = 2 (one may be the one gone); shard 1: 4 pending / 3 = 2.
+  const uint32_t second = step(1);
+  EXPECT_GE(second, 3u);
+  EXPECT_LE(second, 4u);
+  // Step 2 missed: the last step closes everything left, "late" included.
+  EXPECT_EQ(3u + second + step(3), 12u);
+  for (const std::string& id : ids) {
+    if (id == gone) {
+      EXPECT_TRUE(session(id).closes.empty());
+      continue;
+    }
+    EXPECT_THAT(session(id).closes, ElementsAre(Pair(1001, "server shutting down"))) << id;
+  }
+  EXPECT_THAT(session("late").closes, ElementsAre(Pair(1001, "server shutting down")));
+}
+
 // --- GetSession ---------------------------------------------------------------------------------
 
 TEST_F(HubTest, GetSessionDescribesASessionFromWhicheverShardHoldsIt) {
