@@ -41,6 +41,19 @@ enum class CloseInitiator : uint8_t {
   kTransport,  // the TCP connection ended or went silent without a close handshake
 };
 
+// The initiator as logs name it: "client", "server" or "transport".
+constexpr const char* InitiatorName(CloseInitiator initiator) {
+  switch (initiator) {
+    case CloseInitiator::kClient:
+      return "client";
+    case CloseInitiator::kServer:
+      return "server";
+    case CloseInitiator::kTransport:
+      return "transport";
+  }
+  return "unknown";
+}
+
 class SessionEventSink {
  public:
   virtual ~SessionEventSink() = default;

@@ -7,18 +7,6 @@
 namespace wsbridge {
 namespace {
 
-const char* InitiatorName(CloseInitiator initiator) {
-  switch (initiator) {
-    case CloseInitiator::kClient:
-      return "client";
-    case CloseInitiator::kServer:
-      return "server";
-    case CloseInitiator::kTransport:
-      return "transport";
-  }
-  return "unknown";
-}
-
 const char* ErrorName(SessionErrorCode code) {
   switch (code) {
     case SessionErrorCode::kSlowConsumer:

@@ -48,18 +48,6 @@ PayloadPtr UpgradeResponse(std::string_view client_key, const std::string& sessi
                    kSessionIdHeader, ": ", session_id, "\r\n\r\n"));
 }
 
-const char* InitiatorName(CloseInitiator initiator) {
-  switch (initiator) {
-    case CloseInitiator::kClient:
-      return "client";
-    case CloseInitiator::kServer:
-      return "server";
-    case CloseInitiator::kTransport:
-      return "transport";
-  }
-  return "?";
-}
-
 }  // namespace
 
 class Session::TransportSink final : public ws::ByteSink {

@@ -65,12 +65,16 @@ function bridgectl(bridge, ...args) {
   });
 }
 
-/** `bridgectl events --after=0`: every event since the bridge started, as parsed JSON lines. */
+/**
+ * `bridgectl events`: the live Events stream as parsed JSON lines. It sees only what happens after
+ * it subscribed, so await ready() (the bridge counts the stream in /metrics) before acting.
+ */
 class EventsTail {
   constructor(bridge) {
+    this.bridge = bridge;
     this.events = [];
     this.stderr = '';
-    this.child = spawn(bridgectlBinary, [`--target=127.0.0.1:${bridge.grpcPort}`, 'events', '--after=0'],
+    this.child = spawn(bridgectlBinary, [`--target=127.0.0.1:${bridge.grpcPort}`, 'events'],
       { env: { ...process.env, WSBRIDGE_API_KEY: API_KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout }).on('line', (line) => this.events.push(JSON.parse(line)));
     this.child.stderr.on('data', (chunk) => (this.stderr += chunk));
@@ -83,6 +87,14 @@ class EventsTail {
   async waitFor(user, kind, count = 1) {
     return eventually(() => this.of(user, kind).length >= count && this.of(user, kind),
       () => `${count} ${kind} event(s) of ${user}; events so far: ${JSON.stringify(this.events)} ${this.stderr}`);
+  }
+
+  async ready() {
+    const streams = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${this.bridge.adminPort}/metrics`)).text();
+      return Number(/^wsbridge_events_streams (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    await eventually(async () => (await streams()) >= 1, () => `the Events stream to be open ${this.stderr}`);
   }
 
   stop() {
@@ -127,6 +139,7 @@ async function scenario(name, body) {
     return opened;
   };
   try {
+    await ctx.events.ready();
     await body(ctx);
   } catch (error) {
     for (const [i, page] of ctx.pages.entries()) {
@@ -282,9 +295,10 @@ test('a bridge restart is survived: reconnect attempts with backoff while it is 
     // The new process on the same port: the page is back on its own, on the new bridge.
     ctx.events.stop();
     ctx.bridge = await startBridge({ wsPort });
-    ctx.events = new EventsTail(ctx.bridge);
     await page.waitForSelector('#state[data-state="open"]', { timeout: 60000 });
-    await ctx.events.waitFor(ctx.user, 'opened');
+    // The page may be back before an Events tail could subscribe: ask the new bridge instead.
+    await eventually(async () => (await bridgectl(ctx.bridge, 'sessions', 'list', `--user=${ctx.user}`)).sessions?.length === 1,
+      `a session of ${ctx.user} on the new bridge`);
     await bridgectl(ctx.bridge, 'push', `--user=${ctx.user}`, '--text=welcome back');
     await page.waitForSelector('#notifications li >> text=welcome back');
     assert.equal(await page.evaluate(() => window.wsbridgeDemo.client.attempt), 0);
