@@ -32,6 +32,10 @@ packages=(
   libspdlog-dev
   # permessage-deflate (raw DEFLATE)
   zlib1g-dev
+  # cluster mode (--redis_url): hiredis's async API, driven from Asio (bridge/redis/)
+  libhiredis-dev
+  # the cluster tests: a real redis-server started on a free loopback port (tests/support)
+  redis-server
   # /metrics: prometheus-cpp's core (registry, Collectable, text serializer)
   prometheus-cpp-dev
   # the metrics tests: a real Prometheus server scrapes the bridge, and promtool checks the
@@ -48,7 +52,7 @@ packages=(
 # above reaches the image's build stage without a second list to keep in step.
 not_for_building=(
   ccache clang-format clang libclang-rt-14-dev libgtest-dev libgmock-dev
-  python3-grpcio python3-protobuf chromium prometheus
+  python3-grpcio python3-protobuf chromium prometheus redis-server
 )
 if [ "$build_only" -eq 1 ]; then
   kept=()
