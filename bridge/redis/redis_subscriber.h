@@ -11,7 +11,9 @@
 // to every channel it holds; once Redis has confirmed them all it reports connected with
 // `resubscribed` = how many. Messages published while it was down are lost (Redis pub/sub keeps
 // nothing): a caller that must not miss any learns of the gap from that report (and from the
-// loss reported before it).
+// loss reported before it). Messages of a channel confirmed early may arrive before the report.
+// A SUBSCRIBE that Redis refuses (an ACL without the channel) is not reported: the channel
+// stays inactive and its `on_active` never runs.
 //
 // Thread-safety: Subscribe() and Unsubscribe() may be called from any thread; they post onto the
 // Redis thread, which owns the channel set. Calls from one thread take effect in their order.
