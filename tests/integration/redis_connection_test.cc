@@ -253,6 +253,40 @@ TEST_F(RedisConnectionTest, PublishedMessagesReachASubscriberUntilItUnsubscribes
   EXPECT_EQ(inbox.size(), 2u);
 }
 
+// A message Redis sent before it processed the UNSUBSCRIBE, still unread when Unsubscribe() ran,
+// is not delivered.
+TEST_F(RedisConnectionTest, AMessageInFlightAtUnsubscribeIsNotDelivered) {
+  RedisServer server;
+  IoThread publisher_thread(1);  // keeps publishing while the Redis thread is held
+  publisher_thread.Start();
+  RedisConnection publisher(publisher_thread, OptionsFor(server.Url()));
+  Inbox inbox;
+  RedisSubscriber subscriber(redis_thread_, OptionsFor(server.Url()), inbox.Callback());
+  SubscribeAndWait(subscriber, "news");
+  SubscribeAndWait(subscriber, "marker");
+
+  // Hold the Redis thread, so the next message waits unread in the subscriber's socket.
+  std::promise<void> held;
+  std::promise<void> release;
+  std::future<void> released = release.get_future();
+  redis_thread_.Post([&] {
+    held.set_value();
+    released.wait();
+  });
+  held.get_future().wait();
+  EXPECT_EQ(Call(publisher, {"PUBLISH", "news", "in flight"}).integer, 1);
+  subscriber.Unsubscribe("news");  // runs before the subscriber reads the message
+  release.set_value();
+
+  // Redis sends the marker after the message on the same connection: once it is here, the
+  // message was read too.
+  EXPECT_EQ(Call(publisher, {"PUBLISH", "marker", "after"}).integer, 1);
+  ASSERT_TRUE(Eventually([&] { return inbox.size() >= 1; }));
+  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox.messages()[0].first, "marker");
+}
+
 TEST_F(RedisConnectionTest, AnOutageFailsPendingCommandsOnceAndBothClientsComeBackByThemselves) {
   RedisServer server;
   StateLog connection_state;
@@ -354,13 +388,16 @@ TEST_F(RedisConnectionTest, ACompletionMayDestroyItsConnection) {
   std::promise<void> destroyed;
   auto redis = std::make_unique<RedisConnection>(redis_thread_, OptionsFor(server.Url()));
   // The first reply destroys the connection from inside hiredis's callback; the others are
-  // then failed by the (deferred) free of the context.
-  redis->Command({"PING"}, [&](RedisReply) {
-    ++completions;
-    redis.reset();
-    destroyed.set_value();
+  // then failed by the (deferred) free of the context. All are given in one task of the Redis
+  // thread, so no completion can run before the last is given.
+  redis_thread_.Post([&] {
+    redis->Command({"PING"}, [&](RedisReply) {
+      ++completions;
+      redis.reset();
+      destroyed.set_value();
+    });
+    for (int i = 0; i < 100; ++i) redis->Command({"PING"}, [&](RedisReply) { ++completions; });
   });
-  for (int i = 0; i < 100; ++i) redis->Command({"PING"}, [&](RedisReply) { ++completions; });
   ASSERT_EQ(destroyed.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   ASSERT_TRUE(Eventually([&] { return completions.load() == 101; }));
 }
