@@ -2,6 +2,8 @@
 
 #include <hiredis/async.h>
 
+#include <utility>
+
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -17,7 +19,9 @@ using boost::asio::posix::stream_descriptor;
 // outstanding.
 struct Watch : std::enable_shared_from_this<Watch> {
   Watch(redisAsyncContext* context, IoThread& io, std::weak_ptr<void> owner_ref)
-      : ac(context), descriptor(io.Make<stream_descriptor>(context->c.fd)), owner(owner_ref) {}
+      : ac(context),
+        descriptor(io.Make<stream_descriptor>(context->c.fd)),
+        owner(std::move(owner_ref)) {}
 
   redisAsyncContext* ac;  // null once hiredis has freed it
   stream_descriptor descriptor;

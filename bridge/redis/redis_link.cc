@@ -87,7 +87,7 @@ void RedisLink::Connect() {
   if (ac->err != 0) {
     std::string why = absl::StrCat("redis: cannot connect to ", Where(), ": ", ac->errstr);
     redisAsyncFree(ac);  // no hooks installed yet: only closes the socket
-    Lost(std::move(why));
+    Lost(why);
     return;
   }
   ac->data = this;
@@ -105,12 +105,12 @@ void RedisLink::Connect() {
     if (!url.username.empty()) auth.push_back(url.username);
     auth.push_back(url.password);
     ++handshake_pending_;
-    Issue(auth, [this, attempt](RedisReply r) { OnHandshakeReply(attempt, "AUTH", r); });
+    Issue(auth, [this, attempt](const RedisReply& r) { OnHandshakeReply(attempt, "AUTH", r); });
   }
   if (url.db != 0 && ac_ != nullptr) {
     ++handshake_pending_;
     Issue({"SELECT", std::to_string(url.db)},
-          [this, attempt](RedisReply r) { OnHandshakeReply(attempt, "SELECT", r); });
+          [this, attempt](const RedisReply& r) { OnHandshakeReply(attempt, "SELECT", r); });
   }
 
   connect_timer_.expires_after(absl::ToChronoNanoseconds(options_.connect_timeout));
@@ -196,7 +196,7 @@ void RedisLink::MarkConnected() {
   }
 }
 
-void RedisLink::Lost(std::string why) {
+void RedisLink::Lost(const std::string& why) {
   connected_ = false;
   handshake_pending_ = 0;
   connect_timer_.cancel();
@@ -214,14 +214,14 @@ void RedisLink::Lost(std::string why) {
   if (!closed_) ScheduleRetry();
 }
 
-void RedisLink::Abandon(std::string why) {
+void RedisLink::Abandon(const std::string& why) {
   redisAsyncContext* ac = ac_;
   ac_ = nullptr;
   abandon_reason_ = why;
   // Fails every command it held with `why`; deferred by hiredis to the end of the callback when
   // called from one.
   redisAsyncFree(ac);
-  Lost(std::move(why));
+  Lost(why);
 }
 
 void RedisLink::ScheduleRetry() {

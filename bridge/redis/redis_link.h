@@ -77,9 +77,9 @@ class RedisLink : public std::enable_shared_from_this<RedisLink> {
   void OnHandshakeReply(uint64_t attempt, const char* what, const RedisReply& reply);
   void MarkConnected();
   // The context is gone (freed by hiredis or by us): report, then retry after the backoff.
-  void Lost(std::string why);
+  void Lost(const std::string& why);
   // Frees the context ourselves, giving `why` to the commands it held.
-  void Abandon(std::string why);
+  void Abandon(const std::string& why);
   void ScheduleRetry();
   std::string Where() const;
 

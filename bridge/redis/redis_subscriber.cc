@@ -24,7 +24,7 @@ class RedisSubscriber::Channels {
   void Start() { link_->Connect(); }
   void Close() { link_->Close(); }
 
-  void Subscribe(std::string channel, std::function<void()> on_active) {
+  void Subscribe(const std::string& channel, std::function<void()> on_active) {
     Channel& c = channels_[channel];
     if (++c.refs == 1 && link_->connected()) link_->SendPubSub({"SUBSCRIBE", channel});
     if (on_active == nullptr) return;
@@ -142,7 +142,7 @@ RedisSubscriber::~RedisSubscriber() {
 void RedisSubscriber::Subscribe(std::string channel, std::function<void()> on_active) {
   thread_.Post([channels = channels_, channel = std::move(channel),
                 on_active = std::move(on_active)]() mutable {
-    channels->Subscribe(std::move(channel), std::move(on_active));
+    channels->Subscribe(channel, std::move(on_active));
   });
 }
 
