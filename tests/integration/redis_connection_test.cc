@@ -4,6 +4,7 @@
 // sanitizers: hiredis handing its socket to Asio is exactly where ASan finds bugs.
 #include <atomic>
 #include <cstdint>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -170,6 +171,41 @@ TEST_F(RedisConnectionTest, TenThousandPipelinedIncrsCompleteInOrder) {
   }
   ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
   for (int i = 0; i < kCount; ++i) ASSERT_EQ(seen[i], i + 1) << "reply " << i;
+}
+
+// The write(2) calls this process has made so far (all threads), from /proc/self/io.
+int64_t WriteCalls() {
+  std::ifstream io("/proc/self/io");
+  std::string field;
+  int64_t value = 0;
+  while (io >> field >> value) {
+    if (field == "syscw:") return value;
+  }
+  ADD_FAILURE() << "no syscw in /proc/self/io";
+  return 0;
+}
+
+// Pipelining: commands given in one turn of the Redis thread leave in a few writes, not one
+// each. Counted as the process's write system calls, which nothing else makes meanwhile (the
+// commands are given on the Redis thread itself, so no wake-up of its loop is written either).
+TEST_F(RedisConnectionTest, CommandsGivenBackToBackShareTheirWrites) {
+  RedisServer server;
+  constexpr int kCount = 10000;
+  std::atomic<int> completions{0};
+  std::promise<void> all;
+  RedisConnection redis(redis_thread_, OptionsFor(server.Url()));
+  EXPECT_EQ(Call(redis, {"PING"}).str, "PONG");
+  const int64_t before = WriteCalls();
+  redis_thread_.Post([&] {
+    for (int i = 0; i < kCount; ++i) {
+      redis.Command({"INCR", "n"}, [&](RedisReply) {
+        if (++completions == kCount) all.set_value();
+      });
+    }
+  });
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const int64_t writes = WriteCalls() - before;
+  EXPECT_LT(writes, 100) << kCount << " commands took " << writes << " writes";
 }
 
 TEST_F(RedisConnectionTest, AuthWithThePasswordFromTheUrl) {
