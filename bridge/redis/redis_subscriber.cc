@@ -11,7 +11,7 @@
 namespace wsbridge {
 
 // The channel set and the link it is subscribed on; lives on the Redis thread.
-class RedisSubscriber::Channels {
+class RedisSubscriber::Channels : public std::enable_shared_from_this<Channels> {
  public:
   Channels(IoThread& io, RedisClientOptions options, MessageCallback on_message,
            StateCallback on_state)
@@ -51,7 +51,10 @@ class RedisSubscriber::Channels {
     std::vector<std::function<void()>> waiters;
   };
 
+  // Both run inside hiredis's processing; a callback may destroy the RedisSubscriber, so each
+  // keeps the channel set alive until it returns.
   void OnLinkState(const RedisStateChange& change) {
+    const std::shared_ptr<Channels> keep_alive = shared_from_this();
     for (auto& [name, c] : channels_) c.active = false;
     if (!change.connected) {
       resubscribing_ = false;
@@ -91,6 +94,7 @@ class RedisSubscriber::Channels {
   }
 
   void OnPush(const RedisReply& reply) {
+    const std::shared_ptr<Channels> keep_alive = shared_from_this();
     if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 3) return;
     const std::string& kind = reply.elements[0].str;
     const std::string& channel = reply.elements[1].str;

@@ -380,18 +380,21 @@ TEST_F(RedisConnectionTest, AnOutageFailsPendingCommandsOnceAndBothClientsComeBa
 TEST_F(RedisConnectionTest, ASubscriberSurvivesAKilledServer) {
   RedisServer server;
   StateLog state;
+  StateLog publisher_state;
   Inbox inbox;
-  RedisConnection publisher(redis_thread_, OptionsFor(server.Url()));
+  RedisConnection publisher(redis_thread_, OptionsFor(server.Url()), publisher_state.Callback());
   RedisSubscriber subscriber(redis_thread_, OptionsFor(server.Url()), inbox.Callback(),
                              state.Callback());
   SubscribeAndWait(subscriber, "a");
   SubscribeAndWait(subscriber, "b");
   server.Kill();
-  ASSERT_TRUE(Eventually([&] { return state.losses() >= 1; }));
+  ASSERT_TRUE(Eventually([&] { return state.losses() >= 1 && publisher_state.losses() >= 1; }));
   // Taken while down: subscribed on the way back.
   subscriber.Subscribe("c");
   server.Restart();
   ASSERT_TRUE(Eventually([&] { return state.connected(); }, absl::Seconds(10)));
+  // The publisher comes back on its own schedule.
+  ASSERT_TRUE(Eventually([&] { return publisher_state.connected(); }, absl::Seconds(10)));
   EXPECT_EQ(state.changes().back().resubscribed, 3u);
   for (const char* channel : {"a", "b", "c"}) {
     EXPECT_EQ(Call(publisher, {"PUBLISH", channel, channel}).integer, 1) << channel;
@@ -436,6 +439,29 @@ TEST_F(RedisConnectionTest, ACompletionMayDestroyItsConnection) {
   });
   ASSERT_EQ(destroyed.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   ASSERT_TRUE(Eventually([&] { return completions.load() == 101; }));
+}
+
+TEST_F(RedisConnectionTest, AMessageCallbackMayDestroyItsSubscriber) {
+  RedisServer server;
+  std::atomic<int> messages{0};
+  std::promise<void> destroyed;
+  std::unique_ptr<RedisSubscriber> subscriber;
+  subscriber = std::make_unique<RedisSubscriber>(redis_thread_, OptionsFor(server.Url()),
+                                                 [&](const std::string&, const std::string&) {
+                                                   if (++messages == 1) {
+                                                     subscriber.reset();
+                                                     destroyed.set_value();
+                                                   }
+                                                 });
+  RedisConnection publisher(redis_thread_, OptionsFor(server.Url()));
+  SubscribeAndWait(*subscriber, "bye");
+  // Several messages in one read: the first one's callback destroys the subscriber.
+  redis_thread_.Post([&] {
+    for (int i = 0; i < 10; ++i) publisher.Command({"PUBLISH", "bye", "x"}, [](RedisReply) {});
+  });
+  ASSERT_EQ(destroyed.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(Call(publisher, {"PING"}).str, "PONG");
+  EXPECT_EQ(messages.load(), 1);
 }
 
 TEST_F(RedisConnectionTest, NoServerMeansUnansweredErrorsAndLostReportedOnce) {
