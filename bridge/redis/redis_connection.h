@@ -17,8 +17,10 @@
 // order of the calls. Completions and `on_state` run on the Redis thread, must not block, and
 // may call Command() again. Every completion runs exactly once.
 //
-// Destruction: from any thread. Pending commands complete with "connection closed" and, when
-// the destructor returns, no callback of this connection runs any more. Off the Redis thread it
+// Destruction: from any thread, also from inside one of its own completions or `on_state`.
+// Pending commands complete with "connection closed" and, when the destructor returns, no
+// callback of this connection runs any more (from inside a callback: none but the completions
+// of the commands it still held, which run when that callback returns). Off the Redis thread it
 // waits for the Redis thread to do this. REQUIRES: that thread is running.
 #pragma once
 

@@ -18,8 +18,8 @@
 // Thread-safety: Subscribe() and Unsubscribe() may be called from any thread; they post onto the
 // Redis thread, which owns the channel set. Calls from one thread take effect in their order.
 // `on_message`, `on_state` and `on_active` run on the Redis thread and must not block.
-// Destruction as RedisConnection's: from any thread, and when the destructor returns no callback
-// runs any more. REQUIRES: the Redis thread is running.
+// Destruction as RedisConnection's: from any thread, also from inside its own callbacks, and
+// when the destructor returns no callback runs any more. REQUIRES: the Redis thread is running.
 #pragma once
 
 #include <functional>
