@@ -5,7 +5,9 @@
 //   - a message that does not fit the send queue (its message limit or its byte limit) is
 //     refused, counted as one queue drop, and the session is closed with 1013 "slow consumer";
 //     nothing is dropped while the queue has room, and nothing oldest-first;
-//   - a write that makes no progress for --write_timeout closes it the same way, with no drop.
+//   - a write that makes no progress for --write_timeout closes it the same way, with no drop;
+//   - either way, a browser that never reads again is dropped at the close deadline and is still
+//     counted as the server's 1013 close.
 // Each test then scrapes /metrics and checks the numbers the policy makes exact: one drop or none,
 // one slow-consumer close, one close with code 1013 by the server, and sent messages and bytes
 // equal to what the healthy browser received plus the whole frames the slow one read before its
@@ -241,6 +243,52 @@ TEST(SlowConsumerMetricsTest, ByteLimitOverflowIsOneDropAndOne1013Close) {
   ExpectOneOverflowCounted({.max_bytes = 64 * 1024, .max_messages = 100000},
                            "send queue full (4 messages, 65536 bytes) with a message of 16384 "
                            "bytes waiting");
+}
+
+TEST(SlowConsumerMetricsTest, ABrowserThatNeverReadsAgainIsStillA1013CloseByTheServer) {
+  // The common case in production: the stalled browser never drains, so its close handshake
+  // never completes and the close deadline drops the connection. It is still counted as the
+  // slow-consumer close the server started, not as a transport failure.
+  TestBridge bridge([](Config& config) {
+    config.session.send_queue = {.max_bytes = 64 << 20, .max_messages = 8};
+    config.session.write_timeout = absl::Minutes(5);
+    config.session.close_timeout = absl::Milliseconds(300);
+  });
+  EventsReader events(bridge.api(), v1::EventsRequest());
+  ASSERT_TRUE(Eventually([&] { return bridge.server().events().subscription_count() == 1; }));
+  auto healthy = bridge.ConnectUser("healthy", "topics=news");
+  ASSERT_TRUE(healthy);
+  StalledBrowser stalled(bridge.ws_port());
+  ASSERT_TRUE(stalled.upgraded());
+
+  int sent = 0;
+  uint32_t dropped = 0;
+  while (sent < 5000 && dropped == 0) {
+    v1::BroadcastResponse response;
+    ASSERT_TRUE(
+        bridge.api()
+            .Broadcast(CallContext().get(), ToNews(Numbered(sent, kMessageBytes)), &response)
+            .ok());
+    ++sent;
+    dropped = response.dropped();
+  }
+  ASSERT_EQ(dropped, 1u);
+  auto closed = NextEventOf(events, stalled.session_id(),
+                            [](const v1::Event& event) { return event.has_closed(); });
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->closed().code(), 1013u);
+  EXPECT_EQ(closed->closed().initiator(), v1::INITIATOR_SERVER);
+  for (int i = 0; i < sent; ++i) ASSERT_TRUE(healthy->NextMessage().has_value()) << i;
+
+  ASSERT_TRUE(Eventually([&] { return Scrape(bridge).ValueOrZero("wsbridge_sessions") == 1; }));
+  PrometheusText m = Scrape(bridge);
+  EXPECT_EQ(m.Value("wsbridge_queue_drops_total"), 1);
+  EXPECT_EQ(m.Value("wsbridge_slow_consumer_closes_total"), 1);
+  EXPECT_EQ(m.Value("wsbridge_sessions_closed_total", Closed("1013", "server")), 1);
+  EXPECT_EQ(m.ValueOrZero("wsbridge_sessions_closed_total", Closed("1006", "transport")), 0);
+  // What sat in the kernel's buffers counts as written; the message cut off mid-frame does not.
+  EXPECT_GE(m.ValueOrZero("wsbridge_sent_messages_total"), sent);
+  EXPECT_LT(m.ValueOrZero("wsbridge_sent_messages_total"), 2 * sent);
 }
 
 TEST(SlowConsumerMetricsTest, StalledWriteIsASlowConsumerCloseWithoutADrop) {
