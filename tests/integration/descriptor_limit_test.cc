@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 
 #include "support/child_process.h"
 #include "support/eventually.h"
+#include "support/prometheus_text.h"
 #include "support/raw_ws_client.h"
 #include "support/test_bridge.h"
 #include "support/ws_client.h"
@@ -109,6 +111,16 @@ class ChildBridge {
     return HttpReply{static_cast<unsigned>(std::stoi(reply.substr(9, 3))), reply.substr(body + 4)};
   }
 
+  // GET /metrics, parsed; nullopt when it does not answer or does not parse.
+  std::optional<PrometheusText> Scrape() {
+    const auto reply = Admin("/metrics");
+    if (!reply.has_value()) return std::nullopt;
+    auto parsed = PrometheusText::Parse(reply->body);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (!parsed.ok()) return std::nullopt;
+    return *std::move(parsed);
+  }
+
   // The value of a metric without labels, or -1.
   int64_t Metric(const std::string& name) {
     const auto reply = Admin("/metrics");
@@ -185,12 +197,15 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
 
   // More silent connections than the whole limit: without the budget the bridge runs out of
   // descriptors and gRPC's listener dies.
+  // Exactly the budget is admitted (silent, they stay in their handshake); every connection
+  // past it is refused, once.
   SilentConnections flood;
   ASSERT_TRUE(flood.Open(bridge.ports().ws, 300));
+  constexpr int kRefused = 300 - kBudget;
   ASSERT_TRUE(Eventually(
       [&] {
         return bridge.Metric("wsbridge_websocket_handshakes") == kBudget &&
-               bridge.Metric("wsbridge_websocket_refused_total") >= 300 - kBudget;
+               bridge.Metric("wsbridge_websocket_refused_total") == kRefused;
       },
       absl::Seconds(30)))
       << bridge.Log();
@@ -201,6 +216,16 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
   const auto head = late.ReadHttpHead(absl::Seconds(10));
   ASSERT_TRUE(head.has_value());
   EXPECT_THAT(*head, HasSubstr(" 503 "));
+
+  // Every refusal, the flood's and the browser's, is a refused handshake with status 503 on
+  // /metrics, and nothing else is.
+  auto scrape = bridge.Scrape();
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsbridge_handshake_rejections_total", {{"status", "503"}}),
+            kRefused + 1);
+  EXPECT_EQ(scrape->Value("wsbridge_websocket_refused_total"), kRefused + 1);
+  EXPECT_EQ(scrape->ValueOrZero("wsbridge_handshake_rejections_total", {{"status", "400"}}), 0);
+  EXPECT_EQ(scrape->Value("wsbridge_sessions_opened_total"), 0);
 
   // A service that connects now is served, and the node is ready.
   const grpc::Status status = ListSessionsOnNewChannel(bridge.ports().grpc);
@@ -228,6 +253,15 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
       absl::Seconds(10)))
       << bridge.Log();
   EXPECT_EQ(CountLines(bridge.Log(), "refusing WebSocket connections"), 1u);
+  // The admitted silent connections ended without a request: not refused handshakes either.
+  ASSERT_TRUE(Eventually([&] { return bridge.Metric("wsbridge_websocket_handshakes") == 0; },
+                         absl::Seconds(10)));
+  scrape = bridge.Scrape();
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsbridge_handshake_rejections_total", {{"status", "503"}}),
+            kRefused + 1);
+  EXPECT_EQ(scrape->ValueOrZero("wsbridge_handshake_rejections_total", {{"status", "400"}}), 0);
+  EXPECT_EQ(scrape->Value("wsbridge_sessions_opened_total"), 1);
 }
 
 TEST(DescriptorLimitTest, ReadinessFailsWhileAListenerIsNotAccepting) {
