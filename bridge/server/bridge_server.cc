@@ -197,11 +197,14 @@ absl::Status BridgeServer::Init() {
         *threads_[i], {address, ws_port},
         i == 0 ? Listener::PortSharing::kFirstOfGroup : Listener::PortSharing::kJoinGroup,
         [context, environment, budget](boost::asio::ip::tcp::socket s) {
-          // Accept, then answer 503 at once, rather than leave connections in the backlog:
-          // the browser learns why, and the descriptor is back within this call.
+          // Accept, then answer at once, rather than leave connections in the backlog: a
+          // browser learns why (503, on plain ws), and the descriptor is back within this call.
           std::shared_ptr<WebSocketConnectionBudget::HandshakeTicket> ticket =
               budget->TryStartHandshake();
-          if (ticket == nullptr) return AnswerOverBudget(s);
+          if (ticket == nullptr) {
+            return AnswerOverBudget(s, environment->tls == nullptr ? OverBudgetAnswer::kHttp503
+                                                                   : OverBudgetAnswer::kCloseOnly);
+          }
           // The ticket goes with the handshake object, which lives as long as its socket (or
           // until a Session, counted by the limiter, takes the socket over).
           std::shared_ptr<HttpHandshake>(

@@ -27,6 +27,7 @@
 #include "support/prometheus_text.h"
 #include "support/raw_ws_client.h"
 #include "support/test_bridge.h"
+#include "support/test_certificates.h"
 #include "support/ws_client.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
@@ -67,11 +68,8 @@ struct Ports {
 // handshake timeout long enough that silent connections stay for the whole test.
 class ChildBridge {
  public:
-  explicit ChildBridge(DescriptorLimit limit)
-      : process_(WSBRIDGE_BINARY,
-                 {"--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0", "--admin_port=0",
-                  "--io_threads=2", "--allow_anonymous", "--handshake_timeout=10m"},
-                 {}, limit) {
+  explicit ChildBridge(DescriptorLimit limit, std::vector<std::string> more_flags = {})
+      : process_(WSBRIDGE_BINARY, WithFlags(std::move(more_flags)), {}, limit) {
     const auto line = process_.ReadStdoutLine(absl::Seconds(20));
     if (!line.has_value()) return;
     static const std::regex kPattern(R"(grpc_port=(\d+) ws_port=(\d+) admin_port=(\d+))");
@@ -132,6 +130,15 @@ class ChildBridge {
   }
 
  private:
+  static std::vector<std::string> WithFlags(std::vector<std::string> more) {
+    std::vector<std::string> flags = {
+        "--bind=127.0.0.1",       "--grpc_port=0",  "--ws_port=0",
+        "--admin_port=0",         "--io_threads=2", "--allow_anonymous",
+        "--handshake_timeout=10m"};
+    flags.insert(flags.end(), more.begin(), more.end());
+    return flags;
+  }
+
   ChildProcess process_;
   Ports ports_;
 };
@@ -264,6 +271,28 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
   EXPECT_EQ(scrape->Value("wsbridge_sessions_opened_total"), 1);
 }
 
+TEST(DescriptorLimitTest, OverTheBudgetAWssPortClosesWithoutAPlaintextAnswer) {
+  SKIP_UNDER_SANITIZERS();
+  const std::string directory = MakeTempDirectory("wsbridge-budget-tls");
+  TestCa ca(directory, "test");
+  const CertificateFiles server = ca.Issue("bridge", "server");
+  ChildBridge bridge(kSmallLimit, {"--ws_tls_cert=" + server.cert, "--ws_tls_key=" + server.key});
+  ASSERT_TRUE(bridge.started()) << bridge.Log();
+  SilentConnections flood;
+  ASSERT_TRUE(flood.Open(bridge.ports().ws, kBudget + 10));
+  ASSERT_TRUE(Eventually([&] { return bridge.Metric("wsbridge_websocket_refused_total") == 10; },
+                         absl::Seconds(30)))
+      << bridge.Log();
+
+  // A TLS client past the budget: its ClientHello is met by the end of the connection, not by
+  // "HTTP/1.1 503" bytes that its TLS stack would take for a broken record.
+  RawWsClient late(bridge.ports().ws);
+  late.Write(std::string("\x16\x03\x01\x00\x05hello", 10));
+  EXPECT_EQ(late.ReadToEnd(absl::Seconds(10)), std::optional<std::string>(""));
+  auto scrape = bridge.Scrape();
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsbridge_handshake_rejections_total", {{"status", "503"}}), 11);
+}
 TEST(DescriptorLimitTest, ReadinessFailsWhileAListenerIsNotAccepting) {
   SKIP_UNDER_SANITIZERS();
   ChildBridge bridge(kSmallLimit);
