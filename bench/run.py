@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """wsbridge benchmark driver: wsbridge against nginx+nchan and a minimal Beast "floor" server.
 
-Usage: bench/run.py [--build=build] [--rounds=3] [--quick] [--out=bench/out] [--only=a,b,c,d,e]
-                    [--servers=wsbridge,nchan,floor] [--charts_from=FILE.json] [--keep_temp]
+Usage: bench/run.py [--build=build] [--wsbridge=PATH] [--rounds=3] [--quick] [--out=bench/out]
+                    [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor] [--charts_from=FILE.json]
+                    [--keep_temp] [--deflate] [--payload=x|json] [--message_size=N]
 
 Each round starts every server fresh (wsbridge, then nginx+nchan, then the floor server), each with
 two worker threads/processes on loopback, runs the workloads against it and stops it:
@@ -1263,11 +1264,14 @@ def draw_charts(data, out_dir):
 
 # --- Main --------------------------------------------------------------------------------------
 
-def find_tools(build):
+def find_tools(build, wsbridge=None):
+    """The binaries of `build`; `wsbridge` (a path) replaces the bridge only, so that two builds of
+    the bridge can be measured with the same load generator and publisher."""
     build = Path(build)
     if not build.is_absolute():
         build = REPO / build
-    tools = {"wsbridge": build / "wsbridge", "loadgen": build / "bench" / "wsbridge_bench_loadgen",
+    tools = {"wsbridge": Path(wsbridge).resolve() if wsbridge else build / "wsbridge",
+             "loadgen": build / "bench" / "wsbridge_bench_loadgen",
              "publisher": build / "bench" / "wsbridge_bench_publisher",
              "floor": build / "bench" / "wsbridge_bench_floor"}
     return build, tools
@@ -1277,6 +1281,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="CMake build dir (default: build)")
+    parser.add_argument("--wsbridge", default=None,
+                        help="the wsbridge binary to measure (default: <build>/wsbridge); the "
+                             "bench tools still come from --build")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, small sizes: a smoke test of well under a minute")
@@ -1325,7 +1332,7 @@ def main(argv):
             return 2
     servers = [s for s in SERVERS if s in servers]  # always wsbridge, nchan, floor order
 
-    build, tools = find_tools(args.build)
+    build, tools = find_tools(args.build, args.wsbridge)
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
     missing = [str(tools[t]) for t in needed if not Path(tools[t]).is_file()]
     if missing:
