@@ -7,7 +7,8 @@ run, the medians and the spread. Compared: server CPU per delivery of the fan-ou
 
 Usage: bench/compare.py --before=/path/to/build --after=build [--pairs=4] [--only=a,d]
                         [--out=/tmp/compare]
-       bench/compare.py --table_from=/tmp/compare   # only print the table of earlier runs
+       bench/compare.py --table_from /tmp/compare [/tmp/compare2 ...]   # only print the table
+                                            # of earlier runs, pooled over the directories
 
 --before/--after name a build directory (wsbridge and bench/wsbridge_bench_{loadgen,publisher,
 floor}) or a wsbridge binary; for a binary the bench tools come from --tools_build (default
@@ -33,12 +34,14 @@ def spread(values):
     return 100 * (max(values) - min(values)) / statistics.median(values)
 
 
-def table(out):
+def table(outs):
+    """Prints the table of the runs in the directories `outs`, pooled."""
     rows = {}  # (metric, point) -> side -> values in run order
+    run_number = lambda path: int(os.path.basename(os.path.dirname(path)).split("_")[-1])
     for side in ("before", "after"):
-        runs = glob.glob(os.path.join(out, f"{side}_*", "summary.md"))
-        run_number = lambda path: int(os.path.basename(os.path.dirname(path)).split("_")[-1])
-        for summary in sorted(runs, key=run_number):
+        runs = [summary for out in outs for summary in sorted(
+            glob.glob(os.path.join(out, f"{side}_*", "summary.md")), key=run_number)]
+        for summary in runs:
             with open(summary) as f:
                 for line in f:
                     m = ROW.match(line)
@@ -74,7 +77,7 @@ def main():
     parser.add_argument("--tools_build", default="build",
                         help="bench tools for a side given as a wsbridge binary (default build)")
     parser.add_argument("--out", default="/tmp/wsbridge-compare")
-    parser.add_argument("--table_from")
+    parser.add_argument("--table_from", nargs="+", metavar="DIR")
     args = parser.parse_args()
     if args.table_from:
         return table(args.table_from)
@@ -95,7 +98,7 @@ def main():
                 # An invalid point is left out of that run's summary; the other runs still count.
                 print(f"{side} {i}: run.py exited {result.returncode}, see {out}.log",
                       file=sys.stderr, flush=True)
-    table(args.out)
+    table([args.out])
 
 
 if __name__ == "__main__":
