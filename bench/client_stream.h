@@ -1,8 +1,9 @@
 // ClientStream: the load generator's connection under Beast's websocket::stream, plain TCP or TLS
 // (wss). With an SSL_CTX it speaks TLS over its socket with OpenSSL directly: SSL_read, SSL_write
 // and SSL_connect on the socket's descriptor, waiting for readiness with async_wait when OpenSSL
-// wants bytes moved. So an idle TLS connection costs its SSL object and nothing else (the context
-// sets SSL_MODE_RELEASE_BUFFERS): asio::ssl::stream would add two 17 KiB buffers and a 2 x 17 KiB
+// wants bytes moved. So an idle TLS connection costs OpenSSL's own state (the context sets
+// SSL_MODE_RELEASE_BUFFERS) and no buffer of ours: 32.6 KiB per client against 5.3 KiB plain, as
+// measured in docs/benchmarks.md. asio::ssl::stream would add two 17 KiB buffers and a 2 x 17 KiB
 // BIO pair to every connection, and one load generator process holds up to 15k idle sessions.
 // Without a context every call goes straight to the socket.
 //
