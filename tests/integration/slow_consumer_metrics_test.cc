@@ -34,13 +34,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-PrometheusText Scrape(TestBridge& bridge) {
-  HttpReply reply = HttpGet(bridge.admin_port(), "/metrics");
-  EXPECT_EQ(reply.status, 200u);
-  auto parsed = PrometheusText::Parse(reply.body);
-  EXPECT_TRUE(parsed.ok()) << parsed.status() << "\n" << reply.body;
-  return parsed.ok() ? *std::move(parsed) : *PrometheusText::Parse("");
-}
+PrometheusText Scrape(TestBridge& bridge) { return ScrapeMetrics(bridge.admin_port()); }
 
 MetricLabels Closed(const std::string& code, const std::string& initiator) {
   return {{"code", code}, {"initiator", initiator}};
@@ -128,6 +122,24 @@ v1::SessionStats StatsOf(TestBridge& bridge, const std::string& user_id) {
 
 constexpr size_t kMessageBytes = 16 * 1024;
 
+// Broadcasts numbered messages to "news" (a healthy and a stalled browser) until one is refused
+// for a session. Every answer must match both and queue or drop for each. Returns how many were
+// sent, or 0 if none was dropped within 5,000 or an answer was wrong.
+int BroadcastUntilOneIsDropped(TestBridge& bridge) {
+  for (int sent = 0; sent < 5000;) {
+    v1::BroadcastResponse response;
+    const grpc::Status status = bridge.api().Broadcast(
+        CallContext().get(), ToNews(Numbered(sent, kMessageBytes)), &response);
+    ++sent;
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.matched(), 2u);
+    EXPECT_EQ(response.queued() + response.dropped(), 2u);
+    if (!status.ok() || response.matched() != 2u || response.dropped() > 1u) return 0;
+    if (response.dropped() == 1u) return sent;
+  }
+  return 0;
+}
+
 // Broadcasts to a healthy and a stalled browser until the stalled one's queue refuses a message,
 // then checks the browsers, the events and the scrape. `limits` decide where the queue is full;
 // `full_detail` is how the error event describes the queue at that moment.
@@ -148,20 +160,8 @@ void ExpectOneOverflowCounted(SendQueueLimits limits, const std::string& full_de
 
   // Every broadcast reaches both until the stalled browser's queue is full: the one that does
   // not fit is refused for it alone, and that is the only refusal.
-  int sent = 0;
-  uint32_t dropped = 0;
-  while (sent < 5000 && dropped == 0) {
-    v1::BroadcastResponse response;
-    ASSERT_TRUE(
-        bridge.api()
-            .Broadcast(CallContext().get(), ToNews(Numbered(sent, kMessageBytes)), &response)
-            .ok());
-    ++sent;
-    ASSERT_EQ(response.matched(), 2u);
-    dropped = response.dropped();
-    ASSERT_EQ(response.queued() + response.dropped(), 2u);
-  }
-  ASSERT_EQ(dropped, 1u) << "the stalled browser's queue never filled in " << sent << " messages";
+  int sent = BroadcastUntilOneIsDropped(bridge);
+  ASSERT_GT(sent, 0) << "the stalled browser's queue never filled";
   // One more while it closes: the gRPC answer counts it dropped for the closing session, but that
   // is no queue drop (its queue is not what refused it).
   {
@@ -261,18 +261,8 @@ TEST(SlowConsumerMetricsTest, ABrowserThatNeverReadsAgainIsStillA1013CloseByTheS
   StalledBrowser stalled(bridge.ws_port());
   ASSERT_TRUE(stalled.upgraded());
 
-  int sent = 0;
-  uint32_t dropped = 0;
-  while (sent < 5000 && dropped == 0) {
-    v1::BroadcastResponse response;
-    ASSERT_TRUE(
-        bridge.api()
-            .Broadcast(CallContext().get(), ToNews(Numbered(sent, kMessageBytes)), &response)
-            .ok());
-    ++sent;
-    dropped = response.dropped();
-  }
-  ASSERT_EQ(dropped, 1u);
+  const int sent = BroadcastUntilOneIsDropped(bridge);
+  ASSERT_GT(sent, 0) << "the stalled browser's queue never filled";
   auto closed = NextEventOf(events, stalled.session_id(),
                             [](const v1::Event& event) { return event.has_closed(); });
   ASSERT_TRUE(closed.has_value());
