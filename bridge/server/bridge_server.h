@@ -33,6 +33,7 @@
 #include "runtime/listener.h"
 #include "server/descriptor_budget.h"
 #include "server/grpc_port_probe.h"
+#include "server/session_drain.h"
 #include "server/session_event_log.h"
 #include "server/websocket_connection_budget.h"
 #include "ws/handshake_policy.h"
@@ -72,6 +73,9 @@ class BridgeServer {
   // `drain` plus the close timeout has passed) their `closed` events are delivered, the Events
   // streams end with OK, and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
+  // What the drain of Shutdown did, batch by batch (server/session_drain.h); empty before
+  // Shutdown and when the node never started its threads. From the controlling thread.
+  const DrainReport& drain_report() const { return drain_report_; }
 
   // What SIGHUP does (bridge/main.cc): reads the wss certificate and key again; connections
   // accepted from then on present the new ones, open sessions keep theirs. If the files do not
@@ -120,6 +124,7 @@ class BridgeServer {
   std::unique_ptr<ReflectionServiceV1Alpha> reflection_v1alpha_;
   std::unique_ptr<grpc::Server> grpc_server_;
   BoundPorts ports_;
+  DrainReport drain_report_;  // set by Shutdown
   bool threads_started_ = false;
   bool stopped_ = false;
 };
