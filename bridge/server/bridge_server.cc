@@ -375,8 +375,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     spdlog::info("drain: closing {} sessions with 1001 in up to {} batches over {}",
                  limiter_->sessions(), schedule->steps(),
                  absl::FormatDuration(schedule->StartOf(schedule->steps() - 1)));
-    const uint64_t asked = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
-    spdlog::info("drain: {} sessions asked to close", asked);
+    drain_report_ = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
     limiter_->AwaitNoSessions(drain_start + drain + config_.session.close_timeout +
                               absl::Seconds(1));
   }

@@ -34,6 +34,7 @@
 #include "server/descriptor_budget.h"
 #include "server/grpc_certificate_stage.h"
 #include "server/grpc_port_probe.h"
+#include "server/session_drain.h"
 #include "server/session_event_log.h"
 #include "server/websocket_connection_budget.h"
 #include "ws/handshake_policy.h"
@@ -73,6 +74,9 @@ class BridgeServer {
   // `drain` plus the close timeout has passed) their `closed` events are delivered, the Events
   // streams end with OK, and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
+  // What the drain of Shutdown did, batch by batch (server/session_drain.h); empty before
+  // Shutdown and when the node never started its threads. From the controlling thread.
+  const DrainReport& drain_report() const { return drain_report_; }
 
   // What SIGHUP does (bridge/main.cc): reads the certificate files of both TLS ports again
   // (--ws_tls_*, --grpc_tls_*). On the WebSocket port connections accepted from then on present
@@ -128,6 +132,7 @@ class BridgeServer {
   std::unique_ptr<GrpcCertificateStage> grpc_tls_;
   std::unique_ptr<grpc::Server> grpc_server_;
   BoundPorts ports_;
+  DrainReport drain_report_;  // set by Shutdown
   bool threads_started_ = false;
   bool stopped_ = false;
 };
