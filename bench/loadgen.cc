@@ -9,6 +9,8 @@
 // With --deflate=true every client offers permessage-deflate (Beast's), as browsers do. RESULT
 // reports "wire_bytes": the bytes the kernel received on the clients' sockets after their
 // handshakes (frames as sent, compressed or not), so a driver can divide by "received".
+// With --tls=true every client speaks wss: TLS (client_stream.h; the server's certificate is not
+// verified) under the WebSocket handshake; "wire_bytes" then counts TLS records.
 // Progress goes to stderr once a second. Exit code: 0 on success, 1 when a connection failed or
 // (with --expect > 0) did not receive every message in order, 2 on a bad command line.
 //
@@ -55,6 +57,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "bench_payload.h"
+#include "client_stream.h"
 #include "tcp_bytes.h"
 
 namespace {
@@ -63,9 +66,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
-// A socket bound to its io_context's concrete executor: the default (type-erased any_io_executor)
-// costs a copy and destroy of the erased executor on every read completion.
-using ClientSocket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+using wsbridge::bench::ClientStream;
 using wsbridge::bench::MonotonicNanos;
 
 // Debian's Abseil has its own string_view type, which StrCat accepts but std::string_view is not.
@@ -93,12 +94,15 @@ struct LoadgenConfig {
   double timeout_seconds = 60;
   // Offer permessage-deflate (and use it when the server accepts).
   bool deflate = false;
+  // Speak TLS (wss) under the WebSocket handshake.
+  bool tls = false;
 };
 
 constexpr std::string_view kUsage =
     "usage: wsbridge_bench_loadgen --port=N (--path_template=T | --paths_file=F) --connections=N\n"
     "  [--host=127.0.0.1] [--index_offset=0] [--threads=1] [--connect_concurrency=200]\n"
-    "  [--expect=0] [--timeout=60] [--send_pings=false] [--deflate=false]\n";
+    "  [--expect=0] [--timeout=60] [--send_pings=false] [--deflate=false]\n"
+    "  [--tls=false]\n";
 
 // Retries after the first failed connection attempt, and the deadline of one attempt (TCP connect
 // plus handshake).
@@ -154,6 +158,9 @@ bool ParseFlags(const std::vector<std::string_view>& args, LoadgenConfig& config
     } else if (name == "deflate") {
       ok = value == "true" || value == "false";
       config.deflate = value == "true";
+    } else if (name == "tls") {
+      ok = value == "true" || value == "false";
+      config.tls = value == "true";
     } else if (name == "send_pings") {
       ok = value == "false";  // The clients never send pings; only "false" describes that.
     } else {
@@ -312,12 +319,16 @@ struct ReceiveStats {
 // State shared by all I/O threads and main for one run: the configuration, the queue of
 // connections still to open (an index counter), and the counters main watches.
 // Thread-safety: the const members are immutable; the rest are atomics, safe from any thread.
+// The TLS context is shared by every I/O thread's SSL_new (OpenSSL allows that).
 class RunState {
  public:
-  RunState(const LoadgenConfig& config, TargetList targets, tcp::endpoint server)
+  // `tls_context`: null for plain WebSocket; it must outlive the run.
+  RunState(const LoadgenConfig& config, TargetList targets, tcp::endpoint server,
+           SSL_CTX* tls_context)
       : config_(config),
         targets_(std::move(targets)),
         server_(server),
+        tls_context_(tls_context),
         host_header_(absl::StrCat(config.host, ":", config.port)),
         wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
   ~RunState() { close(wake_fd_); }
@@ -327,6 +338,7 @@ class RunState {
   const LoadgenConfig& config() const { return config_; }
   const TargetList& targets() const { return targets_; }
   const tcp::endpoint& server() const { return server_; }
+  SSL_CTX* tls_context() const { return tls_context_; }
   const std::string& host_header() const { return host_header_; }
   // Readable (poll) after WakeMain(); main drains it.
   int wake_fd() const { return wake_fd_; }
@@ -393,6 +405,7 @@ class RunState {
   const LoadgenConfig config_;
   const TargetList targets_;
   const tcp::endpoint server_;
+  SSL_CTX* const tls_context_;
   const std::string host_header_;
   const int wake_fd_;
   std::atomic<uint64_t> next_connection_{0};
@@ -431,8 +444,9 @@ class BenchClient {
   }
   // Bytes received on the socket since the handshake completed (0 when it is closed).
   uint64_t WireBytesSinceOpen() {
-    if (!ws_ || !ws_->next_layer().is_open()) return 0;
-    const uint64_t now = wsbridge::bench::TcpBytesReceived(ws_->next_layer().native_handle());
+    if (!ws_ || !beast::get_lowest_layer(*ws_).is_open()) return 0;
+    const uint64_t now =
+        wsbridge::bench::TcpBytesReceived(beast::get_lowest_layer(*ws_).native_handle());
     return now > wire_bytes_at_open_ ? now - wire_bytes_at_open_ : 0;
   }
 
@@ -442,6 +456,7 @@ class BenchClient {
   void StartAttempt();
   void OnAttemptDeadline(int attempt, const boost::system::error_code& ec);
   void OnConnect(const boost::system::error_code& ec);
+  void OnTlsHandshake(const boost::system::error_code& ec);
   void OnHandshake(const boost::system::error_code& ec);
   void OnAttemptFailed(const boost::system::error_code& ec);
   void ReadNext();
@@ -452,7 +467,7 @@ class BenchClient {
 
   ClientThread& thread_;
   const uint64_t local_index_;
-  std::optional<websocket::stream<ClientSocket>> ws_;
+  std::optional<websocket::stream<ClientStream>> ws_;
   beast::flat_buffer buffer_;
   // Attempt deadline, then retry backoff; only exists while connecting.
   std::unique_ptr<asio::steady_timer> connect_timer_;
@@ -521,7 +536,7 @@ class ClientThread {
 void BenchClient::StartAttempt() {
   ++attempts_;
   RunState& run = thread_.run();
-  ws_.emplace(thread_.context().get_executor());
+  ws_.emplace(thread_.context().get_executor(), run.tls_context());
   auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
   timeouts.keep_alive_pings = false;
   timeouts.idle_timeout = websocket::stream_base::none();
@@ -539,18 +554,24 @@ void BenchClient::StartAttempt() {
     OnAttemptDeadline(attempt, ec);
   });
   run.OnConnectStarted(MonotonicNanos());
-  ws_->next_layer().async_connect(run.server(),
-                                  [this](const boost::system::error_code& ec) { OnConnect(ec); });
+  beast::get_lowest_layer(*ws_).async_connect(
+      run.server(), [this](const boost::system::error_code& ec) { OnConnect(ec); });
 }
 
 void BenchClient::OnAttemptDeadline(int attempt, const boost::system::error_code& ec) {
   // A stale timer (an earlier attempt's, or one whose attempt already ended) does nothing.
   if (ec || attempt != attempts_ || state_ != State::kConnecting || !ws_) return;
   boost::system::error_code ignored;
-  ws_->next_layer().close(ignored);  // fails the pending connect or handshake
+  beast::get_lowest_layer(*ws_).close(ignored);  // fails the pending connect or handshake
 }
 
 void BenchClient::OnConnect(const boost::system::error_code& ec) {
+  if (ec) return OnAttemptFailed(ec);
+  ws_->next_layer().AsyncTlsHandshake(
+      [this](const boost::system::error_code& tls_ec) { OnTlsHandshake(tls_ec); });
+}
+
+void BenchClient::OnTlsHandshake(const boost::system::error_code& ec) {
   if (ec) return OnAttemptFailed(ec);
   const std::string target = thread_.run().targets().TargetOf(local_index_);
   ws_->async_handshake(
@@ -562,7 +583,8 @@ void BenchClient::OnHandshake(const boost::system::error_code& ec) {
   if (ec) return OnAttemptFailed(ec);
   connect_timer_.reset();
   state_ = State::kOpen;
-  wire_bytes_at_open_ = wsbridge::bench::TcpBytesReceived(ws_->next_layer().native_handle());
+  wire_bytes_at_open_ =
+      wsbridge::bench::TcpBytesReceived(beast::get_lowest_layer(*ws_).native_handle());
   thread_.run().OnConnected(MonotonicNanos());
   thread_.StartNextConnection();
   ReadNext();
@@ -806,7 +828,15 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   const int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
 
-  RunState run(config, std::move(*targets), *server);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> tls_context(nullptr, &SSL_CTX_free);
+  if (config.tls) {
+    tls_context = wsbridge::bench::MakeBenchClientTlsContext();
+    if (!tls_context) {
+      std::cerr << "loadgen: cannot make a TLS context\n";
+      return 2;
+    }
+  }
+  RunState run(config, std::move(*targets), *server, tls_context.get());
   std::vector<std::unique_ptr<ClientThread>> threads;
   const uint32_t concurrency =
       static_cast<uint32_t>(std::min<uint64_t>(config.connect_concurrency, config.connections));

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """wsbridge benchmark driver: wsbridge against nginx+nchan and a minimal Beast "floor" server.
 
-Usage: bench/run.py [--build=build] [--rounds=3] [--quick] [--out=bench/out] [--only=a,b,c,d,e]
-                    [--servers=wsbridge,nchan,floor] [--charts_from=FILE.json] [--keep_temp]
+Usage: bench/run.py [--build=build] [--wsbridge=PATH] [--rounds=3] [--quick] [--out=bench/out]
+                    [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor] [--charts_from=FILE.json]
+                    [--keep_temp] [--deflate] [--payload=x|json] [--message_size=N] [--tls]
 
 Each round starts every server fresh (wsbridge, then nginx+nchan, then the floor server), each with
 two worker threads/processes on loopback, runs the workloads against it and stops it:
@@ -28,6 +29,12 @@ two worker threads/processes on loopback, runs the workloads against it and stop
                  floor: HTTP publish over 16 and 64 keep-alive connections)
 
 --quick: 1 round, 200/1000 subscribers, 2k users, 3k idle sessions (well under a minute).
+
+wss: --tls (with --servers=wsbridge) starts the bridge with --ws_tls_cert/--ws_tls_key (a
+self-signed ECDSA P-256 certificate made with openssl in the server's temp dir) and the load
+generator clients speak TLS 1.3 to it (OpenSSL on the socket, certificate not verified, ~no buffers
+while idle), so `--servers=wsbridge --only=d --tls` gives "(d) idle memory, wss": server RSS per
+idle TLS session. The other workloads run over wss too.
 
 permessage-deflate: --deflate makes every load generator client offer it (Beast's client, as a
 browser does; wsbridge accepts it by default, the floor server and nchan do not); --payload=json
@@ -92,9 +99,10 @@ class BenchError(Exception):
 class Plan:
     """What one run measures. Plain attributes; --quick shrinks them for a smoke test."""
 
-    def __init__(self, quick, deflate=False, payload="x", message_size=None):
+    def __init__(self, quick, deflate=False, payload="x", message_size=None, tls=False):
         self.quick = quick
         self.deflate = deflate          # load generator clients offer permessage-deflate
+        self.tls = tls                  # wss: the bridge has a certificate, the clients speak TLS
         self.payload = payload          # publisher padding: "x" or "json"
         if quick:
             self.fanout_subscribers = [200, 1000]
@@ -418,6 +426,22 @@ class Server:
             self.child = None
 
 
+def self_signed_certificate(work_dir):
+    """(certificate, key) files in `work_dir`: a throw-away ECDSA P-256 certificate for
+    127.0.0.1, made with the openssl command."""
+    cert, key = Path(work_dir) / "ws.crt", Path(work_dir) / "ws.key"
+    argv = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BenchError(f"openssl could not make a certificate: {error}")
+    if result.returncode != 0:
+        raise BenchError(f"openssl could not make a certificate:\n{result.stderr.strip()}")
+    return cert, key
+
+
 class WsbridgeServer(Server):
     name = "wsbridge"
 
@@ -428,6 +452,9 @@ class WsbridgeServer(Server):
                 f"--send_queue_messages={plan.send_queue_messages}",
                 f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
                 "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn"]
+        if plan.tls:
+            cert, key = self_signed_certificate(self.work_dir)
+            argv += [f"--ws_tls_cert={cert}", f"--ws_tls_key={key}"]
         self.child = Child("wsbridge", argv, self.work_dir)
         line = self.child.wait_line("wsbridge listening", 20)
         if line is None:
@@ -609,6 +636,8 @@ class LoadgenGroup:
                     f"--timeout={plan.loadgen_timeout}"]
             if plan.deflate:
                 argv.append("--deflate=true")
+            if plan.tls:
+                argv.append("--tls=true")
             argv.append(f"--path_template={path_template}" if path_template
                         else f"--paths_file={paths_file}")
             self.children.append(Child(f"{name}-loadgen{p}", argv, work_dir, stdin_pipe=True))
@@ -1150,7 +1179,8 @@ def write_markdown(path, data):
         rows = summary.get(workload)
         if not rows:
             continue
-        lines.append(f"## {WORKLOAD_TITLES[workload]}")
+        wss = ", wss" if meta.get("plan", {}).get("tls") else ""
+        lines.append(f"## {WORKLOAD_TITLES[workload]}{wss}")
         lines.append("")
         lines.append("| point | metric | wsbridge | nchan | floor | wsbridge/nchan | wsbridge/floor |")
         lines.append("|---|---|---:|---:|---:|---:|---:|")
@@ -1263,11 +1293,14 @@ def draw_charts(data, out_dir):
 
 # --- Main --------------------------------------------------------------------------------------
 
-def find_tools(build):
+def find_tools(build, wsbridge=None):
+    """The binaries of `build`; `wsbridge` (a path) replaces the bridge only, so that two builds of
+    the bridge can be measured with the same load generator and publisher."""
     build = Path(build)
     if not build.is_absolute():
         build = REPO / build
-    tools = {"wsbridge": build / "wsbridge", "loadgen": build / "bench" / "wsbridge_bench_loadgen",
+    tools = {"wsbridge": Path(wsbridge).resolve() if wsbridge else build / "wsbridge",
+             "loadgen": build / "bench" / "wsbridge_bench_loadgen",
              "publisher": build / "bench" / "wsbridge_bench_publisher",
              "floor": build / "bench" / "wsbridge_bench_floor"}
     return build, tools
@@ -1277,6 +1310,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="CMake build dir (default: build)")
+    parser.add_argument("--wsbridge", default=None,
+                        help="the wsbridge binary to measure (default: <build>/wsbridge); the "
+                             "bench tools still come from --build")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--quick", action="store_true",
                         help="1 round, small sizes: a smoke test of well under a minute")
@@ -1294,6 +1330,9 @@ def parse_args(argv):
                         help="message padding: 'x' runs (default) or JSON rows")
     parser.add_argument("--message_size", type=int, default=None,
                         help="message bytes for (a), (b), (c) (default 100)")
+    parser.add_argument("--tls", action="store_true",
+                        help="wss: wsbridge gets a self-signed certificate and the load generator "
+                             "clients speak TLS (wsbridge only)")
     parser.add_argument("--tmp_root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick and "--rounds" not in " ".join(argv):
@@ -1324,8 +1363,12 @@ def main(argv):
             print(f"unknown server {s!r}: choose from {','.join(SERVERS)}")
             return 2
     servers = [s for s in SERVERS if s in servers]  # always wsbridge, nchan, floor order
+    if args.tls and servers != ["wsbridge"]:
+        print("--tls measures wsbridge only (nchan and the floor serve no wss here): "
+              "add --servers=wsbridge")
+        return 2
 
-    build, tools = find_tools(args.build)
+    build, tools = find_tools(args.build, args.wsbridge)
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
     missing = [str(tools[t]) for t in needed if not Path(tools[t]).is_file()]
     if missing:
@@ -1353,7 +1396,7 @@ def main(argv):
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = Plan(args.quick, deflate=args.deflate, payload=args.payload,
-                message_size=args.message_size)
+                message_size=args.message_size, tls=args.tls)
     started = datetime.datetime.now()
     command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv))
     meta = {"started": started.isoformat(timespec="seconds"), "command": command,

@@ -37,8 +37,8 @@ int ReloadUntilTerminated(wsbridge::BridgeServer& server) {
     if (received != SIGHUP) return received;
     if (absl::Status status = server.ReloadCertificates(); status.ok()) {
       spdlog::info(
-          "SIGHUP: TLS certificates reloaded for new WebSocket connections (gRPC polls its "
-          "certificate files itself)");
+          "SIGHUP: TLS certificates reloaded (new connections get them; open ones keep "
+          "theirs)");
     } else {
       spdlog::error("SIGHUP: {}", std::string(status.message()));
     }

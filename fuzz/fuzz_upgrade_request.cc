@@ -1,14 +1,15 @@
 // Fuzz target: an upgrade request, from its bytes to the answer the WebSocket port gives.
 //
 // The input is what a client sends first on the port. It is parsed as HttpHandshake parses it
-// (a Beast request_parser<empty_body>, head only, from a buffer of at most 16 KiB), then goes
-// through the same checks in the same order as HttpHandshake::OnRead: CheckRequestHead,
-// OriginFormTarget and the path, the Upgrade and Sec-WebSocket-* fields, and HandshakePolicy
-// (origin, Authorization: Bearer, ?token=, ?topics=), under two policies that differ only in
-// allow_anonymous, with an HS256 secret, allowed origins and public topics. Nothing may crash,
-// leak or hit undefined behaviour, and the answer must be one the port documents; an admitted
-// session must satisfy what HandshakePolicy promises (sorted unique valid topics, within the
-// limit, a user only with a token).
+// (a Beast request_parser<empty_body>, head only, from a buffer of at most 16 KiB), then decided
+// by DecideUpgrade (ws/upgrade_decision.h), the function HttpHandshake::OnRead calls, so the
+// checks run in the port's own order: CheckRequestHead, OriginFormTarget and the path, the
+// Upgrade and Sec-WebSocket-* fields, and HandshakePolicy (origin, Authorization: Bearer,
+// ?token=, ?topics=), under two policies that differ only in allow_anonymous, with an HS256
+// secret, allowed origins and public topics (not draining, no static files, no connection
+// limit). Nothing may crash, leak or hit undefined behaviour, and the answer must be one the port
+// documents; an admitted session must satisfy what HandshakePolicy promises (sorted unique valid
+// topics, within the limit, a user only with a token).
 //
 // A request with Sec-WebSocket-Extensions also goes through the permessage-deflate negotiation
 // as HttpHandshake::NegotiateCompression runs it (every field of that name joined with ", ",
@@ -17,9 +18,6 @@
 // lets the fuzzer reach it without a valid key and token. An accepted agreement must have its
 // window bits in 8..15 (15 when the offer did not name server_max_window_bits), and the answer
 // built from it must be a printable header value that reads back as the same agreement.
-//
-// The order of the checks is copied from ws/http_handshake.cc, which keeps it inside an
-// asynchronous handler; keep the two in step.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +32,6 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -45,9 +42,9 @@
 #include "config/config.h"
 #include "fuzz_keys.h"
 #include "invariant.h"
-#include "ws/frame_codec.h"
 #include "ws/handshake_policy.h"
 #include "ws/permessage_deflate.h"
+#include "ws/upgrade_decision.h"
 
 namespace wsbridge::fuzz {
 namespace {
@@ -172,42 +169,36 @@ unsigned Answer(std::string_view bytes, const HandshakePolicy& policy,
 
   const auto& request = parser.get();
   if (negotiate_deflate) CheckDeflateNegotiation(request);
-  RequestHead head;
-  head.http_version = request.version();
-  head.host_fields = request.count(http::field::host);
-  head.websocket_key_fields = request.count(http::field::sec_websocket_key);
-  head.websocket_version_fields = request.count(http::field::sec_websocket_version);
-  if (auto length = parser.content_length()) head.content_length = *length;
-  head.transfer_encoding_fields = request.count(http::field::transfer_encoding);
-  const std::string_view transfer_encoding = request[http::field::transfer_encoding];
-  head.transfer_encoding = ToAbsl(transfer_encoding);
-  if (auto rejection = CheckRequestHead(head)) {
-    Invariant(rejection->http_status == 400, "CheckRequestHead answered other than 400");
-    return rejection->http_status;
+  const std::optional<std::string> target = OriginFormTarget(ToAbsl(request.target()));
+  if (target.has_value()) {
+    Invariant(!target->empty() && target->front() == '/', "an origin form not starting with '/'");
   }
 
-  const std::string_view raw_target = request.target();
-  const std::optional<std::string> target = OriginFormTarget(ToAbsl(raw_target));
-  if (!target.has_value()) return 404;
-  Invariant(!target->empty() && target->front() == '/', "an origin form not starting with '/'");
-  const std::string_view path = std::string_view(*target).substr(0, target->find('?'));
-  if (path != kWsPath) return 404;
-  if (!boost::beast::websocket::is_upgrade(request)) return 426;
-  if (request[http::field::sec_websocket_version] != "13") return 426;
-  if (!ws::IsValidClientKey(request[http::field::sec_websocket_key])) return 400;
-
+  std::optional<uint64_t> content_length;  // Beast gives a boost::optional
+  if (auto length = parser.content_length()) content_length = *length;
+  UpgradeDecision decision =
+      DecideUpgrade(request, content_length,
+                    UpgradeSituation{.ws_path = kWsPath,
+                                     .static_files = false,
+                                     .draining = false,
+                                     .policy = policy,
+                                     .now = absl::FromUnixSeconds(kNowUnixSeconds)});
+  if (const auto* refusal = std::get_if<UpgradeRefusal>(&decision)) {
+    const unsigned status = refusal->http_status;
+    Invariant(status == 400 || status == 401 || status == 403 || status == 404 || status == 426,
+              "a refusal other than 400, 401, 403, 404 or 426");
+    Invariant(!refusal->message.empty(), "a refusal without a message");
+    Invariant(refusal->declared_body_bytes == 0 || status == 400,
+              "a declared body refused other than with 400");
+    return status;
+  }
+  Invariant(!std::holds_alternative<StaticFileRequest>(decision),
+            "a static file without --static_dir");
+  Invariant(target.has_value(), "admitted without an origin-form target");
   UpgradeRequest upgrade;
   upgrade.target = *target;
   upgrade.authorization = ToAbsl(request[http::field::authorization]);
   upgrade.origin = ToAbsl(request[http::field::origin]);
-  const HandshakeDecision decision = policy.Decide(upgrade, absl::FromUnixSeconds(kNowUnixSeconds));
-  if (const auto* rejection = std::get_if<HandshakeRejection>(&decision)) {
-    Invariant(rejection->http_status == 400 || rejection->http_status == 401 ||
-                  rejection->http_status == 403,
-              "HandshakePolicy answered other than 400, 401 or 403");
-    Invariant(!rejection->message.empty(), "a rejection without a message");
-    return rejection->http_status;
-  }
   CheckAdmitted(std::get<AdmittedSession>(decision), options, upgrade);
   return kUpgraded;
 }

@@ -197,11 +197,14 @@ absl::Status BridgeServer::Init() {
         *threads_[i], {address, ws_port},
         i == 0 ? Listener::PortSharing::kFirstOfGroup : Listener::PortSharing::kJoinGroup,
         [context, environment, budget](boost::asio::ip::tcp::socket s) {
-          // Accept, then answer 503 at once, rather than leave connections in the backlog:
-          // the browser learns why, and the descriptor is back within this call.
+          // Accept, then answer at once, rather than leave connections in the backlog: a
+          // browser learns why (503, on plain ws), and the descriptor is back within this call.
           std::shared_ptr<WebSocketConnectionBudget::HandshakeTicket> ticket =
               budget->TryStartHandshake();
-          if (ticket == nullptr) return AnswerOverBudget(s);
+          if (ticket == nullptr) {
+            return AnswerOverBudget(s, environment->tls == nullptr ? OverBudgetAnswer::kHttp503
+                                                                   : OverBudgetAnswer::kCloseOnly);
+          }
           // The ticket goes with the handshake object, which lives as long as its socket (or
           // until a Session, counted by the limiter, takes the socket over).
           std::shared_ptr<HttpHandshake>(
@@ -279,7 +282,7 @@ absl::Status BridgeServer::Init() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BridgeServer::GrpcCredentials() const {
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BridgeServer::GrpcCredentials() {
   const ListenerOptions& listeners = config_.listeners;
   if (listeners.grpc_tls_cert.empty() != listeners.grpc_tls_key.empty()) {
     return absl::InvalidArgumentError("--grpc_tls_cert and --grpc_tls_key go together: set both");
@@ -292,23 +295,12 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BridgeServer::GrpcCrede
     return grpc::InsecureServerCredentials();
   }
   // gRPC reads the files on its own thread and only logs what it cannot use; so they are checked
-  // here first, the way the WebSocket port loads them, and a bad path stops the start.
-  if (auto checked = ws::MakeServerSslContext(listeners.grpc_tls_cert, listeners.grpc_tls_key,
-                                              listeners.grpc_tls_client_ca);
-      !checked.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(listeners.grpc_tls_client_ca.empty()
-                         ? "--grpc_tls_cert/--grpc_tls_key: "
-                         : "--grpc_tls_cert/--grpc_tls_key/--grpc_tls_client_ca: ",
-                     checked.status().message()));
-  }
-  // gRPC 1.51 cannot be told to reload (no certificate provider we can push to): its file watcher
-  // reads the files again every kGrpcCertificatePollSeconds, and new connections get what it read.
-  constexpr unsigned kGrpcCertificatePollSeconds = 60;
-  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      listeners.grpc_tls_key, listeners.grpc_tls_cert, listeners.grpc_tls_client_ca,
-      kGrpcCertificatePollSeconds);
-  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  // and staged here first (a bad file stops the start), and SIGHUP stages them again.
+  auto stage = GrpcCertificateStage::Create(
+      {listeners.grpc_tls_cert, listeners.grpc_tls_key, listeners.grpc_tls_client_ca});
+  if (!stage.ok()) return stage.status();
+  grpc_tls_ = std::move(*stage);
+  grpc::experimental::TlsServerCredentialsOptions options(grpc_tls_->provider());
   options.watch_identity_key_cert_pairs();
   if (listeners.grpc_tls_client_ca.empty()) {
     options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
@@ -317,21 +309,29 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BridgeServer::GrpcCrede
     options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   }
   spdlog::info(
-      "gRPC over TLS with {}{} (files polled every {}s)", listeners.grpc_tls_cert,
+      "gRPC over TLS with {}{} (SIGHUP reloads it; staged in {})", listeners.grpc_tls_cert,
       listeners.grpc_tls_client_ca.empty()
           ? ""
           : absl::StrCat(", client certificates required from ", listeners.grpc_tls_client_ca),
-      kGrpcCertificatePollSeconds);
+      grpc_tls_->directory());
   return grpc::experimental::TlsServerCredentials(options);
 }
 
 absl::Status BridgeServer::ReloadCertificates() {
-  if (ws_tls_ == nullptr) return absl::OkStatus();
-  if (absl::Status status = ws_tls_->Reload(); !status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--ws_tls_cert/--ws_tls_key: ", status.message(),
-                                                   " (the current certificate stays)"));
+  std::vector<std::string> errors;
+  if (ws_tls_ != nullptr) {
+    if (absl::Status status = ws_tls_->Reload(); !status.ok()) {
+      errors.push_back(absl::StrCat("--ws_tls_cert/--ws_tls_key: ", status.message(),
+                                    " (the current certificate stays)"));
+    }
   }
-  return absl::OkStatus();
+  if (grpc_tls_ != nullptr) {
+    if (absl::Status status = grpc_tls_->Reload(); !status.ok()) {
+      errors.push_back(absl::StrCat(status.message(), " (the current certificate stays)"));
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
 }
 
 std::string BridgeServer::MetricsText() const { return metrics_->ExpositionText(); }
@@ -375,8 +375,7 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     spdlog::info("drain: closing {} sessions with 1001 in up to {} batches over {}",
                  limiter_->sessions(), schedule->steps(),
                  absl::FormatDuration(schedule->StartOf(schedule->steps() - 1)));
-    const uint64_t asked = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
-    spdlog::info("drain: {} sessions asked to close", asked);
+    drain_report_ = DrainSessions(*hub_, *limiter_, schedule, 1001, "server shutting down");
     limiter_->AwaitNoSessions(drain_start + drain + config_.session.close_timeout +
                               absl::Seconds(1));
   }

@@ -32,7 +32,9 @@
 #include "runtime/lifecycle.h"
 #include "runtime/listener.h"
 #include "server/descriptor_budget.h"
+#include "server/grpc_certificate_stage.h"
 #include "server/grpc_port_probe.h"
+#include "server/session_drain.h"
 #include "server/session_event_log.h"
 #include "server/websocket_connection_budget.h"
 #include "ws/handshake_policy.h"
@@ -72,16 +74,23 @@ class BridgeServer {
   // `drain` plus the close timeout has passed) their `closed` events are delivered, the Events
   // streams end with OK, and the gRPC server and the I/O threads stop. Idempotent.
   void Shutdown(absl::Duration drain);
+  // What the drain of Shutdown did, batch by batch (server/session_drain.h); empty before
+  // Shutdown and when the node never started its threads. From the controlling thread.
+  const DrainReport& drain_report() const { return drain_report_; }
 
-  // What SIGHUP does (bridge/main.cc): reads the wss certificate and key again; connections
-  // accepted from then on present the new ones, open sessions keep theirs. If the files do not
-  // make a usable certificate, the current one stays and the error says why. gRPC's certificates
-  // are not touched here: gRPC polls their files itself (see Init). OK when wss is off.
+  // What SIGHUP does (bridge/main.cc): reads the certificate files of both TLS ports again
+  // (--ws_tls_*, --grpc_tls_*). On the WebSocket port connections accepted from then on present
+  // the new certificate; on the gRPC port new connections do within
+  // GrpcCertificateStage::kPollSeconds (server/grpc_certificate_stage.h). Open sessions, channels
+  // and streams keep the TLS session they have. A port whose files do not make a usable
+  // certificate keeps its current one, and the error names its flags and says why (the other port
+  // still reloads). OK when neither port speaks TLS.
   absl::Status ReloadCertificates();
 
  private:
   // The gRPC port's credentials: plaintext, TLS, or mutual TLS (--grpc_tls_*).
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials() const;
+  // Makes grpc_tls_ when --grpc_tls_cert is set.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> GrpcCredentials();
 
   explicit BridgeServer(const Config& config);
   absl::Status Init();
@@ -118,8 +127,12 @@ class BridgeServer {
   std::unique_ptr<BridgeService> service_;
   std::unique_ptr<ReflectionService> reflection_;
   std::unique_ptr<ReflectionServiceV1Alpha> reflection_v1alpha_;
+  // --grpc_tls_cert: the staged files gRPC watches; null for plaintext gRPC. Declared before
+  // grpc_server_ so the files outlive the server that reads them.
+  std::unique_ptr<GrpcCertificateStage> grpc_tls_;
   std::unique_ptr<grpc::Server> grpc_server_;
   BoundPorts ports_;
+  DrainReport drain_report_;  // set by Shutdown
   bool threads_started_ = false;
   bool stopped_ = false;
 };

@@ -5,6 +5,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "runtime/structured_log.h"
 #include "spdlog/spdlog.h"
 
 namespace wsbridge {
@@ -13,18 +14,44 @@ namespace {
 // pass over each shard; a thread that takes longer than this is stuck, and the drain goes on
 // (the wait for sessions to end is bounded separately).
 constexpr absl::Duration kStepWait = absl::Seconds(5);
+
+int64_t Millis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
 }  // namespace
 
-uint64_t DrainSessions(Hub& hub, const ConnectionLimiter& sessions,
-                       std::shared_ptr<const DrainSchedule> schedule, uint16_t code,
-                       const std::string& reason) {
+uint64_t DrainReport::asked() const {
+  uint64_t total = 0;
+  for (const Batch& batch : batches) total += batch.closed;
+  return total;
+}
+
+uint32_t DrainReport::largest_batch() const {
+  uint32_t largest = 0;
+  for (const Batch& batch : batches) largest = std::max(largest, batch.closed);
+  return largest;
+}
+
+size_t DrainReport::batches_that_closed() const {
+  return static_cast<size_t>(std::count_if(batches.begin(), batches.end(),
+                                           [](const Batch& batch) { return batch.closed > 0; }));
+}
+
+DrainReport DrainSessions(Hub& hub, const ConnectionLimiter& sessions,
+                          std::shared_ptr<const DrainSchedule> schedule, uint16_t code,
+                          const std::string& reason) {
   const absl::Time start = absl::Now();
-  uint64_t asked = 0;
+  DrainReport report;
+  report.planned_steps = schedule->steps();
+  report.batches.reserve(schedule->steps());
   size_t next = 0;
   while (next < schedule->steps()) {
-    const absl::Duration until_due = start + schedule->StartOf(next) - absl::Now();
-    if (until_due > absl::ZeroDuration()) absl::SleepFor(until_due);
-    const size_t step = std::max(next, schedule->StepAt(absl::Now() - start));
+    // SleepFor may wake early by the clock's granularity: loop until the step is due.
+    for (absl::Duration until_due = start + schedule->StartOf(next) - absl::Now();
+         until_due > absl::ZeroDuration();
+         until_due = start + schedule->StartOf(next) - absl::Now()) {
+      absl::SleepFor(until_due);
+    }
+    const absl::Duration began = absl::Now() - start;
+    const size_t step = std::max(next, schedule->StepAt(began));
     // Shared: a step that outlives kStepWait still has somewhere to report.
     struct Outcome {
       absl::Notification done;
@@ -35,16 +62,34 @@ uint64_t DrainSessions(Hub& hub, const ConnectionLimiter& sessions,
       outcome->closed = closed;
       outcome->done.Notify();
     });
-    if (outcome->done.WaitForNotificationWithTimeout(kStepWait)) {
-      asked += outcome->closed;
+    DrainReport::Batch& batch = report.batches.emplace_back();
+    batch.step = step;
+    batch.due = schedule->StartOf(step);
+    batch.began = began;
+    batch.finished = outcome->done.WaitForNotificationWithTimeout(kStepWait);
+    if (batch.finished) {
+      batch.closed = outcome->closed;
     } else {
       spdlog::warn("drain: step {} of {} did not finish on every I/O thread within {}", step + 1,
                    schedule->steps(), absl::FormatDuration(kStepWait));
     }
+    LogEvent(spdlog::level::debug, "drain step",
+             {{"step", step + 1},
+              {"steps", schedule->steps()},
+              {"due_ms", Millis(batch.due)},
+              {"late_ms", Millis(batch.began - batch.due)},
+              {"closed", batch.closed}});
     next = step + 1;
     if (sessions.sessions() == 0) break;  // all gone: no step left has anything to close
   }
-  return asked;
+  LogEvent(spdlog::level::info, "drain done",
+           {{"sessions_asked", report.asked()},
+            {"batches", report.batches_that_closed()},
+            {"largest_batch", report.largest_batch()},
+            {"steps_run", report.batches.size()},
+            {"steps", report.planned_steps},
+            {"spread_ms", Millis(absl::Now() - start)}});
+  return report;
 }
 
 }  // namespace wsbridge

@@ -72,11 +72,13 @@ void WebSocketConnectionBudget::NoteAdmittedAfterRefusals() {
   refused_since_log_ = 0;
 }
 
-void AnswerOverBudget(boost::asio::ip::tcp::socket& socket) {
+void AnswerOverBudget(boost::asio::ip::tcp::socket& socket, OverBudgetAnswer answer) {
   const int fd = socket.native_handle();
   // Best effort throughout: the peer may be gone, and nothing here may block the I/O thread.
-  [[maybe_unused]] const ssize_t written =
-      ::send(fd, kOverBudgetAnswer.data(), kOverBudgetAnswer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (answer == OverBudgetAnswer::kHttp503) {
+    [[maybe_unused]] const ssize_t written =
+        ::send(fd, kOverBudgetAnswer.data(), kOverBudgetAnswer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  }
   ::shutdown(fd, SHUT_WR);
   char discard[4096];
   for (int i = 0; i < 4 && ::recv(fd, discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {

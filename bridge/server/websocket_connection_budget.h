@@ -1,10 +1,10 @@
 // WebSocketConnectionBudget: the cap on WebSocket connections (sessions plus handshakes under
 // way) that keeps the node's descriptor reserve free (server/descriptor_budget.h). The listener's
 // accept handler asks TryStartHandshake() for each accepted socket; a refused one is answered
-// with AnswerOverBudget() (503, closed at once), an admitted one holds a HandshakeTicket until
-// its HttpHandshake object is destroyed (by then the socket is closed or belongs to a Session,
-// which the ConnectionLimiter counts). A handshake that upgrades is briefly counted twice, as a
-// handshake and as a session: the error is on the safe side.
+// with AnswerOverBudget() (503 on plain ws, closed at once), an admitted one holds a
+// HandshakeTicket until its HttpHandshake object is destroyed (by then the socket is closed or
+// belongs to a Session, which the ConnectionLimiter counts). A handshake that upgrades is briefly
+// counted twice, as a handshake and as a session: the error is on the safe side.
 //
 // Refusals come in bursts (a flood of connections); they are logged once when a burst starts,
 // then at most once a minute while it lasts, and once when a connection is admitted again, with
@@ -71,10 +71,19 @@ class WebSocketConnectionBudget {
   absl::Time last_log_ ABSL_GUARDED_BY(log_mutex_);
 };
 
-// Answers a connection refused by the budget: a 503 written at once (it fits in an empty send
-// buffer, so the non-blocking write does not wait), whatever request bytes already arrived read
-// away (so closing does not reset the connection under the answer), then closed. Costs the
-// descriptor for no longer than these calls. On the socket's thread.
-void AnswerOverBudget(boost::asio::ip::tcp::socket& socket);
+// What a connection refused by the budget is told.
+enum class OverBudgetAnswer {
+  // Plain ws: a 503 the browser can read.
+  kHttp503,
+  // wss: nothing. A plaintext 503 is garbage to a TLS client, and a TLS handshake to say it
+  // properly is the CPU a node at its limit should not spend: the connection is just closed.
+  kCloseOnly,
+};
+
+// Answers a connection refused by the budget: the answer (a 503 fits in an empty send buffer, so
+// the non-blocking write does not wait), whatever request bytes already arrived read away (so
+// closing does not reset the connection under the answer), then closed. Costs the descriptor for
+// no longer than these calls. On the socket's thread.
+void AnswerOverBudget(boost::asio::ip::tcp::socket& socket, OverBudgetAnswer answer);
 
 }  // namespace wsbridge

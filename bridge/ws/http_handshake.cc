@@ -21,9 +21,9 @@
 #include "absl/strings/strip.h"
 #include "runtime/structured_log.h"
 #include "spdlog/spdlog.h"
-#include "ws/frame_codec.h"
 #include "ws/session.h"
 #include "ws/static_files.h"
+#include "ws/upgrade_decision.h"
 
 namespace wsbridge {
 
@@ -123,59 +123,28 @@ void HttpHandshake::OnRead(beast::error_code ec, std::size_t /*bytes*/) {
     }
     return;
   }
-  const auto& request = parser_.get();
-  RequestHead head;
-  head.http_version = request.version();
-  head.host_fields = request.count(http::field::host);
-  head.websocket_key_fields = request.count(http::field::sec_websocket_key);
-  head.websocket_version_fields = request.count(http::field::sec_websocket_version);
-  if (auto length = parser_.content_length()) head.content_length = *length;
-  head.transfer_encoding_fields = request.count(http::field::transfer_encoding);
-  const std::string_view transfer_encoding = request[http::field::transfer_encoding];
-  head.transfer_encoding = absl::string_view(transfer_encoding.data(), transfer_encoding.size());
-  if (auto rejection = CheckRequestHead(head)) {
-    if (head.transfer_encoding_fields > 0 || head.content_length.value_or(0) > 0) {
-      const uint64_t declared =
-          head.transfer_encoding_fields > 0 ? kMaxDiscardedBodyBytes : *head.content_length;
+  std::optional<uint64_t> content_length;  // Beast gives a boost::optional
+  if (auto length = parser_.content_length()) content_length = *length;
+  UpgradeDecision decision =
+      DecideUpgrade(parser_.get(), content_length,
+                    UpgradeSituation{.ws_path = environment_.ws_path,
+                                     .static_files = environment_.static_files != nullptr,
+                                     .draining = environment_.lifecycle.draining(),
+                                     .policy = environment_.policy,
+                                     .now = absl::Now()});
+  if (const auto* refusal = std::get_if<UpgradeRefusal>(&decision)) {
+    if (refusal->declared_body_bytes > 0) {
+      // Read away what of the refused body is already on its way, bounded.
       const uint64_t buffered = buffer_.size();
-      discard_budget_ = std::min(declared, kMaxDiscardedBodyBytes);
+      discard_budget_ = std::min(refusal->declared_body_bytes, kMaxDiscardedBodyBytes);
       discard_budget_ = discard_budget_ > buffered ? discard_budget_ - buffered : 0;
     }
-    return Respond(rejection->http_status, rejection->message + "\n");
+    return Respond(refusal->http_status, refusal->message + "\n");
   }
-
-  const std::optional<std::string> target =
-      OriginFormTarget(absl::string_view(request.target().data(), request.target().size()));
-  if (!target.has_value()) return Respond(404, "not found\n");
-  const std::string_view path = std::string_view(*target).substr(0, target->find('?'));
-  if (path != environment_.ws_path) {
-    if (environment_.static_files != nullptr && !beast::websocket::is_upgrade(request)) {
-      return ServeStatic(*target);
-    }
-    return Respond(404, "not found\n");
+  if (const auto* file = std::get_if<StaticFileRequest>(&decision)) {
+    return ServeStatic(file->target);
   }
-  if (!beast::websocket::is_upgrade(request)) {
-    return Respond(426, absl::StrCat("this endpoint speaks WebSocket: connect with ws://host",
-                                     environment_.ws_path, "\n"));
-  }
-  if (request[http::field::sec_websocket_version] != "13") {
-    return Respond(426, "unsupported WebSocket version: this server speaks version 13\n");
-  }
-  if (!ws::IsValidClientKey(request[http::field::sec_websocket_key])) {
-    return Respond(400, "missing or malformed Sec-WebSocket-Key\n");
-  }
-  if (environment_.lifecycle.draining()) return Respond(503, "draining: connect to another node\n");
-
-  UpgradeRequest upgrade;
-  auto to_absl = [](std::string_view s) { return absl::string_view(s.data(), s.size()); };
-  upgrade.target = *target;
-  upgrade.authorization = to_absl(request[http::field::authorization]);
-  upgrade.origin = to_absl(request[http::field::origin]);
-  HandshakeDecision decision = environment_.policy.Decide(upgrade, absl::Now());
-  if (auto* rejection = std::get_if<HandshakeRejection>(&decision)) {
-    return Respond(rejection->http_status, rejection->message + "\n");
-  }
-  auto& admitted = std::get<AdmittedSession>(decision);
+  AdmittedSession admitted = std::get<AdmittedSession>(std::move(decision));
   absl::StatusOr<SessionSlot> slot =
       context_.limiter.TryAdmit(admitted.user_id, context_.thread.index());
   if (!slot.ok()) return Respond(429, absl::StrCat(slot.status().message(), "\n"));

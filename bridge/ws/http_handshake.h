@@ -2,7 +2,8 @@
 // head (never a body: an upgrade has none, and a declared one is refused from the head, so no
 // memory is ever set aside for it) within the handshake timeout and then either answers it over
 // plain HTTP (400 head breaking an RFC rule, 404 wrong path, 426 not an upgrade, 401/403/400
-// from the HandshakePolicy, 429 connection limit, 503 draining) and closes, or hands the socket
+// from the HandshakePolicy, 429 connection limit, 503 draining; which of them, and in which order
+// the rules apply, is DecideUpgrade's, ws/upgrade_decision.h) and closes, or hands the socket
 // to a new Session that completes the upgrade, with the permessage-deflate agreement for the
 // request's Sec-WebSocket-Extensions offers (unless --compression=false). With --static_dir, a
 // request that is not an upgrade, at a path other than ws_path, is answered from that directory

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -23,8 +24,10 @@
 
 #include "support/child_process.h"
 #include "support/eventually.h"
+#include "support/prometheus_text.h"
 #include "support/raw_ws_client.h"
 #include "support/test_bridge.h"
+#include "support/test_certificates.h"
 #include "support/ws_client.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
@@ -65,11 +68,8 @@ struct Ports {
 // handshake timeout long enough that silent connections stay for the whole test.
 class ChildBridge {
  public:
-  explicit ChildBridge(DescriptorLimit limit)
-      : process_(WSBRIDGE_BINARY,
-                 {"--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0", "--admin_port=0",
-                  "--io_threads=2", "--allow_anonymous", "--handshake_timeout=10m"},
-                 {}, limit) {
+  explicit ChildBridge(DescriptorLimit limit, std::vector<std::string> more_flags = {})
+      : process_(WSBRIDGE_BINARY, WithFlags(std::move(more_flags)), {}, limit) {
     const auto line = process_.ReadStdoutLine(absl::Seconds(20));
     if (!line.has_value()) return;
     static const std::regex kPattern(R"(grpc_port=(\d+) ws_port=(\d+) admin_port=(\d+))");
@@ -109,6 +109,16 @@ class ChildBridge {
     return HttpReply{static_cast<unsigned>(std::stoi(reply.substr(9, 3))), reply.substr(body + 4)};
   }
 
+  // GET /metrics, parsed; nullopt when it does not answer or does not parse.
+  std::optional<PrometheusText> Scrape() {
+    const auto reply = Admin("/metrics");
+    if (!reply.has_value()) return std::nullopt;
+    auto parsed = PrometheusText::Parse(reply->body);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (!parsed.ok()) return std::nullopt;
+    return *std::move(parsed);
+  }
+
   // The value of a metric without labels, or -1.
   int64_t Metric(const std::string& name) {
     const auto reply = Admin("/metrics");
@@ -120,6 +130,15 @@ class ChildBridge {
   }
 
  private:
+  static std::vector<std::string> WithFlags(std::vector<std::string> more) {
+    std::vector<std::string> flags = {
+        "--bind=127.0.0.1",       "--grpc_port=0",  "--ws_port=0",
+        "--admin_port=0",         "--io_threads=2", "--allow_anonymous",
+        "--handshake_timeout=10m"};
+    flags.insert(flags.end(), more.begin(), more.end());
+    return flags;
+  }
+
   ChildProcess process_;
   Ports ports_;
 };
@@ -185,12 +204,15 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
 
   // More silent connections than the whole limit: without the budget the bridge runs out of
   // descriptors and gRPC's listener dies.
+  // Exactly the budget is admitted (silent, they stay in their handshake); every connection
+  // past it is refused, once.
   SilentConnections flood;
   ASSERT_TRUE(flood.Open(bridge.ports().ws, 300));
+  constexpr int kRefused = 300 - kBudget;
   ASSERT_TRUE(Eventually(
       [&] {
         return bridge.Metric("wsbridge_websocket_handshakes") == kBudget &&
-               bridge.Metric("wsbridge_websocket_refused_total") >= 300 - kBudget;
+               bridge.Metric("wsbridge_websocket_refused_total") == kRefused;
       },
       absl::Seconds(30)))
       << bridge.Log();
@@ -201,6 +223,16 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
   const auto head = late.ReadHttpHead(absl::Seconds(10));
   ASSERT_TRUE(head.has_value());
   EXPECT_THAT(*head, HasSubstr(" 503 "));
+
+  // Every refusal, the flood's and the browser's, is a refused handshake with status 503 on
+  // /metrics, and nothing else is.
+  auto scrape = bridge.Scrape();
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsbridge_handshake_rejections_total", {{"status", "503"}}),
+            kRefused + 1);
+  EXPECT_EQ(scrape->Value("wsbridge_websocket_refused_total"), kRefused + 1);
+  EXPECT_EQ(scrape->ValueOrZero("wsbridge_handshake_rejections_total", {{"status", "400"}}), 0);
+  EXPECT_EQ(scrape->Value("wsbridge_sessions_opened_total"), 0);
 
   // A service that connects now is served, and the node is ready.
   const grpc::Status status = ListSessionsOnNewChannel(bridge.ports().grpc);
@@ -228,8 +260,39 @@ TEST(DescriptorLimitTest, AWebSocketFloodStopsAtTheBudgetAndGrpcKeepsAccepting) 
       absl::Seconds(10)))
       << bridge.Log();
   EXPECT_EQ(CountLines(bridge.Log(), "refusing WebSocket connections"), 1u);
+  // The admitted silent connections ended without a request: not refused handshakes either.
+  ASSERT_TRUE(Eventually([&] { return bridge.Metric("wsbridge_websocket_handshakes") == 0; },
+                         absl::Seconds(10)));
+  scrape = bridge.Scrape();
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsbridge_handshake_rejections_total", {{"status", "503"}}),
+            kRefused + 1);
+  EXPECT_EQ(scrape->ValueOrZero("wsbridge_handshake_rejections_total", {{"status", "400"}}), 0);
+  EXPECT_EQ(scrape->Value("wsbridge_sessions_opened_total"), 1);
 }
 
+TEST(DescriptorLimitTest, OverTheBudgetAWssPortClosesWithoutAPlaintextAnswer) {
+  SKIP_UNDER_SANITIZERS();
+  const std::string directory = MakeTempDirectory("wsbridge-budget-tls");
+  TestCa ca(directory, "test");
+  const CertificateFiles server = ca.Issue("bridge", "server");
+  ChildBridge bridge(kSmallLimit, {"--ws_tls_cert=" + server.cert, "--ws_tls_key=" + server.key});
+  ASSERT_TRUE(bridge.started()) << bridge.Log();
+  SilentConnections flood;
+  ASSERT_TRUE(flood.Open(bridge.ports().ws, kBudget + 10));
+  ASSERT_TRUE(Eventually([&] { return bridge.Metric("wsbridge_websocket_refused_total") == 10; },
+                         absl::Seconds(30)))
+      << bridge.Log();
+
+  // A TLS client past the budget: its ClientHello is met by the end of the connection, not by
+  // "HTTP/1.1 503" bytes that its TLS stack would take for a broken record.
+  RawWsClient late(bridge.ports().ws);
+  late.Write(std::string("\x16\x03\x01\x00\x05hello", 10));
+  EXPECT_EQ(late.ReadToEnd(absl::Seconds(10)), std::optional<std::string>(""));
+  auto scrape = bridge.Scrape();
+  ASSERT_TRUE(scrape.has_value());
+  EXPECT_EQ(scrape->Value("wsbridge_handshake_rejections_total", {{"status", "503"}}), 11);
+}
 TEST(DescriptorLimitTest, ReadinessFailsWhileAListenerIsNotAccepting) {
   SKIP_UNDER_SANITIZERS();
   ChildBridge bridge(kSmallLimit);

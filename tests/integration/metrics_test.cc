@@ -19,13 +19,7 @@
 namespace wsbridge::testing {
 namespace {
 
-PrometheusText Scrape(TestBridge& bridge) {
-  HttpReply reply = HttpGet(bridge.admin_port(), "/metrics");
-  EXPECT_EQ(reply.status, 200u);
-  auto parsed = PrometheusText::Parse(reply.body);
-  EXPECT_TRUE(parsed.ok()) << parsed.status() << "\n" << reply.body;
-  return parsed.ok() ? *std::move(parsed) : *PrometheusText::Parse("");
-}
+PrometheusText Scrape(TestBridge& bridge) { return ScrapeMetrics(bridge.admin_port()); }
 
 MetricLabels Call(const std::string& method, const std::string& code) {
   return {{"grpc_service", "wsbridge.v1.Bridge"}, {"grpc_method", method}, {"grpc_code", code}};

@@ -4,8 +4,10 @@
 // not TLS on that port (a plain WebSocket, garbage, a handshake given up halfway or never
 // finished) is dropped without touching the sessions already open; a reload (what SIGHUP does)
 // gives new connections the new certificate while open sessions carry on. gRPC over TLS and
-// mutual TLS: calls work with the right credentials and fail without. Bad files stop the start
-// with INVALID_ARGUMENT naming the flag; the binary exits 2 and reloads on a real SIGHUP.
+// mutual TLS: calls work with the right credentials and fail without; a reload gives new gRPC
+// connections the new certificate (or client CA) while open streams carry on, and files that are
+// renewed but not reloaded, or broken, never reach gRPC. Bad files stop the start with
+// INVALID_ARGUMENT naming the flag; the binary exits 2 and reloads both ports on a real SIGHUP.
 #include <signal.h>
 
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/grpc_certificate_stage.h"
 #include "support/child_process.h"
 #include "support/events_reader.h"
 #include "support/eventually.h"
@@ -29,6 +32,7 @@
 #include "support/test_bridge.h"
 #include "support/test_certificates.h"
 #include "support/tls_ws_client.h"
+#include "support/ws_client.h"
 
 namespace wsbridge::testing {
 namespace {
@@ -321,6 +325,94 @@ TEST(GrpcTlsTest, MutualTlsRefusesClientsWithoutACertificateOfItsCa) {
                          absl::Seconds(20)));
 }
 
+// A stub on a channel of its own to 127.0.0.1:port, connected (or given up) within 30 s.
+std::unique_ptr<v1::Bridge::Stub> ConnectedStub(
+    uint16_t port, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel =
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), std::move(credentials), args);
+  channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return v1::Bridge::NewStub(channel);
+}
+
+// How long a test waits to see that something did NOT reach gRPC: over twice the file watcher's
+// poll interval.
+constexpr absl::Duration kLongerThanAPoll =
+    absl::Milliseconds(2000 * GrpcCertificateStage::kPollSeconds + 500);
+
+TEST(GrpcTlsTest, ReloadGivesNewConnectionsTheNewCertificateAndKeepsOpenStreams) {
+  Pki pki;
+  auto server = StartGrpcTls(pki);
+  ASSERT_NE(server, nullptr);
+  const uint16_t port = server->ports().grpc;
+  EXPECT_EQ(PresentedCommonName(port), "bridge-A");
+  auto before = ConnectedStub(port, Tls(pki.ca.cert_path()));
+  EventsReader events(*before, v1::EventsRequest());
+
+  // Renewed in place: gRPC does not see it until the reload (the staged copy is what it reads).
+  pki.ca.Issue("bridge-B", "server");
+  absl::SleepFor(kLongerThanAPoll);
+  EXPECT_EQ(PresentedCommonName(port), "bridge-A");
+  ASSERT_TRUE(server->ReloadCertificates().ok());
+  EXPECT_TRUE(
+      Eventually([&] { return PresentedCommonName(port) == "bridge-B"; }, absl::Seconds(10)));
+  const grpc::Status after = ListSessions(port, Tls(pki.ca.cert_path()), true);
+  EXPECT_TRUE(after.ok()) << after.error_message();
+
+  // The stream opened before the reload carries on, and so does its channel.
+  auto browser = WsClient::Connect(server->ports().ws, "/ws");
+  ASSERT_NE(browser, nullptr);
+  std::optional<v1::Event> opened = events.Next(absl::Seconds(10));
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_TRUE(opened->has_opened());
+  EXPECT_EQ(opened->session_id(), browser->session_id());
+  EXPECT_EQ(PushText(*before, browser->session_id(), "through the old channel").queued(), 1u);
+  EXPECT_EQ(browser->NextMessage()->data, "through the old channel");
+
+  // Broken files: the reload fails naming the flag and the file; what gRPC serves stays.
+  const CertificateFiles other = pki.ca.Issue("bridge-C", "other");
+  for (const auto& [key_contents, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"not a key\n", pki.server.key},
+           {ReadAll(other.key), "does not match"},
+       }) {
+    SCOPED_TRACE(expected);
+    std::ofstream(pki.server.key) << key_contents;
+    const absl::Status failed = server->ReloadCertificates();
+    EXPECT_TRUE(absl::IsInvalidArgument(failed)) << failed;
+    EXPECT_THAT(failed.message(), HasSubstr("--grpc_tls_cert/--grpc_tls_key"));
+    EXPECT_THAT(failed.message(), HasSubstr(expected));
+  }
+  absl::SleepFor(kLongerThanAPoll);
+  EXPECT_EQ(PresentedCommonName(port), "bridge-B");
+  const grpc::Status still = ListSessions(port, Tls(pki.ca.cert_path()), true);
+  EXPECT_TRUE(still.ok()) << still.error_message();
+}
+
+TEST(GrpcTlsTest, ReloadRotatesTheClientCaOfMutualTls) {
+  Pki pki;
+  TestCa next_ca(pki.directory, "next");
+  const CertificateFiles old_client = pki.ca.Issue("service-a", "client-old", /*client=*/true);
+  const CertificateFiles new_client = next_ca.Issue("service-a", "client-new", /*client=*/true);
+  const std::string client_ca = pki.directory + "/clients-ca.pem";
+  std::ofstream(client_ca) << ReadAll(pki.ca.cert_path());
+  auto server = StartGrpcTls(pki, client_ca);
+  ASSERT_NE(server, nullptr);
+  const uint16_t port = server->ports().grpc;
+  const grpc::Status old_accepted = ListSessions(port, Tls(pki.ca.cert_path(), &old_client), true);
+  EXPECT_TRUE(old_accepted.ok()) << old_accepted.error_message();
+  EXPECT_EQ(ListSessions(port, Tls(pki.ca.cert_path(), &new_client)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+
+  std::ofstream(client_ca) << ReadAll(next_ca.cert_path());
+  ASSERT_TRUE(server->ReloadCertificates().ok());
+  EXPECT_TRUE(
+      Eventually([&] { return ListSessions(port, Tls(pki.ca.cert_path(), &new_client)).ok(); },
+                 absl::Seconds(10)));
+  EXPECT_EQ(ListSessions(port, Tls(pki.ca.cert_path(), &old_client)).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
 // ---- The binary ----
 
 struct Ports {
@@ -337,29 +429,34 @@ std::optional<Ports> ReadPorts(ChildProcess& bridge) {
                static_cast<uint16_t>(std::stoi(match[2]))};
 }
 
-TEST(TlsBinaryTest, SighupReloadsTheWssCertificateWithoutDroppingSessions) {
+TEST(TlsBinaryTest, SighupReloadsBothPortsCertificatesWithoutDroppingSessions) {
   Pki pki;
+  const CertificateFiles grpc_files = pki.ca.Issue("grpc-A", "grpc");
   ChildProcess bridge(
       WSBRIDGE_BINARY,
       {"--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0", "--admin_port=0", "--allow_anonymous",
-       "--io_threads=2", "--ws_tls_cert=" + pki.server.cert, "--ws_tls_key=" + pki.server.key});
+       "--io_threads=2", "--ws_tls_cert=" + pki.server.cert, "--ws_tls_key=" + pki.server.key,
+       "--grpc_tls_cert=" + grpc_files.cert, "--grpc_tls_key=" + grpc_files.key});
   const std::optional<Ports> ports = ReadPorts(bridge);
   ASSERT_TRUE(ports.has_value()) << bridge.Stderr();
   auto before = ConnectWss(ports->ws, pki);
   ASSERT_NE(before, nullptr);
   EXPECT_EQ(before->peer_common_name(), "bridge-A");
+  EXPECT_EQ(PresentedCommonName(ports->grpc), "grpc-A");
+  auto api = ConnectedStub(ports->grpc, Tls(pki.ca.cert_path()));
 
   pki.ca.Issue("bridge-B", "server");
+  pki.ca.Issue("grpc-B", "grpc");
   bridge.Signal(SIGHUP);
   EXPECT_TRUE(
       Eventually([&] { return PresentedCommonName(ports->ws) == "bridge-B"; }, absl::Seconds(20)));
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", ports->grpc),
-                                     grpc::InsecureChannelCredentials());
-  auto api = v1::Bridge::NewStub(channel);
+  EXPECT_TRUE(
+      Eventually([&] { return PresentedCommonName(ports->grpc) == "grpc-B"; }, absl::Seconds(20)));
   EXPECT_EQ(PushText(*api, before->session_id(), "after sighup").queued(), 1u);
   EXPECT_EQ(before->NextMessage(), "after sighup");
 
   before.reset();  // gone before the drain, which would otherwise wait for its close handshake
+  api.reset();
   bridge.Signal(SIGTERM);
   EXPECT_EQ(bridge.WaitExit(absl::Seconds(30)), 0);
   EXPECT_THAT(bridge.Stderr(), HasSubstr("SIGHUP: TLS certificates reloaded"));

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -94,6 +95,14 @@ std::unique_ptr<WsClient> TestBridge::ConnectAnonymous(const std::string& query)
   return WsClient::Connect(ws_port(), query.empty()
                                           ? config_.listeners.ws_path
                                           : absl::StrCat(config_.listeners.ws_path, "?", query));
+}
+
+PrometheusText ScrapeMetrics(uint16_t admin_port) {
+  HttpReply reply = HttpGet(admin_port, "/metrics");
+  EXPECT_EQ(reply.status, 200u);
+  auto parsed = PrometheusText::Parse(reply.body);
+  EXPECT_TRUE(parsed.ok()) << parsed.status() << "\n" << reply.body;
+  return parsed.ok() ? *std::move(parsed) : *PrometheusText::Parse("");
 }
 
 HttpReply HttpGet(uint16_t port, const std::string& target) {

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "server/bridge_server.h"
 #include "support/eventually.h"
+#include "support/prometheus_text.h"
 #include "support/ws_client.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
@@ -68,6 +69,9 @@ struct HttpReply {
 };
 // A plain HTTP/1.1 GET to 127.0.0.1:port (admin endpoints, non-WebSocket requests).
 HttpReply HttpGet(uint16_t port, const std::string& target);
+// GET /metrics on the admin port, parsed; a failed test (and an empty exposition) when it does
+// not answer 200 or does not parse.
+PrometheusText ScrapeMetrics(uint16_t admin_port);
 
 // A ClientContext with a 10 s deadline, so a hung call fails the test instead of hanging it.
 std::unique_ptr<grpc::ClientContext> CallContext();

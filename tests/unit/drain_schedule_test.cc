@@ -82,5 +82,31 @@ TEST(DrainScheduleTest, ALateStepMakesUpForTheStepsItMissed) {
   EXPECT_EQ(schedule.ShareAt(99, 1234), 1234u);
 }
 
+TEST(DrainScheduleTest, StepsRunLateShareWhatTheMissedStepsLeftOverTheStepsLeft) {
+  // 31 steps, 3,100 sessions: 100 a step when every step runs on time. Here steps 0..4 run, then
+  // the controlling thread stalls and next runs at 1.05 s (step 10), then once more at 2.95 s
+  // (step 29), and the last step is on time. A late step does not close all that the missed
+  // steps would have: it takes the even share of what is pending over the steps left, so the
+  // missed sessions are spread over the rest of the window, and the last step takes what remains.
+  const DrainSchedule schedule(absl::Seconds(4), absl::Seconds(1), absl::Milliseconds(100));
+  ASSERT_EQ(schedule.steps(), 31u);
+  size_t pending = 3100;
+  std::vector<size_t> closed;
+  for (absl::Duration began :
+       {absl::ZeroDuration(), absl::Milliseconds(100), absl::Milliseconds(200),
+        absl::Milliseconds(300), absl::Milliseconds(400), absl::Milliseconds(1050),
+        absl::Milliseconds(1100), absl::Milliseconds(2950), absl::Seconds(3)}) {
+    const size_t share = schedule.ShareAt(schedule.StepAt(began), pending);
+    closed.push_back(share);
+    pending -= share;
+  }
+  EXPECT_EQ(schedule.StepAt(absl::Milliseconds(1050)), 10u);
+  EXPECT_EQ(schedule.StepAt(absl::Milliseconds(2950)), 29u);
+  // 2,600 pending over 21 steps left: 124 (rounded up), then 2,476 over 20: 124; at step 29,
+  // 2,352 over 2: 1,176; the last step, the other 1,176.
+  EXPECT_EQ(closed, (std::vector<size_t>{100, 100, 100, 100, 100, 124, 124, 1176, 1176}));
+  EXPECT_EQ(pending, 0u);
+}
+
 }  // namespace
 }  // namespace wsbridge
