@@ -120,6 +120,29 @@ v1::SessionStats StatsOf(TestBridge& bridge, const std::string& user_id) {
   return response.sessions_size() == 1 ? response.sessions(0).stats() : v1::SessionStats();
 }
 
+// The stalled session's `closed` event: 1013, started by the server.
+void ExpectClosedAsSlowConsumer(EventsReader& events, const std::string& session_id) {
+  auto closed =
+      NextEventOf(events, session_id, [](const v1::Event& event) { return event.has_closed(); });
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->closed().code(), 1013u);
+  EXPECT_EQ(closed->closed().initiator(), v1::INITIATOR_SERVER);
+}
+
+// The healthy browser got messages 0..count-1 of `bytes` each, in order, and its session counted
+// exactly them, with nothing left queued.
+void ExpectHealthyGotAll(WsClient& healthy, TestBridge& bridge, int count, size_t bytes) {
+  for (int i = 0; i < count; ++i) {
+    auto message = healthy.NextMessage();
+    ASSERT_TRUE(message.has_value()) << "healthy browser missed message " << i;
+    ASSERT_EQ(message->data, Numbered(i, bytes));
+  }
+  const v1::SessionStats stats = StatsOf(bridge, "healthy");
+  EXPECT_EQ(stats.messages_sent(), static_cast<uint64_t>(count));
+  EXPECT_EQ(stats.bytes_sent(), static_cast<uint64_t>(count) * bytes);
+  EXPECT_EQ(stats.queued_messages(), 0u);
+}
+
 constexpr size_t kMessageBytes = 16 * 1024;
 
 // Broadcasts numbered messages to "news" (a healthy and a stalled browser) until one is refused
@@ -195,22 +218,9 @@ void ExpectOneOverflowCounted(SendQueueLimits limits, const std::string& full_de
     ASSERT_EQ(partial[i], Numbered(static_cast<int>(i), kMessageBytes)) << "message " << i;
   }
   EXPECT_EQ(stalled.ReadToEnd(), "");
-  auto closed = NextEventOf(events, stalled.session_id(),
-                            [](const v1::Event& event) { return event.has_closed(); });
-  ASSERT_TRUE(closed.has_value());
-  EXPECT_EQ(closed->closed().code(), 1013u);
-  EXPECT_EQ(closed->closed().initiator(), v1::INITIATOR_SERVER);
+  ASSERT_NO_FATAL_FAILURE(ExpectClosedAsSlowConsumer(events, stalled.session_id()));
 
-  // The healthy browser got every message, in order, and its session counted exactly them.
-  for (int i = 0; i < sent; ++i) {
-    auto message = healthy->NextMessage();
-    ASSERT_TRUE(message.has_value()) << "healthy browser missed message " << i;
-    ASSERT_EQ(message->data, Numbered(i, kMessageBytes));
-  }
-  const v1::SessionStats stats = StatsOf(bridge, "healthy");
-  EXPECT_EQ(stats.messages_sent(), static_cast<uint64_t>(sent));
-  EXPECT_EQ(stats.bytes_sent(), static_cast<uint64_t>(sent) * kMessageBytes);
-  EXPECT_EQ(stats.queued_messages(), 0u);
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthyGotAll(*healthy, bridge, sent, kMessageBytes));
 
   // The scrape: one drop (the refused broadcast), one slow-consumer close, one 1013 by the server,
   // and every message written whole counted once, the slow browser's included.
@@ -263,11 +273,7 @@ TEST(SlowConsumerMetricsTest, ABrowserThatNeverReadsAgainIsStillA1013CloseByTheS
 
   const int sent = BroadcastUntilOneIsDropped(bridge);
   ASSERT_GT(sent, 0) << "the stalled browser's queue never filled";
-  auto closed = NextEventOf(events, stalled.session_id(),
-                            [](const v1::Event& event) { return event.has_closed(); });
-  ASSERT_TRUE(closed.has_value());
-  EXPECT_EQ(closed->closed().code(), 1013u);
-  EXPECT_EQ(closed->closed().initiator(), v1::INITIATOR_SERVER);
+  ASSERT_NO_FATAL_FAILURE(ExpectClosedAsSlowConsumer(events, stalled.session_id()));
   for (int i = 0; i < sent; ++i) ASSERT_TRUE(healthy->NextMessage().has_value()) << i;
 
   ASSERT_TRUE(Eventually([&] { return Scrape(bridge).ValueOrZero("wsbridge_sessions") == 1; }));
@@ -320,20 +326,9 @@ TEST(SlowConsumerMetricsTest, StalledWriteIsASlowConsumerCloseWithoutADrop) {
   for (size_t i = 0; i < partial.size(); ++i) {
     ASSERT_EQ(partial[i], Numbered(static_cast<int>(i), kLargeMessage)) << "message " << i;
   }
-  auto closed = NextEventOf(events, stalled.session_id(),
-                            [](const v1::Event& event) { return event.has_closed(); });
-  ASSERT_TRUE(closed.has_value());
-  EXPECT_EQ(closed->closed().code(), 1013u);
-  EXPECT_EQ(closed->closed().initiator(), v1::INITIATOR_SERVER);
+  ASSERT_NO_FATAL_FAILURE(ExpectClosedAsSlowConsumer(events, stalled.session_id()));
 
-  for (int i = 0; i < kMessages; ++i) {
-    auto message = healthy->NextMessage();
-    ASSERT_TRUE(message.has_value()) << "healthy browser missed message " << i;
-    ASSERT_EQ(message->data, Numbered(i, kLargeMessage));
-  }
-  const v1::SessionStats stats = StatsOf(bridge, "healthy");
-  EXPECT_EQ(stats.messages_sent(), static_cast<uint64_t>(kMessages));
-  EXPECT_EQ(stats.bytes_sent(), static_cast<uint64_t>(kMessages) * kLargeMessage);
+  ASSERT_NO_FATAL_FAILURE(ExpectHealthyGotAll(*healthy, bridge, kMessages, kLargeMessage));
 
   ASSERT_TRUE(Eventually([&] { return Scrape(bridge).ValueOrZero("wsbridge_sessions") == 1; }))
       << HttpGet(bridge.admin_port(), "/metrics").body;
