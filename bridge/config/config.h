@@ -195,6 +195,18 @@ struct NodeOptions {
   uint32_t fd_reserve = 0;
 };
 
+// Cluster mode (design §6, docs/cluster.md): nodes that act as one bridge through Redis.
+struct ClusterOptions {
+  // redis://[[user]:password@]host[:port][/db] of the Redis the nodes share (flag --redis_url,
+  // env WSBRIDGE_REDIS_URL). Empty = a single node: nothing of cluster mode runs and no Redis is
+  // needed. Checked when the node starts (redis/redis_url.h). Default empty.
+  std::string redis_url;
+  // A node whose heartbeat is older than this is lost: one survivor emits `closed` (1006,
+  // TRANSPORT) for each of its sessions and removes them from the directory. A node heartbeats
+  // three times per period (flag --node_timeout). Default 3s.
+  absl::Duration node_timeout = absl::Seconds(3);
+};
+
 struct Config {
   ListenerOptions listeners;
   AdmissionOptions admission;
@@ -202,6 +214,7 @@ struct Config {
   SessionOptions session;
   EventOptions events;
   NodeOptions node;
+  ClusterOptions cluster;
 };
 
 }  // namespace wsbridge

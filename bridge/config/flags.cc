@@ -475,6 +475,14 @@ const std::vector<FlagSpec>& FlagTable() {
       CountFlag("fd_reserve", Field(&Config::node, &NodeOptions::fd_reserve), 0, kMaxFdReserve,
                 "Descriptors kept free for gRPC, admin and internals; WebSocket connections "
                 "beyond the limit minus this get 503; 0 = max(128, 10% of the limit)."),
+      // Cluster.
+      StringFlag("redis_url", "URL", Field(&Config::cluster, &ClusterOptions::redis_url),
+                 "redis://[:password@]host:port[/db] shared by the nodes of a cluster; empty = "
+                 "one node, no Redis."),
+      DurationFlag("node_timeout", Field(&Config::cluster, &ClusterOptions::node_timeout),
+                   /*allow_zero=*/false,
+                   "Cluster mode: a node silent this long is lost and its sessions are closed "
+                   "(1006) by a survivor."),
   };
   return *kTable;
 }

@@ -24,6 +24,10 @@ Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session,
   }
 }
 
+void Hub::SetObserver(HubObserver* observer) {
+  for (size_t i = 0; i < shards_.size(); ++i) shards_[i]->index.SetObserver(observer, i);
+}
+
 bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
                    SessionEndpoint* endpoint) {
   WSBRIDGE_ASSERT_ON(*shards_[i]->thread);

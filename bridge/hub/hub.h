@@ -32,6 +32,7 @@
 #include "broker/types.h"
 #include "hub/connection_limiter.h"
 #include "hub/drain_schedule.h"
+#include "hub/hub_observer.h"
 #include "hub/routing_index.h"
 #include "runtime/io_thread.h"
 #include "runtime/scatter_gather.h"
@@ -46,6 +47,11 @@ class Hub final : public Broker {
       const ConnectionLimiter& sessions);
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
+
+  // Reports held topics and users and sessions' topic changes of every shard to `observer`
+  // (cluster mode, hub/hub_observer.h). REQUIRES: no session registered yet (call before the
+  // listeners start); `observer` outlives the hub's use of it.
+  void SetObserver(HubObserver* observer);
 
   size_t shard_count() const { return shards_.size(); }
   IoThread& thread(size_t i) { return *shards_[i]->thread; }

@@ -14,7 +14,13 @@ bool RoutingIndex::Add(SessionInfo info, std::vector<std::string> topics,
   entry->endpoint = endpoint;
   Entry* raw = entry.get();
   by_id_.emplace(raw->info.id, std::move(entry));
-  if (!raw->info.user_id.empty()) by_user_[raw->info.user_id].insert(raw);
+  if (!raw->info.user_id.empty()) {
+    EntrySet& of_user = by_user_[raw->info.user_id];
+    of_user.insert(raw);
+    if (observer_ != nullptr && of_user.size() == 1) {
+      observer_->OnUserHeld(shard_, raw->info.user_id, true);
+    }
+  }
   for (const std::string& topic : topics) AddTopic(raw, topic);
   return true;
 }
@@ -26,12 +32,18 @@ bool RoutingIndex::Remove(absl::string_view session_id) {
   for (const std::string& topic : entry->topics) {
     auto topic_it = by_topic_.find(topic);
     topic_it->second.erase(entry);
-    if (topic_it->second.empty()) by_topic_.erase(topic_it);
+    if (topic_it->second.empty()) {
+      by_topic_.erase(topic_it);
+      if (observer_ != nullptr) observer_->OnTopicHeld(shard_, topic, false);
+    }
   }
   if (!entry->info.user_id.empty()) {
     auto user_it = by_user_.find(entry->info.user_id);
     user_it->second.erase(entry);
-    if (user_it->second.empty()) by_user_.erase(user_it);
+    if (user_it->second.empty()) {
+      by_user_.erase(user_it);
+      if (observer_ != nullptr) observer_->OnUserHeld(shard_, entry->info.user_id, false);
+    }
   }
   by_id_.erase(it);
   return true;
@@ -90,20 +102,27 @@ void RoutingIndex::Resolve(const DeliveryTargets& targets, std::vector<bool>* fo
   }
 }
 
-void RoutingIndex::AddTopic(Entry* entry, const std::string& topic) {
+bool RoutingIndex::AddTopic(Entry* entry, const std::string& topic) {
   auto pos = std::lower_bound(entry->topics.begin(), entry->topics.end(), topic);
-  if (pos != entry->topics.end() && *pos == topic) return;
+  if (pos != entry->topics.end() && *pos == topic) return false;
   entry->topics.insert(pos, topic);
-  by_topic_[topic].insert(entry);
+  EntrySet& subscribers = by_topic_[topic];
+  subscribers.insert(entry);
+  if (observer_ != nullptr && subscribers.size() == 1) observer_->OnTopicHeld(shard_, topic, true);
+  return true;
 }
 
-void RoutingIndex::RemoveTopic(Entry* entry, const std::string& topic) {
+bool RoutingIndex::RemoveTopic(Entry* entry, const std::string& topic) {
   auto pos = std::lower_bound(entry->topics.begin(), entry->topics.end(), topic);
-  if (pos == entry->topics.end() || *pos != topic) return;
+  if (pos == entry->topics.end() || *pos != topic) return false;
   entry->topics.erase(pos);
   auto it = by_topic_.find(topic);
   it->second.erase(entry);
-  if (it->second.empty()) by_topic_.erase(it);
+  if (it->second.empty()) {
+    by_topic_.erase(it);
+    if (observer_ != nullptr) observer_->OnTopicHeld(shard_, topic, false);
+  }
+  return true;
 }
 
 SubscribeCounts RoutingIndex::Subscribe(const SessionSelector& selector,
@@ -132,7 +151,9 @@ SubscribeCounts RoutingIndex::Subscribe(const SessionSelector& selector,
       }
       continue;
     }
-    for (const std::string& topic : distinct) AddTopic(entry, topic);
+    bool changed = false;
+    for (const std::string& topic : distinct) changed |= AddTopic(entry, topic);
+    if (changed) ReportTopicsChanged(*entry);
     ++counts.subscribed;
   }
   return counts;
@@ -143,7 +164,9 @@ size_t RoutingIndex::Unsubscribe(const SessionSelector& selector,
   std::vector<Entry*> selected;
   Select(selector, nullptr, selected);
   for (Entry* entry : selected) {
-    for (const std::string& topic : topics) RemoveTopic(entry, topic);
+    bool changed = false;
+    for (const std::string& topic : topics) changed |= RemoveTopic(entry, topic);
+    if (changed) ReportTopicsChanged(*entry);
   }
   return selected.size();
 }

@@ -23,6 +23,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "broker/types.h"
+#include "hub/hub_observer.h"
 #include "hub/session_endpoint.h"
 
 namespace wsbridge {
@@ -41,6 +42,13 @@ class RoutingIndex {
   RoutingIndex() = default;
   RoutingIndex(const RoutingIndex&) = delete;
   RoutingIndex& operator=(const RoutingIndex&) = delete;
+
+  // Reports this index's changes of held topics and users, and of sessions' topics, to
+  // `observer` as shard `shard` (hub/hub_observer.h); null reports nothing (the default).
+  void SetObserver(HubObserver* observer, size_t shard) {
+    observer_ = observer;
+    shard_ = shard;
+  }
 
   // Registers a session with its initial topics. Returns false (and changes nothing) if a
   // session with the same id exists. REQUIRES: endpoint outlives its registration.
@@ -83,13 +91,19 @@ class RoutingIndex {
   void Visit(Entry* entry, uint64_t epoch, std::vector<Entry*>& out);
   void SelectInto(const SessionSelector& selector, uint64_t epoch, std::vector<bool>* found_named,
                   std::vector<Entry*>& out);
-  void AddTopic(Entry* entry, const std::string& topic);
-  void RemoveTopic(Entry* entry, const std::string& topic);
+  // Return whether the entry's topics changed.
+  bool AddTopic(Entry* entry, const std::string& topic);
+  bool RemoveTopic(Entry* entry, const std::string& topic);
+  void ReportTopicsChanged(const Entry& entry) const {
+    if (observer_ != nullptr) observer_->OnSessionTopicsChanged(shard_, entry.info, entry.topics);
+  }
 
   absl::flat_hash_map<std::string, std::unique_ptr<Entry>> by_id_;
   absl::flat_hash_map<std::string, EntrySet> by_user_;   // anonymous sessions are not indexed
   absl::flat_hash_map<std::string, EntrySet> by_topic_;  // topic -> its subscribers
   uint64_t epoch_ = 0;
+  HubObserver* observer_ = nullptr;
+  size_t shard_ = 0;
 };
 
 }  // namespace wsbridge

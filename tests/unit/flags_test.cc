@@ -224,6 +224,10 @@ std::vector<FlagCase> EveryFlag() {
       {"log_level", "debug", [](const Config& c) { EXPECT_EQ(c.node.log_level, "debug"); }},
       {"log_format", "json", [](const Config& c) { EXPECT_EQ(c.node.log_format, "json"); }},
       {"fd_reserve", "300", [](const Config& c) { EXPECT_EQ(c.node.fd_reserve, 300u); }},
+      {"redis_url", "redis://:pw@redis:6379/2",
+       [](const Config& c) { EXPECT_EQ(c.cluster.redis_url, "redis://:pw@redis:6379/2"); }},
+      {"node_timeout", "5s",
+       [](const Config& c) { EXPECT_EQ(c.cluster.node_timeout, absl::Seconds(5)); }},
   };
 }
 
@@ -231,7 +235,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 44u);
+  EXPECT_EQ(tested.size(), 46u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "broker/types.h"
@@ -22,6 +24,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
 
 // The index never calls its endpoints; this one fails the test if it is ever called.
 class UntouchableEndpoint : public SessionEndpoint {
@@ -538,6 +541,53 @@ TEST_F(RoutingIndexListTest, ManySessionsAreListedInIdOrderThroughALimit) {
   EXPECT_THAT(ids, ElementsAre("m150", "m152", "m154", "m156", "m158"));
   EXPECT_THAT(ListedIds(index_.ListAfter("m297", "", "", 10)),
               ElementsAre("m298", "m299", "s1", "s2", "s3", "s4", "s5", "s6"));
+}
+
+// Cluster mode's view (hub/hub_observer.h): the index reports the first and the last session of
+// each topic and user, and each real change Subscribe/Unsubscribe makes to a session's topics.
+class RecordingObserver : public HubObserver {
+ public:
+  void OnTopicHeld(size_t shard, const std::string& topic, bool held) override {
+    seen.push_back(absl::StrCat(shard, held ? " +t:" : " -t:", topic));
+  }
+  void OnUserHeld(size_t shard, const std::string& user, bool held) override {
+    seen.push_back(absl::StrCat(shard, held ? " +u:" : " -u:", user));
+  }
+  void OnSessionTopicsChanged(size_t shard, const SessionInfo& session,
+                              const std::vector<std::string>& topics) override {
+    seen.push_back(absl::StrCat(shard, " ", session.id, "=", absl::StrJoin(topics, ",")));
+  }
+  std::vector<std::string> seen;
+};
+
+TEST(RoutingIndexObserverTest, ReportsFirstAndLastHolderOfTopicsAndUsersAndTopicChanges) {
+  RoutingIndex index;
+  RecordingObserver observer;
+  index.SetObserver(&observer, 3);
+  UntouchableEndpoint endpoint;
+  ASSERT_TRUE(index.Add(Info("a", "alice"), {"news"}, &endpoint));
+  ASSERT_TRUE(index.Add(Info("b", "alice"), {"news", "sport"}, &endpoint));
+  ASSERT_TRUE(index.Add(Info("c", ""), {}, &endpoint));
+  EXPECT_THAT(observer.seen, ElementsAre("3 +u:alice", "3 +t:news", "3 +t:sport"));
+  observer.seen.clear();
+
+  // Only sessions whose topics really change are reported; "sport" is already b's.
+  index.Subscribe(Selector({"b", "c"}, {}), {"sport"}, 10);
+  EXPECT_THAT(observer.seen, ElementsAre("3 c=sport"));
+  observer.seen.clear();
+  // (A user's sessions come in no particular order.)
+  index.Unsubscribe(Selector({}, {"alice"}), {"news"});
+  EXPECT_THAT(observer.seen, UnorderedElementsAre("3 a=", "3 b=sport", "3 -t:news"));
+  observer.seen.clear();
+  // A refused Subscribe changes nothing and reports nothing.
+  index.Subscribe(Selector({"c"}, {}), {"x", "y"}, 2);
+  EXPECT_THAT(observer.seen, IsEmpty());
+
+  ASSERT_TRUE(index.Remove("b"));
+  EXPECT_THAT(observer.seen, IsEmpty());  // c still holds sport, a still holds alice
+  ASSERT_TRUE(index.Remove("c"));
+  ASSERT_TRUE(index.Remove("a"));
+  EXPECT_THAT(observer.seen, ElementsAre("3 -t:sport", "3 -u:alice"));
 }
 
 }  // namespace
