@@ -2,7 +2,7 @@
 """wsbridge benchmark driver: wsbridge against nginx+nchan and a minimal Beast "floor" server.
 
 Usage: bench/run.py [--build=build] [--wsbridge=PATH] [--rounds=3] [--quick] [--out=bench/out]
-                    [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor] [--charts_from=FILE.json]
+                    [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor,cluster] [--charts_from=FILE.json]
                     [--keep_temp] [--deflate] [--payload=x|json] [--message_size=N] [--tls]
 
 Each round starts every server fresh (wsbridge, then nginx+nchan, then the floor server), each with
@@ -35,6 +35,12 @@ self-signed ECDSA P-256 certificate made with openssl in the server's temp dir) 
 generator clients speak TLS 1.3 to it (OpenSSL on the socket, certificate not verified, ~no buffers
 while idle), so `--servers=wsbridge --only=d --tls` gives "(d) idle memory, wss": server RSS per
 idle TLS session. The other workloads run over wss too.
+
+Cluster mode: --servers=wsbridge,cluster runs the single node and, beside it in the same rounds,
+"cluster": a redis-server and two wsbridge nodes (--redis_url, one I/O thread each, so the pair has
+the single node's two threads), subscribers spread over both nodes, publishers on node A. Every
+workload runs unchanged; summary.md adds cluster/wsbridge ratios (deliveries/s, CPU per delivery,
+latency), the cost of going through Redis (docs/benchmarks.md "Cluster").
 
 permessage-deflate: --deflate makes every load generator client offer it (Beast's client, as a
 browser does; wsbridge accepts it by default, the floor server and nchan do not); --payload=json
@@ -81,7 +87,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SERVERS = ["wsbridge", "nchan", "floor"]
+SERVERS = ["wsbridge", "nchan", "floor", "cluster"]
+# What runs without --servers; "cluster" (two wsbridge nodes and a redis-server) is asked for.
+DEFAULT_SERVERS = ["wsbridge", "nchan", "floor"]
 WORKLOADS = ["a", "b", "c", "d", "e"]
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 JWT_SECRET = "bench-secret-not-for-production"
@@ -397,6 +405,10 @@ class Server:
     def pids(self):
         return [self.child.pid] if self.child else []
 
+    def ws_ports(self):
+        """WebSocket ports the subscribers spread over (one per node)."""
+        return [self.ws_port]
+
     def cpu(self):
         return cpu_ns(self.pids())
 
@@ -496,6 +508,68 @@ class WsbridgeServer(Server):
             # SIGTERM drains (a few seconds at most); SIGKILL after 10 s.
             self.child.stop(signal.SIGTERM, grace=10)
             self.child = None
+
+
+class WsbridgeClusterServer(WsbridgeServer):
+    """Cluster mode: a redis-server and two wsbridge nodes with --redis_url, one I/O thread each
+    (so the two nodes together have the single node's two threads on this machine). Subscribers
+    are spread over both nodes' WebSocket ports; publishers call node A's gRPC port, so a Broadcast
+    crosses Redis to reach node B (and comes back through it to node A: in cluster mode every
+    node, the publishing one too, delivers what Redis hands it). Server CPU and RSS are the sum of
+    the three processes."""
+
+    name = "cluster"
+
+    def __init__(self, tools, work_dir):
+        super().__init__(tools, work_dir)
+        self.redis = None
+        self.nodes = []
+        self.node_ws_ports = []
+
+    def start(self, plan, topics):
+        redis_port = free_port()
+        self.redis = Child("redis", ["redis-server", "--bind", "127.0.0.1", "--port",
+                                     str(redis_port), "--save", "", "--appendonly", "no",
+                                     "--dir", str(self.work_dir)], self.work_dir)
+        deadline = time.monotonic() + 20
+        while not port_open(redis_port):
+            if time.monotonic() > deadline or not self.redis.running():
+                raise BenchError("redis-server did not start:\n" + self.redis.stderr_tail())
+            time.sleep(0.05)
+        for node in ("a", "b"):
+            argv = [self.tools["wsbridge"], "--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0",
+                    "--admin_port=0", "--io_threads=1", "--allow_anonymous",
+                    "--public_topics=" + ",".join(topics), f"--jwt_secret={JWT_SECRET}",
+                    f"--send_queue_messages={plan.send_queue_messages}",
+                    f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
+                    "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn",
+                    f"--redis_url=redis://127.0.0.1:{redis_port}", f"--node_id=bench-{node}"]
+            child = Child(f"wsbridge-{node}", argv, self.work_dir)
+            self.nodes.append(child)
+            line = child.wait_line("wsbridge listening", 20)
+            if line is None:
+                raise BenchError(f"wsbridge node {node} did not start:\n" + child.stderr_tail())
+            ports = dict(re.findall(r"(\w+)=(\S+)", line))
+            self.node_ws_ports.append(int(ports["ws_port"]))
+            if node == "a":
+                self.grpc_port = int(ports["grpc_port"])
+        self.child = self.nodes[0]
+        self.ws_port = self.node_ws_ports[0]
+
+    def pids(self):
+        return [c.pid for c in self.nodes + ([self.redis] if self.redis else [])]
+
+    def ws_ports(self):
+        return list(self.node_ws_ports)
+
+    def stop(self):
+        for child in self.nodes:
+            child.stop(signal.SIGTERM, grace=10)
+        self.nodes = []
+        self.child = None
+        if self.redis:
+            self.redis.stop(signal.SIGTERM, grace=5)
+            self.redis = None
 
 
 NGINX_CONF = """\
@@ -618,19 +692,22 @@ def port_open(port):
 # --- Load generator and publisher --------------------------------------------------------------
 
 class LoadgenGroup:
-    """`connections` WebSocket clients over one or two loadgen processes (global indices 0..n-1)."""
+    """`connections` WebSocket clients over one or two loadgen processes (global indices 0..n-1).
+    With several `ports` (the nodes of a cluster) there is one process per port, each connecting
+    its share of the clients to its node."""
 
-    def __init__(self, tools, plan, work_dir, name, port, connections, expect,
+    def __init__(self, tools, plan, work_dir, name, ports, connections, expect,
                  path_template=None, paths_file=None):
         self.children = []
         self.cpu_seconds = None  # CPU of all processes since mark_cpu(), known after finish()
         self._cpu_mark = 0.0
         processes = 1 if connections <= plan.connections_per_loadgen else 2
+        processes = max(processes, len(ports))
         concurrency = max(1, plan.connect_concurrency // processes)
         offset = 0
         for p in range(processes):
             count = connections // processes + (1 if p < connections % processes else 0)
-            argv = [tools["loadgen"], "--host=127.0.0.1", f"--port={port}",
+            argv = [tools["loadgen"], "--host=127.0.0.1", f"--port={ports[p % len(ports)]}",
                     f"--connections={count}", f"--index_offset={offset}", "--threads=1",
                     f"--connect_concurrency={concurrency}", f"--expect={expect}",
                     f"--timeout={plan.loadgen_timeout}"]
@@ -778,8 +855,8 @@ class Bench:
     def run_server(self, round_index, server_name):
         work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{server_name}-r{round_index}-",
                                          dir=self.args.tmp_root))
-        server = {"wsbridge": WsbridgeServer, "nchan": NchanServer,
-                  "floor": FloorServer}[server_name](self.tools, work_dir)
+        server = {"wsbridge": WsbridgeServer, "nchan": NchanServer, "floor": FloorServer,
+                  "cluster": WsbridgeClusterServer}[server_name](self.tools, work_dir)
         try:
             server.start(self.plan, self.topics(round_index))
             self.log(round_index, server_name, f"started (pids {server.pids()})")
@@ -800,7 +877,7 @@ class Bench:
                     if subs == self.plan.latency_subscribers and entry["valid"]:
                         max_msgs_at_latency_subs = entry["metrics"]["messages_per_sec"]
                     # The unary path too, for the record; it feeds neither `previous` nor (c).
-                    if (server_name == "wsbridge" and "a" in self.workloads
+                    if (server_name in ("wsbridge", "cluster") and "a" in self.workloads
                             and subs == self.plan.fanout_unary_subscribers):
                         self.fanout_point(round_index, server, work_dir, subs, None, unary=True)
             if "c" in self.workloads:
@@ -820,7 +897,7 @@ class Bench:
     def fanout_run(self, round_index, server, work_dir, tag, topic, subs, messages, rate=0.0,
                    unary=False):
         problems = []
-        group = LoadgenGroup(self.tools, self.plan, work_dir, tag, server.ws_port, subs, messages,
+        group = LoadgenGroup(self.tools, self.plan, work_dir, tag, server.ws_ports(), subs, messages,
                              path_template=server.topic_path(topic))
         try:
             readies = group.wait_ready(timeout=60 + subs / 100)
@@ -935,7 +1012,7 @@ class Bench:
             problems = []
             user_template = f"b{point}_r{round_index}_u{{i}}"
             path_template, paths_file = server.user_paths(user_template, users)
-            group = LoadgenGroup(self.tools, self.plan, work_dir, f"b-{point}", server.ws_port,
+            group = LoadgenGroup(self.tools, self.plan, work_dir, f"b-{point}", server.ws_ports(),
                                  users, per_user, path_template=path_template,
                                  paths_file=paths_file)
             try:
@@ -997,7 +1074,7 @@ class Bench:
         problems = []
         rss_before, pss_before = server.rss()
         cpu_before = server.cpu()
-        group = LoadgenGroup(self.tools, self.plan, work_dir, "idle", server.ws_port, sessions, 0,
+        group = LoadgenGroup(self.tools, self.plan, work_dir, "idle", server.ws_ports(), sessions, 0,
                              path_template=server.topic_path(topic))
         try:
             readies = group.wait_ready(timeout=60 + sessions / 100)
@@ -1094,6 +1171,8 @@ def summarize(points):
             for other in ("nchan", "floor"):
                 if ours is not None and cell.get(other):
                     cell[f"wsbridge/{other}"] = ours / cell[other]
+            if ours and cell.get("cluster") is not None:
+                cell["cluster/wsbridge"] = cell["cluster"] / ours
             rows.setdefault(point, {})[metric] = cell
     return summary
 
@@ -1182,8 +1261,9 @@ def write_markdown(path, data):
         wss = ", wss" if meta.get("plan", {}).get("tls") else ""
         lines.append(f"## {WORKLOAD_TITLES[workload]}{wss}")
         lines.append("")
-        lines.append("| point | metric | wsbridge | nchan | floor | wsbridge/nchan | wsbridge/floor |")
-        lines.append("|---|---|---:|---:|---:|---:|---:|")
+        lines.append("| point | metric | wsbridge | nchan | floor | cluster | wsbridge/nchan | "
+                     "wsbridge/floor | cluster/wsbridge |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for point, metrics in rows.items():
             for w, metric, label, lower_better in SUMMARY_METRICS:
                 if w != workload or metric not in metrics:
@@ -1192,7 +1272,7 @@ def write_markdown(path, data):
                 if not any(s in cell for s in SERVERS):
                     continue
                 ratios = [f"{cell[k]:.2f}" if k in cell else "-"
-                          for k in ("wsbridge/nchan", "wsbridge/floor")]
+                          for k in ("wsbridge/nchan", "wsbridge/floor", "cluster/wsbridge")]
                 lines.append(f"| {point} | {label}{' (lower is better)' if lower_better else ''} | "
                              + " | ".join(format_value(metric, cell.get(s)) for s in SERVERS)
                              + " | " + " | ".join(ratios) + " |")
@@ -1226,7 +1306,8 @@ def draw_charts(data, out_dir):
         return
     terminal = gnuplot_terminal(gnuplot)
     summary = data["summary"]
-    colors = {"wsbridge": "#1f77b4", "nchan": "#d62728", "floor": "#7f7f7f"}
+    colors = {"wsbridge": "#1f77b4", "nchan": "#d62728", "floor": "#7f7f7f",
+              "cluster": "#2ca02c"}
     out_dir = Path(out_dir)
 
     def series(workload, metric, x_of, scale=1.0):
@@ -1319,7 +1400,7 @@ def parse_args(argv):
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="output dir")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help="workloads to run, comma-separated from a,b,c,d,e")
-    parser.add_argument("--servers", default=",".join(SERVERS),
+    parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help="servers, comma-separated from wsbridge,nchan,floor")
     parser.add_argument("--charts_from", help="redraw charts and summary.md from a result JSON")
     parser.add_argument("--keep_temp", action="store_true",
@@ -1362,7 +1443,7 @@ def main(argv):
         if s not in SERVERS:
             print(f"unknown server {s!r}: choose from {','.join(SERVERS)}")
             return 2
-    servers = [s for s in SERVERS if s in servers]  # always wsbridge, nchan, floor order
+    servers = [s for s in SERVERS if s in servers]  # always wsbridge, nchan, floor, cluster order
     if args.tls and servers != ["wsbridge"]:
         print("--tls measures wsbridge only (nchan and the floor serve no wss here): "
               "add --servers=wsbridge")
@@ -1370,6 +1451,11 @@ def main(argv):
 
     build, tools = find_tools(args.build, args.wsbridge)
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
+    if "cluster" in servers:
+        needed.append("wsbridge")
+        if not shutil.which("redis-server"):
+            print("--servers=cluster needs redis-server (apt-get install redis-server)")
+            return 1
     missing = [str(tools[t]) for t in needed if not Path(tools[t]).is_file()]
     if missing:
         print("missing binaries:\n  " + "\n  ".join(missing))

@@ -10,6 +10,11 @@ ports, waits until the bridge is healthy, then from the host:
   - checks the bridge container runs as a non-root user with wsbridge as PID 1;
   - runs `compose stop` and checks the connected WebSocket gets a close frame with code 1001 and
     the bridge exits 0 (drained, not killed);
+then the cluster profile (`--profile cluster`: Redis and the nodes node-a and node-b):
+  - waits until both nodes are healthy, opens a WebSocket to node-b;
+  - pushes to its user and, after finding the session through node-a's ListSessions (the
+    cluster's directory), to the session itself, both through node-a's gRPC port, and receives
+    both on node-b;
 and always brings the stack down again (`down -v`), also on failure or interrupt.
 
 Needs a Docker engine and docker-compose (v1) or `docker compose` (v2): in CI it runs through
@@ -91,12 +96,21 @@ class Stack:
     def __init__(self, project, ports, jwt_secret):
         self.project = project
         self.ports = ports
-        self.compose = compose_command() + ["-p", project, "-f", os.path.join(REPO, "compose.yaml")]
+        # --profile cluster: commands also see redis, node-a and node-b (a plain `up` of the
+        # default services does not start them; the cluster step names them).
+        self.compose = compose_command() + ["-p", project, "-f", os.path.join(REPO, "compose.yaml"),
+                                            "--profile", "cluster"]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("WSBRIDGE_")}
         self.env.update({
             "WSBRIDGE_GRPC_PORT": str(ports["grpc"]),
             "WSBRIDGE_WS_PORT": str(ports["ws"]),
             "WSBRIDGE_ADMIN_PORT": str(ports["admin"]),
+            "WSBRIDGE_NODE_A_GRPC_PORT": str(ports["node_a_grpc"]),
+            "WSBRIDGE_NODE_A_WS_PORT": str(ports["node_a_ws"]),
+            "WSBRIDGE_NODE_A_ADMIN_PORT": str(ports["node_a_admin"]),
+            "WSBRIDGE_NODE_B_GRPC_PORT": str(ports["node_b_grpc"]),
+            "WSBRIDGE_NODE_B_WS_PORT": str(ports["node_b_ws"]),
+            "WSBRIDGE_NODE_B_ADMIN_PORT": str(ports["node_b_admin"]),
             "WSBRIDGE_JWT_SECRET": jwt_secret,
             "WSBRIDGE_DRAIN_SECONDS": str(DRAIN_SECONDS),
             "WSBRIDGE_STOP_GRACE_PERIOD": f"{DRAIN_SECONDS + 15}s",
@@ -268,20 +282,20 @@ def bridgectl(binary, grpc_port, *args):
     return json.loads(result.stdout)
 
 
-def wait_until_healthy(stack):
+def wait_until_healthy(stack, service="bridge"):
     deadline = time.monotonic() + HEALTHY_DEADLINE_S
-    bridge = stack.container("bridge")
+    bridge = stack.container(service)
     status = ""
     while time.monotonic() < deadline:
         state = docker_inspect(bridge, "{{.State.Status}} {{.RestartCount}}").split()
         if state[0] in ("exited", "dead") or state[1] != "0":
-            raise SmokeFailure(f"the bridge container stopped before it was healthy "
+            raise SmokeFailure(f"the {service} container stopped before it was healthy "
                                f"(state {state[0]}, restarts {state[1]})")
         status = docker_inspect(bridge, "{{if .State.Health}}{{.State.Health.Status}}{{end}}")
         if status == "healthy":
             return bridge
         time.sleep(0.5)
-    raise SmokeFailure(f"the bridge was not healthy within {HEALTHY_DEADLINE_S}s "
+    raise SmokeFailure(f"{service} was not healthy within {HEALTHY_DEADLINE_S}s "
                        f"(health: {status or 'none'})")
 
 
@@ -338,7 +352,7 @@ def smoke(stack, bridgectl_binary, skip_build):
             stack.run("build", capture=False, timeout=3600)
 
     with Step("compose up -d"):
-        stack.run("up", "-d")
+        stack.run("up", "-d", "bridge", "ticker")
 
     with Step("wait for the bridge's healthcheck"):
         bridge = wait_until_healthy(stack)
@@ -395,7 +409,7 @@ def smoke(stack, bridgectl_binary, skip_build):
                           "pushed messages")
 
         with Step("compose stop: the WebSocket gets 1001, the bridge exits 0"):
-            stopping = stack.popen("stop")
+            stopping = stack.popen("stop", "bridge", "ticker")
             deadline = time.monotonic() + STOP_DEADLINE_S
             code = None
             try:
@@ -419,6 +433,47 @@ def smoke(stack, bridgectl_binary, skip_build):
         client.close()
 
 
+def smoke_cluster(stack, bridgectl_binary):
+    """The cluster profile: a Push called on node-a reaches a WebSocket on node-b."""
+    with Step("cluster profile: up -d redis node-a node-b"):
+        stack.run("up", "-d", "redis", "node-a", "node-b")
+
+    with Step("wait for node-a and node-b to be healthy"):
+        wait_until_healthy(stack, "node-a")
+        wait_until_healthy(stack, "node-b")
+
+    user = f"{USER_ID}-cluster"
+    token = hs256_token(stack.env["WSBRIDGE_JWT_SECRET"], user)
+    with Step("WebSocket to node-b"):
+        client = WebSocketClient("127.0.0.1", stack.ports["node_b_ws"], f"/ws?token={token}")
+    try:
+        with Step("Push on node-a to the user and to the session on node-b"):
+            by_user = f"cluster-user-{secrets.token_hex(4)}"
+            deadline = time.monotonic() + RECEIVE_DEADLINE_S
+            # The session reaches the directory a moment after its upgrade.
+            sessions = []
+            while not sessions and time.monotonic() < deadline:
+                sessions = bridgectl(bridgectl_binary, stack.ports["node_a_grpc"], "sessions",
+                                     "list", f"--user={user}").get("sessions", [])
+                if not sessions:
+                    time.sleep(0.2)
+            if len(sessions) != 1:
+                raise SmokeFailure(f"node-a lists {sessions} for {user}, expected node-b's session")
+            response = bridgectl(bridgectl_binary, stack.ports["node_a_grpc"], "push",
+                                 f"--user={user}", f"--text={by_user}")
+            if response.get("matched") != 1:
+                raise SmokeFailure(f"push on node-a to {user}: {response}, expected 1 matched")
+            by_session = f"cluster-session-{secrets.token_hex(4)}"
+            response = bridgectl(bridgectl_binary, stack.ports["node_a_grpc"], "push",
+                                 f"--session={sessions[0]['sessionId']}", f"--text={by_session}")
+            if response.get("matched") != 1 or response.get("unknownSessionIds"):
+                raise SmokeFailure(f"push on node-a to node-b's session: {response}")
+            receive_until(client, lambda seen: by_user in seen and by_session in seen,
+                          "messages pushed on node-a")
+    finally:
+        client.close()
+
+
 def interrupt(signal_number, frame):
     raise KeyboardInterrupt
 
@@ -438,13 +493,16 @@ def main():
 
     # SIGTERM (CI's timeout, a ctrl-C'd parent) unwinds like ctrl-C, so the stack comes down.
     signal.signal(signal.SIGTERM, interrupt)
-    stack = Stack(args.project, free_ports(["grpc", "ws", "admin"]),
+    stack = Stack(args.project,
+                  free_ports(["grpc", "ws", "admin", "node_a_grpc", "node_a_ws", "node_a_admin",
+                              "node_b_grpc", "node_b_ws", "node_b_admin"]),
                   jwt_secret=secrets.token_hex(16))
     log(f"project {stack.project}, host ports {stack.ports}")
     started = time.monotonic()
     failure = None
     try:
         smoke(stack, os.path.abspath(args.bridgectl), args.skip_build)
+        smoke_cluster(stack, os.path.abspath(args.bridgectl))
     except (SmokeFailure, subprocess.TimeoutExpired) as error:
         failure = str(error)
     except KeyboardInterrupt:
@@ -454,6 +512,8 @@ def main():
             log("logs of the stack:")
             stack.run("logs", "--no-color", "--tail=100", "bridge", check=False, capture=False)
             stack.run("logs", "--no-color", "--tail=5", "ticker", check=False, capture=False)
+            stack.run("logs", "--no-color", "--tail=50", "node-a", "node-b", "redis", check=False,
+                      capture=False)
         with Step("compose down -v"):
             stack.run("down", "-v", "--remove-orphans", check=False)
     log("timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds, _ in Step.timings))
