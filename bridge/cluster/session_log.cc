@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -203,8 +205,12 @@ struct Report {
 
 class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
  public:
-  Writer(RedisConnection& connection, const ClusterKeys& keys, SessionLogOptions options)
-      : connection_(connection), options_(std::move(options)), backlog_(options_.buffer_bytes) {
+  Writer(IoThread& redis_thread, RedisConnection& connection, const ClusterKeys& keys,
+         SessionLogOptions options)
+      : connection_(connection),
+        options_(std::move(options)),
+        retry_timer_(redis_thread.Make<boost::asio::steady_timer>()),
+        backlog_(options_.buffer_bytes) {
     names_ = {keys.Events(),          keys.AllSessions(),
               keys.Session(""),       keys.UserSessions(""),
               keys.TopicSessions(""), keys.NodeSessions(""),
@@ -265,6 +271,7 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
 
   void Detach() {
     detached_ = true;
+    retry_timer_.cancel();
     link_ = Link::kDown;
     held_.clear();
     while (!backlog_.empty()) backlog_.Pop();
@@ -414,34 +421,42 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     Pump();
   }
 
-  // The connection is (again) up: load the scripts ahead of anything else on it, then go live.
+  // The connection is (again) up: load the scripts ahead of anything else on it, and go live
+  // once Redis answered them (a Redis that is still loading its data answers LOADING to
+  // everything: then again a little later, so that no write is refused for it).
   void Connected() {
     ++epoch_;
     logged_failure_ = false;
     link_ = Link::kLoading;
-    const bool known = std::all_of(shas_.begin(), shas_.end(),
-                                   [](const std::string& sha) { return !sha.empty(); });
     loads_pending_ = kScriptCount;
+    still_loading_ = false;
     for (int i = 0; i < kScriptCount; ++i) {
       connection_.Command({"SCRIPT", "LOAD", sources_[i]},
                           [self = shared_from_this(), i, epoch = epoch_](RedisReply reply) {
                             self->ScriptLoaded(i, epoch, reply);
                           });
     }
-    // The hashes do not change: once known, the EVALSHAs may follow the loads at once.
-    if (known) GoLive();
   }
 
   void ScriptLoaded(int script, uint64_t epoch, const RedisReply& reply) {
-    if (detached_ || epoch != epoch_) return;
+    if (detached_ || epoch != epoch_ || link_ != Link::kLoading) return;
     if (reply.unanswered) return;  // the loss is reported by on_state
-    if (reply.is_error()) {
+    if (reply.is_error() && absl::StartsWith(reply.str, "LOADING")) {
+      still_loading_ = true;
+    } else if (reply.is_error()) {
       // Sent by source (EVAL) from now on; if Redis refuses that too, each write says so.
       spdlog::error("cluster session log: SCRIPT LOAD refused: {}", reply.str);
     } else {
       shas_[script] = reply.str;
     }
-    if (--loads_pending_ == 0 && link_ == Link::kLoading) GoLive();
+    if (--loads_pending_ > 0) return;
+    if (!still_loading_) return GoLive();
+    retry_timer_.expires_after(std::chrono::milliseconds(100));
+    retry_timer_.async_wait([self = shared_from_this(), epoch](boost::system::error_code ec) {
+      if (!ec && !self->detached_ && epoch == self->epoch_ && self->link_ == Link::kLoading) {
+        self->Connected();
+      }
+    });
   }
 
   void GoLive() {
@@ -596,6 +611,8 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
   Link link_ = Link::kDown;
   uint64_t epoch_ = 0;  // one per connection state: replies of an older one are stale
   int loads_pending_ = 0;
+  bool still_loading_ = false;             // a SCRIPT LOAD of this connect was answered LOADING
+  boost::asio::steady_timer retry_timer_;  // the next SCRIPT LOAD round while Redis loads
   bool ever_live_ = false;
   bool detached_ = false;
   bool reconcile_pending_ = false;
@@ -628,7 +645,7 @@ SessionLog::SessionLog(IoThread& redis_thread, RedisConnection& connection, Clus
                        SessionLogOptions options)
     : redis_thread_(redis_thread),
       node_id_(options.node_id),
-      writer_(std::make_shared<Writer>(connection, keys, std::move(options))) {}
+      writer_(std::make_shared<Writer>(redis_thread, connection, keys, std::move(options))) {}
 
 SessionLog::~SessionLog() {
   if (redis_thread_.IsCurrent()) {
