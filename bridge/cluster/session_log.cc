@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cluster/write_backlog.h"
 #include "redis/redis_connection.h"
@@ -269,9 +270,16 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     }
   }
 
+  // `flushed` runs (on the Redis thread) once nothing waits or is in flight.
+  void WhenFlushed(std::function<void()> flushed) {
+    flushed_waiters_.push_back(std::move(flushed));
+    NotifyIfFlushed();
+  }
+
   void Detach() {
     detached_ = true;
     retry_timer_.cancel();
+    flushed_waiters_.clear();
     link_ = Link::kDown;
     held_.clear();
     while (!backlog_.empty()) backlog_.Pop();
@@ -338,6 +346,17 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
       Reconcile();
     }
     PublishStats();
+    NotifyIfFlushed();
+  }
+
+  void NotifyIfFlushed() {
+    if (flushed_waiters_.empty() || !backlog_.empty() || in_flight_writes_ > 0 ||
+        reconcile_pending_) {
+      return;
+    }
+    std::vector<std::function<void()>> waiters = std::move(flushed_waiters_);
+    flushed_waiters_.clear();
+    for (auto& waiter : waiters) waiter();
   }
 
   std::vector<std::string> Argv(const PendingWrite& write, bool by_source) const {
@@ -395,6 +414,7 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
       ++unconfirmed_;
       if (epoch == epoch_ && link_ != Link::kDown) GoDown(reply.str);
       PublishStats();
+      NotifyIfFlushed();
       return;
     }
     if (reply.is_error() && write != nullptr && absl::StartsWith(reply.str, "NOSCRIPT")) {
@@ -632,6 +652,8 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
   uint64_t outage_dropped_events_ = 0;  // backlog drop counts when the current outage began
   uint64_t outage_dropped_lifecycle_ = 0;
 
+  std::vector<std::function<void()>> flushed_waiters_;  // WhenFlushed()
+
   // The sessions this node holds (opened and not closed, as taken here): id -> serialized
   // v1::Session as in the directory's `info`. Bounded by the sessions the node holds.
   absl::flat_hash_map<std::string, std::string> held_;
@@ -711,6 +733,13 @@ void SessionLog::OnSessionTopicsChanged(size_t /*shard*/, const SessionInfo& ses
 }
 
 void SessionLog::OnRedisState(const RedisStateChange& change) { writer_->OnState(change); }
+
+bool SessionLog::AwaitFlushed(absl::Duration timeout) {
+  auto flushed = std::make_shared<absl::Notification>();
+  redis_thread_.Post(
+      [writer = writer_, flushed] { writer->WhenFlushed([flushed] { flushed->Notify(); }); });
+  return flushed->WaitForNotificationWithTimeout(timeout);
+}
 
 SessionLog::Stats SessionLog::stats() const { return writer_->stats(); }
 

@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "cluster/cluster_keys.h"
 #include "events/event_outlet.h"
 #include "hub/hub_observer.h"
@@ -106,6 +107,11 @@ class SessionLog final : public EventOutlet, public HubObserver {
   // On the Redis thread: every state change of `connection` (its on_state). Call it once with
   // {connected = true} if the connection was already up when the SessionLog was made.
   void OnRedisState(const RedisStateChange& change);
+
+  // Blocks the caller (not the Redis thread, not an I/O thread) until every write taken so far
+  // has been answered by Redis (or found unanswered), or `timeout` passes; true if it was. For a
+  // drain: after the last session closed, so its `closed` is in the log before the node leaves.
+  bool AwaitFlushed(absl::Duration timeout);
 
   Stats stats() const;
   uint64_t dropped_events() const { return stats().dropped_events; }

@@ -303,6 +303,22 @@ TEST_F(SessionLogTest, ClosedRemovesEveryKeyAndAppendsItsEntry) {
   }
 }
 
+TEST_F(SessionLogTest, AwaitFlushedReturnsOnceRedisHasEveryWrite) {
+  MakeLog();
+  for (int i = 0; i < 50; ++i) {
+    Open(absl::StrCat("s", i), "", {});
+    Close(absl::StrCat("s", i), "");
+  }
+  ASSERT_TRUE(log_->AwaitFlushed(absl::Seconds(10)));
+  EXPECT_EQ(Integer({"XLEN", keys_.Events()}), 100);  // no waiting here: already there
+  EXPECT_EQ(log_->stats().written, 100u);
+
+  redis_.Stop();
+  ASSERT_TRUE(Eventually([&] { return !log_->stats().live; }));
+  Open("late", "", {});
+  EXPECT_FALSE(log_->AwaitFlushed(absl::Milliseconds(200)));  // Redis is away: it waits
+}
+
 // A reader that takes, in one Lua script, the last entry id of the log and the set of all
 // sessions must always find the set that replaying the log up to that entry gives: the entry
 // and its directory change are one step for every reader.
