@@ -205,6 +205,12 @@ struct ClusterOptions {
   // TRANSPORT) for each of its sessions and removes them from the directory. A node heartbeats
   // three times per period (flag --node_timeout). Default 3s.
   absl::Duration node_timeout = absl::Seconds(3);
+  // Bytes of session events and directory changes a node keeps for Redis while it cannot take
+  // them (an outage, or Redis slower than the node), and again of those sent and not yet
+  // answered (flag --cluster_buffer_bytes). Past it the oldest message/error events are dropped
+  // and counted; opened/closed only when they alone fill it (docs/cluster.md). At least 64 KiB.
+  // Default 64 MiB.
+  uint64_t buffer_bytes = uint64_t{64} << 20;
 };
 
 struct Config {

@@ -483,6 +483,10 @@ const std::vector<FlagSpec>& FlagTable() {
                    /*allow_zero=*/false,
                    "Cluster mode: a node silent this long is lost and its sessions are closed "
                    "(1006) by a survivor."),
+      ByteSizeFlag("cluster_buffer_bytes", Field(&Config::cluster, &ClusterOptions::buffer_bytes),
+                   64 << 10, kNoMax,
+                   "Cluster mode: bytes of session events kept for Redis while it is away; past "
+                   "it the oldest message/error events are dropped."),
   };
   return *kTable;
 }

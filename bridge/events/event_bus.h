@@ -61,6 +61,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "config/config.h"
+#include "events/event_outlet.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge {
@@ -74,7 +75,7 @@ inline constexpr EventKindMask kAllEventKinds =
     (1u << v1::EVENT_KIND_ERROR);
 v1::EventKind KindOf(const v1::Event& event);
 
-class EventBus {
+class EventBus : public EventOutlet {
  public:
   struct SubscriptionOptions {
     EventKindMask kinds = kAllEventKinds;
@@ -116,7 +117,7 @@ class EventBus {
 
   // Stamps `event` (sequence, time, node id) and routes it. Called on I/O threads. Costs
   // O(kinds sets in use + groups + subscriptions woken or cut off), not O(subscriptions).
-  void Publish(v1::Event event);
+  void Publish(v1::Event event) override;
 
   // FAILED_PRECONDITION when `group` has members that asked for other kinds; OUT_OF_RANGE when
   // events after start_after_sequence are no longer (or not yet) in the history;

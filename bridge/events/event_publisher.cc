@@ -50,7 +50,7 @@ void EventPublisher::Opened(const SessionIdentity& session, std::string_view rem
   opened->set_remote_address(remote_address.data(), remote_address.size());
   for (const std::string& topic : topics) opened->add_topics(topic);
   opened->mutable_metadata()->insert(metadata.begin(), metadata.end());
-  bus_.Publish(std::move(event));
+  outlet_.Publish(std::move(event));
 }
 
 void EventPublisher::Message(const SessionIdentity& session, bool text, std::string_view data) {
@@ -61,7 +61,7 @@ void EventPublisher::Message(const SessionIdentity& session, bool text, std::str
   } else {
     message->set_binary(data.data(), data.size());
   }
-  bus_.Publish(std::move(event));
+  outlet_.Publish(std::move(event));
 }
 
 void EventPublisher::Error(const SessionIdentity& session, SessionErrorCode code,
@@ -69,7 +69,7 @@ void EventPublisher::Error(const SessionIdentity& session, SessionErrorCode code
   v1::Event event = NewEvent(session);
   event.mutable_error()->set_code(ToProto(code));
   event.mutable_error()->set_detail(std::move(detail));
-  bus_.Publish(std::move(event));
+  outlet_.Publish(std::move(event));
 }
 
 void EventPublisher::Closed(const SessionIdentity& session, uint16_t code, std::string_view reason,
@@ -79,7 +79,7 @@ void EventPublisher::Closed(const SessionIdentity& session, uint16_t code, std::
   closed->set_code(code);
   closed->set_reason(reason.data(), reason.size());
   closed->set_initiator(ToProto(initiator));
-  bus_.Publish(std::move(event));
+  outlet_.Publish(std::move(event));
 }
 
 }  // namespace wsbridge

@@ -1,19 +1,20 @@
 // EventPublisher: the SessionEventSink of a node: turns each session report into a
-// wsbridge.v1.Event (session id, user id and the kind's fields) and publishes it on the EventBus,
-// which stamps and routes it to the Events streams.
+// wsbridge.v1.Event (session id, user id and the kind's fields) and publishes it on an
+// EventOutlet: the EventBus on a single node (it stamps and routes the event to the Events
+// streams), the SessionLog in cluster mode (it appends the event to the cluster's event log).
 //
-// Thread-safety: stateless apart from the bus; safe from any thread (the bus is).
+// Thread-safety: stateless apart from the outlet; safe from any thread (the outlet is).
 #pragma once
 
-#include "events/event_bus.h"
+#include "events/event_outlet.h"
 #include "events/session_event_sink.h"
 
 namespace wsbridge {
 
 class EventPublisher final : public SessionEventSink {
  public:
-  // REQUIRES: `bus` outlives the publisher.
-  explicit EventPublisher(EventBus& bus) : bus_(bus) {}
+  // REQUIRES: `outlet` outlives the publisher.
+  explicit EventPublisher(EventOutlet& outlet) : outlet_(outlet) {}
 
   void Opened(const SessionIdentity& session, std::string_view remote_address,
               std::span<const std::string> topics,
@@ -24,7 +25,7 @@ class EventPublisher final : public SessionEventSink {
               CloseInitiator initiator) override;
 
  private:
-  EventBus& bus_;
+  EventOutlet& outlet_;
 };
 
 }  // namespace wsbridge

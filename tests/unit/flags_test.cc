@@ -228,6 +228,8 @@ std::vector<FlagCase> EveryFlag() {
        [](const Config& c) { EXPECT_EQ(c.cluster.redis_url, "redis://:pw@redis:6379/2"); }},
       {"node_timeout", "5s",
        [](const Config& c) { EXPECT_EQ(c.cluster.node_timeout, absl::Seconds(5)); }},
+      {"cluster_buffer_bytes", "1MiB",
+       [](const Config& c) { EXPECT_EQ(c.cluster.buffer_bytes, uint64_t{1} << 20); }},
   };
 }
 
@@ -235,7 +237,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 46u);
+  EXPECT_EQ(tested.size(), 47u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
