@@ -117,7 +117,7 @@ TEST(ListSessionsSequence, PagesAreConsistentCutsOfTheEventStreamUnderChurn) {
   }
 
   std::vector<Listing> listings;
-  while (listings.size() < 25) listings.push_back(ListAll(bridge, 5));
+  while (listings.size() < 60) listings.push_back(ListAll(bridge, 3));
   stop = true;
   for (std::thread& t : workers) t.join();
 

@@ -236,6 +236,28 @@ TEST_F(LostNodeTest, AReaperDroppedMidWayIsTakenOverWithoutDuplicates) {
   ExpectGoneFromDirectory("gone", ids);
 }
 
+TEST_F(LostNodeTest, AReaperStopsWhenTheNodeComesBack) {
+  const std::vector<std::string> ids = WriteSessions("back", 30);
+  Beat("back", absl::Milliseconds(1));
+  std::atomic<int> chunks{0};
+  cluster::LostNodeReaperOptions options = ReaperOptions("survivor");
+  options.on_chunk = [&](const std::string&, int64_t) {
+    // The node's heartbeat gets through right after the first chunk (sent from the Redis
+    // thread, so it reaches Redis before the next chunk does).
+    if (chunks.fetch_add(1) == 0) {
+      redis_.Command({"ZADD", keys_.Nodes(), "99999999999999", "back"}, [](RedisReply) {});
+    }
+  };
+  cluster::LostNodeReaper reaper(redis_thread_, redis_, keys_, std::move(options));
+  reaper.Start();
+  ASSERT_TRUE(Eventually([&] { return chunks.load() >= 2; }));
+  absl::SleepFor(kTimeout);     // more checks: none claims a node that is alive
+  EXPECT_EQ(chunks.load(), 2);  // the second chunk found it back and closed nothing
+  EXPECT_EQ(ClosedCounts().size(), 7u);
+  EXPECT_EQ(Call(redis_, {"SCARD", keys_.NodeSessions("back")}).integer, 23);
+  EXPECT_FALSE(Call(redis_, {"ZSCORE", keys_.Nodes(), "back"}).is_nil());
+}
+
 TEST_F(LostNodeTest, ANodeGivenUpLearnsItFromItsNextBeat) {
   cluster::LostNodeReaper own_reaper(redis_thread_, redis_, keys_, ReaperOptions("n1"));
   std::atomic<int> lost{0};
