@@ -231,6 +231,17 @@ TEST_F(SessionDirectoryReaderTest, SessionsOfThisNodeCarryLiveCountersFromItsHub
   gone.WaitForNotification();
 }
 
+TEST_F(SessionDirectoryReaderTest, AScriptRedisForgotIsSentAgain) {
+  WriteTwelve();
+  ASSERT_TRUE(List("", 5).ok());  // loads the script: later calls go by its SHA1
+  ASSERT_TRUE(List("", 5).ok());
+  Call(redis_, {"SCRIPT", "FLUSH"});  // as after a Redis restart
+  auto page = List("s05", 5);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(IdsOf(*page), ElementsAre("s06", "s07", "s08", "s09", "s10"));
+  ASSERT_TRUE(List("", 5).ok());
+}
+
 TEST_F(SessionDirectoryReaderTest, RedisGoneIsUnavailableWithTheReason) {
   WriteTwelve();
   server_.Stop();
