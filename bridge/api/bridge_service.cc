@@ -193,6 +193,7 @@ grpc::ServerUnaryReactor* BridgeService::ListSessions(grpc::CallbackServerContex
   if (!query.ok()) return FinishWith(reactor, query.status());
   broker_.ListSessions(std::move(*query), [reactor, response](SessionPage page) {
     for (const SessionView& view : page.sessions) FillSession(view, response->add_sessions());
+    response->set_sequence(page.sequence);
     if (page.more && !page.sessions.empty()) {
       response->set_next_page_token(EncodePageToken(page.sessions.back().info.id));
     }

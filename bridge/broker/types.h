@@ -101,6 +101,10 @@ struct ListQuery {
 struct SessionPage {
   std::vector<SessionView> sessions;  // ordered by id
   bool more = false;                  // further sessions match after the last one
+  // The event sequence the page is a consistent cut at: it holds exactly the matching sessions
+  // (in its id range) whose `opened` event has a sequence <= `sequence` and whose `closed` event
+  // does not. 0: no consistent cut could be taken (the page is still right, but unanchored).
+  uint64_t sequence = 0;
 };
 
 // Completions of the Broker's operations: each runs exactly once and must not block.

@@ -31,6 +31,7 @@ std::string ClusterKeys::TopicSessions(absl::string_view topic) const { return K
 std::string ClusterKeys::NodeSessions(absl::string_view node) const { return Key("ns", node); }
 
 std::string ClusterKeys::Nodes() const { return absl::StrCat(prefix_, "nodes"); }
+std::string ClusterKeys::ReapLease(absl::string_view node) const { return Key("reap", node); }
 
 std::string ClusterKeys::Events() const { return absl::StrCat(prefix_, "events"); }
 std::string ClusterKeys::Group(absl::string_view group) const { return Key("g", group); }

@@ -47,6 +47,10 @@ class ClusterKeys {
   // --- Nodes ----------------------------------------------------------------------------------
   // Sorted set: node id -> the time (ms, Redis clock) after which it counts as lost.
   std::string Nodes() const;
+  // String: the lease of the reaper working on a lost node (its token, SET PX), then, once the
+  // node's sessions are all closed, the tombstone "reaped" (a day) by which a node that comes
+  // back learns it was given up (lost_node_reaper.h, node_heartbeat.h).
+  std::string ReapLease(absl::string_view node) const;
 
   // --- Events ---------------------------------------------------------------------------------
   // The cluster's event log: a stream whose entries carry a serialized wsbridge.v1.Event in field

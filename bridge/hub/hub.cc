@@ -5,12 +5,51 @@
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
 namespace wsbridge {
 namespace {
 
 SessionView ViewOf(const RoutingIndex::Entry& entry) {
   return SessionView{entry.info, entry.topics, entry.endpoint->Counters()};
 }
+
+// The rendezvous of one ListSessions: every shard arrives after copying its part; the last one
+// reads the event sequence while the others wait, then releases them. A shard that waited out
+// its patience abandons the cut (the page gets no sequence) and later arrivals do not wait.
+class ListCut {
+ public:
+  ListCut(size_t shards, std::function<uint64_t()> sequence)
+      : remaining_(shards), sequence_source_(std::move(sequence)) {}
+
+  // Called once per shard on its I/O thread, after the shard copied its part.
+  void ArriveAndWait(absl::Duration patience) {
+    absl::MutexLock lock(&mutex_);
+    if (--remaining_ == 0) {
+      if (!abandoned_) sequence_ = sequence_source_ ? sequence_source_() : 0;
+      return;
+    }
+    if (abandoned_) return;
+    auto released = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return remaining_ == 0 || abandoned_;
+    };
+    if (!mutex_.AwaitWithTimeout(absl::Condition(&released), patience)) abandoned_ = true;
+  }
+
+  // After every shard arrived: the sequence of the cut, 0 if it was abandoned.
+  uint64_t sequence() const {
+    absl::MutexLock lock(&mutex_);
+    return abandoned_ ? 0 : sequence_;
+  }
+
+ private:
+  mutable absl::Mutex mutex_;
+  size_t remaining_ ABSL_GUARDED_BY(mutex_);
+  bool abandoned_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t sequence_ ABSL_GUARDED_BY(mutex_) = 0;
+  const std::function<uint64_t()> sequence_source_;
+};
 
 }  // namespace
 
@@ -26,6 +65,10 @@ Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session,
 
 void Hub::SetObserver(HubObserver* observer) {
   for (size_t i = 0; i < shards_.size(); ++i) shards_[i]->index.SetObserver(observer, i);
+}
+
+void Hub::SetEventSequence(std::function<uint64_t()> source) {
+  event_sequence_ = std::move(source);
 }
 
 bool Hub::Register(size_t i, SessionInfo info, std::vector<std::string> topics,
@@ -234,18 +277,21 @@ void Hub::GetSession(std::string session_id, SessionDone done) {
 
 void Hub::ListSessions(ListQuery query, PageDone done) {
   const size_t page_size = query.page_size;
+  auto cut = std::make_shared<ListCut>(shards_.size(), event_sequence_);
   OnAllShards<std::vector<SessionView>>(
-      [query = std::move(query)](Shard& shard) {
+      [query = std::move(query), cut](Shard& shard) {
         // One more than a page: tells whether anything follows.
         auto entries =
             shard.index.ListAfter(query.after_id, query.user_id, query.topic, query.page_size + 1);
         std::vector<SessionView> views;
         views.reserve(entries.size());
         for (const RoutingIndex::Entry* entry : entries) views.push_back(ViewOf(*entry));
+        cut->ArriveAndWait(kListCutPatience);
         return views;
       },
-      [page_size, done = std::move(done)](std::vector<std::vector<SessionView>> partials) {
+      [page_size, cut, done = std::move(done)](std::vector<std::vector<SessionView>> partials) {
         SessionPage page;
+        page.sequence = cut->sequence();
         for (auto& p : partials) {
           std::move(p.begin(), p.end(), std::back_inserter(page.sessions));
         }

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "broker/broker.h"
 #include "broker/types.h"
 #include "hub/connection_limiter.h"
@@ -52,6 +53,11 @@ class Hub final : public Broker {
   // (cluster mode, hub/hub_observer.h). REQUIRES: no session registered yet (call before the
   // listeners start); `observer` outlives the hub's use of it.
   void SetObserver(HubObserver* observer);
+
+  // Where ListSessions reads the last event sequence the node has stamped (the EventBus's
+  // last_sequence()), to anchor each page at a consistent cut (SessionPage::sequence). Without
+  // it pages carry sequence 0. REQUIRES: called before any ListSessions; thread-safe `source`.
+  void SetEventSequence(std::function<uint64_t()> source);
 
   size_t shard_count() const { return shards_.size(); }
   IoThread& thread(size_t i) { return *shards_[i]->thread; }
@@ -92,7 +98,19 @@ class Hub final : public Broker {
   void CloseDrainStep(std::shared_ptr<const DrainSchedule> schedule, size_t step, uint16_t code,
                       std::string reason, CountDone done);
   void GetSession(std::string session_id, SessionDone done) override;
+  // One page and the event sequence it is consistent with, as one cut: each shard copies its
+  // part, then waits (blocking its I/O thread) until every shard has copied; the last to arrive
+  // reads the event sequence while all of them are parked, so no session opens or closes (and
+  // no event is stamped by an I/O thread) between any shard's copy and that read. Sessions
+  // register, report `opened` in one step and report `closed`, unregister in one step
+  // (ws/session.cc), and only announced sessions are listed, so the page holds exactly the
+  // sessions opened and not closed at that sequence. The stall is the time the slowest thread
+  // takes to reach the step (every thread runs the node order, so they all get there); a thread
+  // that waits longer than kListCutPatience gives up, and the page then carries sequence 0.
   void ListSessions(ListQuery query, PageDone done) override;
+
+  // How long a shard waits for the others at a ListSessions cut (see ListSessions).
+  static constexpr absl::Duration kListCutPatience = absl::Seconds(2);
 
  private:
   struct Shard {
@@ -114,6 +132,7 @@ class Hub final : public Broker {
   std::vector<std::unique_ptr<Shard>> shards_;
   const size_t max_topics_per_session_;
   const ConnectionLimiter& sessions_;
+  std::function<uint64_t()> event_sequence_;  // set before use; then read-only
 };
 
 }  // namespace wsbridge

@@ -178,6 +178,7 @@ std::vector<const RoutingIndex::Entry*> RoutingIndex::ListAfter(absl::string_vie
   std::vector<const Entry*> candidates;
   auto consider = [&](const Entry* entry) {
     if (!after_id.empty() && entry->info.id <= after_id) return;
+    if (!entry->endpoint->Announced()) return;
     if (!user_id.empty() && entry->info.user_id != user_id) return;
     if (!topic.empty() && !std::binary_search(entry->topics.begin(), entry->topics.end(), topic)) {
       return;

@@ -79,8 +79,9 @@ class RoutingIndex {
   // Removes `topics` from every selected session. Returns the number of selected sessions.
   size_t Unsubscribe(const SessionSelector& selector, const std::vector<std::string>& topics);
 
-  // Up to `limit` sessions with id greater than `after_id` (all when empty), filtered by user
-  // and/or topic when those are non-empty, ordered by id.
+  // Up to `limit` announced sessions (SessionEndpoint::Announced) with id greater than
+  // `after_id` (all when empty), filtered by user and/or topic when those are non-empty, ordered
+  // by id.
   std::vector<const Entry*> ListAfter(absl::string_view after_id, absl::string_view user_id,
                                       absl::string_view topic, size_t limit) const;
 

@@ -29,6 +29,12 @@ class SessionEndpoint {
   virtual void Close(uint16_t code, absl::string_view reason) = 0;
 
   virtual SessionCounters Counters() const = 0;
+
+  // Whether its `opened` event was reported (ListSessions lists only these, so that a listing
+  // and the event sequence agree: a session registers before its upgrade completes and reports
+  // `opened` in a later step). A session reports `opened` in the same step that makes this true,
+  // and unregisters in the same step that reports `closed`. Endpoints without events: true.
+  virtual bool Announced() const { return true; }
 };
 
 }  // namespace wsbridge

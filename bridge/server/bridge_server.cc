@@ -104,6 +104,8 @@ absl::Status BridgeServer::Init() {
   limiter_ = std::make_unique<ConnectionLimiter>(thread_count, admission.max_sessions,
                                                  admission.max_sessions_per_user);
   hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session, *limiter_);
+  // ListSessions pages carry the event sequence they are consistent with (SessionPage).
+  hub_->SetEventSequence([events = events_.get()] { return events->last_sequence(); });
   descriptor_budget_ = ComputeDescriptorBudget(CurrentDescriptorLimit(), config_.node.fd_reserve);
   websocket_budget_ = std::make_unique<WebSocketConnectionBudget>(
       descriptor_budget_.websocket_connections, *limiter_);

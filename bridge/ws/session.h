@@ -130,6 +130,7 @@ class Session final : public SessionEndpoint,
   DeliveryOutcome Deliver(const PayloadPtr& payload) override;
   void Close(uint16_t code, absl::string_view reason) override;
   SessionCounters Counters() const override;
+  bool Announced() const override { return opened_; }
 
   const std::string& id() const { return info_.id; }
 

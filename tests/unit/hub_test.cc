@@ -3,6 +3,7 @@
 // for its combined answer, and checks what each fake session received or was asked to do.
 #include "hub/hub.h"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "broker/types.h"
 #include "gmock/gmock.h"
@@ -46,6 +48,7 @@ class FakeSession : public SessionEndpoint {
     if (on_close) on_close();
   }
   SessionCounters Counters() const override { return counters; }
+  bool Announced() const override { return announced; }
 
   std::vector<std::string> ReceivedTexts() const {
     std::vector<std::string> texts;
@@ -56,6 +59,7 @@ class FakeSession : public SessionEndpoint {
   std::vector<PayloadPtr> received;
   std::vector<std::pair<uint16_t, std::string>> closes;
   SessionCounters counters;
+  bool announced = true;           // its `opened` was reported
   std::function<void()> on_close;  // runs on the session's thread, inside Close()
 
  private:
@@ -696,6 +700,39 @@ TEST_F(HubListTest, ListedSessionsCarryTheirDescription) {
   EXPECT_THAT(s4.topics, ElementsAre("news"));
   EXPECT_EQ(s4.counters.messages_received, 3u);
 }
+
+TEST_F(HubListTest, SessionsWhoseOpenedIsNotReportedYetAreNotListed) {
+  // s3 registered, its upgrade not yet complete: no `opened` event yet, so no listing has it.
+  RunOn(0, [&] { session("s3").announced = false; });
+  EXPECT_THAT(IdsOf(List("", 100)), ElementsAre("s1", "s2", "s4", "s5"));
+  EXPECT_THAT(IdsOf(List("", 100, "alice")), ElementsAre("s1", "s4"));
+  // Still reachable by id meanwhile (a Push during the upgrade is queued behind the 101).
+  EXPECT_TRUE(GetSession("s3").has_value());
+}
+
+TEST_F(HubListTest, APageCarriesTheEventSequenceReadWhileEveryShardIsParked) {
+  // The sequence source checks that no shard thread runs anything else while it reads: a task
+  // posted to each shard thread must not have run until the source returned.
+  std::atomic<int> ran{0};
+  std::atomic<int> reads{0};
+  std::atomic<bool> parked{true};
+  hub_.SetEventSequence([&] {
+    reads.fetch_add(1);
+    for (size_t i = 0; i < hub_.shard_count(); ++i) hub_.thread(i).Post([&] { ran.fetch_add(1); });
+    absl::SleepFor(absl::Milliseconds(50));  // room for a free thread to run its task
+    if (ran.load() != 0) parked = false;
+    return uint64_t{4242};
+  });
+
+  const SessionPage page = List("", 2);
+
+  EXPECT_THAT(IdsOf(page), ElementsAre("s1", "s2"));
+  EXPECT_EQ(page.sequence, 4242u);
+  EXPECT_EQ(reads.load(), 1);
+  EXPECT_TRUE(parked.load()) << "a shard thread ran other work while the sequence was read";
+}
+
+TEST_F(HubListTest, WithoutASequenceSourcePagesCarryZero) { EXPECT_EQ(List("", 100).sequence, 0u); }
 
 }  // namespace
 }  // namespace wsbridge
