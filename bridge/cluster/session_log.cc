@@ -91,13 +91,18 @@ return 1
 )lua";
 
 // `closed` (ARGV[9..10]: id, event): the log entry, and the session out of every set its hash
-// names, together. The entry is written even when the directory no longer has the session (its
-// opened was lost with Redis's data, or a survivor closed it): a closed is never held back.
-// Returns 1 if the directory had the session.
+// names, together, only while this node's set still holds the session. Exactly one `closed` per
+// session: a survivor that declared this node lost (LostNodeReaper) takes each id out of the
+// node's set in the same script that writes its closed, so whichever of the two comes second
+// writes nothing. (A session whose opened never reached the log, lost with Redis's data before
+// the reconcile wrote it again, gets no closed either: the log never showed it open.)
+// Returns 1 if it wrote the entry.
 constexpr std::string_view kClosedScript = R"lua(
+local id = ARGV[9]
+if redis.call('SISMEMBER', NS .. NODE, id) == 0 then return 0 end
 append(ARGV[10])
-if unindex(ARGV[9]) then return 1 end
-return 0
+unindex(id)
+return 1
 )lua";
 
 // A topic change (ARGV[9..11]: id, topics, info): the topic sets, the `topics` field and the
