@@ -175,6 +175,7 @@ void EventBus::Interrupt() {
     absl::MutexLock lock(&mutex_);
     history_.clear();
     history_bytes_ = 0;
+    lost_after_ = next_sequence_ - 1;
     std::vector<Subscription*> cut_off;
     for (auto& [kinds, log] : logs_) {
       for (const auto& [cursor, subscription] : log.readers) {
@@ -297,6 +298,12 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
       return absl::OutOfRangeError(
           absl::StrCat("start_after_sequence: ", start_after, " is after this node's last event (",
                        last, "); the node may have restarted: resume from live events with 0"));
+    }
+    if (start_after <= lost_after_) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "start_after_sequence: events after ", lost_after_,
+          " were lost from the cluster's event log before this node read them (trimmed, or Redis "
+          "lost its data); resume from live events with 0"));
     }
     const uint64_t oldest = history_.empty() ? last + 1 : history_.front().event->sequence();
     if (start_after + 1 < oldest) {

@@ -187,7 +187,7 @@ class EventBus {
   // The event log lost events this bus never saw (trimmed or wiped while it could not read):
   // every subscription is cut off (its stream ends with RESOURCE_EXHAUSTED and reconnects) and
   // the history is dropped, so a resume from before the loss gets OUT_OF_RANGE instead of a
-  // silent gap.
+  // silent gap (also from the last sequence before the loss, which the history would not reveal).
   void Interrupt();
 
   uint64_t last_sequence() const;
@@ -256,7 +256,8 @@ class EventBus {
   uint64_t cut_off_total_ ABSL_GUARDED_BY(mutex_) = 0;  // subscriptions ever cut off for lag
   uint64_t next_member_id_ ABSL_GUARDED_BY(mutex_) = 1;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
-  GroupHooks group_hooks_ ABSL_GUARDED_BY(mutex_);  // set: groups routed outside (cluster)
+  GroupHooks group_hooks_ ABSL_GUARDED_BY(mutex_);   // set: groups routed outside (cluster)
+  uint64_t lost_after_ ABSL_GUARDED_BY(mutex_) = 0;  // Interrupt: the last sequence before a loss
 };
 
 // One consumer's place on the bus. Its fields are guarded by the bus mutex.

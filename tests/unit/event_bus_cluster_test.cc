@@ -167,6 +167,11 @@ TEST(EventBusClusterTest, InterruptCutsEveryStreamOffAndAResumeFromBeforeItIsOut
   resume.start_after_sequence = 10;
   auto resumed = bus.Subscribe(resume, [] {});
   EXPECT_EQ(resumed.status().code(), absl::StatusCode::kOutOfRange);
+  // Also from the last event before the loss, though nothing the bus holds shows a gap there.
+  resume.start_after_sequence = 20;
+  EXPECT_EQ(bus.Subscribe(resume, [] {}).status().code(), absl::StatusCode::kOutOfRange);
+  resume.start_after_sequence = 50;
+  EXPECT_TRUE(bus.Subscribe(resume, [] {}).ok()) << "after the loss all is well";
 }
 
 }  // namespace
