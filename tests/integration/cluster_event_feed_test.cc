@@ -345,8 +345,10 @@ TEST_F(ClusterGroupTest, AGroupOnTwoNodesGivesEachEventToOneMemberAndEachSession
   for (uint64_t sequence : sequences) EXPECT_EQ(deliveries[sequence], 1) << sequence;
   for (const auto& [session, members] : members_of_session)
     EXPECT_EQ(members.size(), 1u) << session;
-  EXPECT_GT(on_a.events().size(), 10u);
-  EXPECT_GT(on_b.events().size(), 10u);
+  // Both share the work (member ids carry the run's start time, so the split varies by run; 20
+  // sessions all on one member is a one-in-a-million draw).
+  EXPECT_GT(on_a.events().size(), marker_count);
+  EXPECT_GT(on_b.events().size(), marker_count);
 }
 
 TEST_F(ClusterGroupTest, AMemberWhoseNodeIsLostHasItsUnacknowledgedShareReplayedToTheSurvivor) {
