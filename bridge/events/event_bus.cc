@@ -53,22 +53,138 @@ void EventBus::Publish(v1::Event event) {
     // Sized once here: every bound below counts these bytes, and the stream writes this size.
     const uint64_t bytes = event.ByteSizeLong();
     const Sized sized{std::make_shared<const v1::Event>(std::move(event)), bytes};
-    history_.push_back(sized);
-    history_bytes_ += bytes;
-    while (!history_.empty() &&
-           (history_.size() > options_.history || history_bytes_ > options_.history_bytes)) {
-      history_bytes_ -= history_.front().bytes;
-      history_.pop_front();
-    }
+    AppendToHistory(sized);
     std::vector<Subscription*> cut_off;
     for (auto& [kinds, log] : logs_) {
       if (Wants(kinds, *sized.event)) AppendToLog(log, sized, wakes, cut_off);
     }
-    for (auto& [name, group] : groups_) {
-      if (!Wants(group.kinds, *sized.event)) continue;
-      Deliver(PickMember(group, sized.event->session_id()), sized, wakes, cut_off);
+    if (!group_hooks_.left) {  // in cluster mode the feed routes groups (PublishStamped)
+      for (auto& [name, group] : groups_) {
+        if (!Wants(group.kinds, *sized.event)) continue;
+        Deliver(PickMember(group, sized.event->session_id()), sized, wakes, cut_off);
+      }
     }
     // Detached only now: the loops above iterate the very containers Detach edits.
+    for (Subscription* subscription : cut_off) Detach(subscription);
+  }
+  for (auto& wake : wakes) wake();
+}
+
+void EventBus::AppendToHistory(const Sized& sized) {
+  history_.push_back(sized);
+  history_bytes_ += sized.bytes;
+  while (!history_.empty() &&
+         (history_.size() > options_.history || history_bytes_ > options_.history_bytes)) {
+    history_bytes_ -= history_.front().bytes;
+    history_.pop_front();
+  }
+}
+
+bool EventBus::AcceptStamped(v1::Event& event, Sized& sized) {
+  if (closed_ || event.sequence() < next_sequence_) return false;
+  next_sequence_ = event.sequence() + 1;
+  const uint64_t bytes = event.ByteSizeLong();
+  sized = Sized{std::make_shared<const v1::Event>(std::move(event)), bytes};
+  AppendToHistory(sized);
+  return true;
+}
+
+void EventBus::RouteGroupsExternally(GroupHooks hooks) {
+  absl::MutexLock lock(&mutex_);
+  group_hooks_ = std::move(hooks);
+}
+
+bool EventBus::Backfill(v1::Event event) {
+  absl::MutexLock lock(&mutex_);
+  Sized sized;
+  return AcceptStamped(event, sized);
+}
+
+bool EventBus::PublishStamped(v1::Event event, const std::vector<Subscription*>& group_members) {
+  std::vector<std::function<void()>> wakes;
+  {
+    absl::MutexLock lock(&mutex_);
+    Sized sized;
+    if (!AcceptStamped(event, sized)) return false;
+    std::vector<Subscription*> cut_off;
+    for (auto& [kinds, log] : logs_) {
+      if (Wants(kinds, *sized.event)) AppendToLog(log, sized, wakes, cut_off);
+    }
+    for (Subscription* member : group_members) Deliver(member, sized, wakes, cut_off);
+    for (Subscription* subscription : cut_off) Detach(subscription);
+  }
+  for (auto& wake : wakes) wake();
+  return true;
+}
+
+void EventBus::Replay(Subscription& subscription, const std::vector<EventPtr>& events) {
+  std::function<void()> wake;
+  {
+    absl::MutexLock lock(&mutex_);
+    if (!subscription.attached_ || subscription.overflowed_ || events.empty()) return;
+    for (const EventPtr& event : events) {
+      const uint64_t bytes = event->ByteSizeLong();
+      subscription.replay_.push_back({event, bytes});
+      subscription.replay_bytes_ += bytes;
+    }
+    if (subscription.waiting_) {
+      subscription.waiting_ = false;
+      wake = subscription.wake_;
+    }
+  }
+  if (wake) wake();
+}
+
+std::vector<EventPtr> EventBus::HistoryBetween(uint64_t after, uint64_t before) const {
+  absl::MutexLock lock(&mutex_);
+  std::vector<EventPtr> events;
+  auto it = std::upper_bound(
+      history_.begin(), history_.end(), after,
+      [](uint64_t sequence, const Sized& event) { return sequence < event.event->sequence(); });
+  for (; it != history_.end() && it->event->sequence() < before; ++it) events.push_back(it->event);
+  return events;
+}
+
+uint64_t EventBus::first_history_sequence() const {
+  absl::MutexLock lock(&mutex_);
+  return history_.empty() ? 0 : history_.front().event->sequence();
+}
+
+uint64_t EventBus::Acknowledged(const Subscription& subscription) const {
+  absl::MutexLock lock(&mutex_);
+  return AcknowledgedLocked(subscription);
+}
+
+uint64_t EventBus::AcknowledgedLocked(const Subscription& subscription) const {
+  // Everything below the oldest event still to write is written: live events are queued in
+  // sequence order, replays may be older than what was written already.
+  uint64_t pending_min = subscription.handed_min_;
+  const auto consider = [&pending_min](const Sized& event) {
+    const uint64_t sequence = event.event->sequence();
+    if (pending_min == 0 || sequence < pending_min) pending_min = sequence;
+  };
+  for (const Sized& event : subscription.replay_) consider(event);
+  if (!subscription.queue_.empty()) consider(subscription.queue_.front());
+  if (pending_min == 0) return subscription.written_max_;
+  return std::min(pending_min - 1, subscription.written_max_);
+}
+
+void EventBus::Interrupt() {
+  std::vector<std::function<void()>> wakes;
+  {
+    absl::MutexLock lock(&mutex_);
+    history_.clear();
+    history_bytes_ = 0;
+    lost_after_ = next_sequence_ - 1;
+    std::vector<Subscription*> cut_off;
+    for (auto& [kinds, log] : logs_) {
+      for (const auto& [cursor, subscription] : log.readers) {
+        CutOff(subscription, wakes, cut_off);
+      }
+    }
+    for (auto& [name, group] : groups_) {
+      for (Subscription* member : group.members) CutOff(member, wakes, cut_off);
+    }
     for (Subscription* subscription : cut_off) Detach(subscription);
   }
   for (auto& wake : wakes) wake();
@@ -87,6 +203,9 @@ void EventBus::CutOff(Subscription* subscription, std::vector<std::function<void
   // group's other members take over its share from the next event on.
   subscription->overflowed_ = true;
   ++cut_off_total_;
+  // What it acknowledged stays what it was: the events dropped here were not written.
+  subscription->written_max_ = AcknowledgedLocked(*subscription);
+  subscription->handed_min_ = subscription->handed_max_ = 0;
   subscription->waiting_ = false;
   subscription->queue_.clear();
   subscription->queued_bytes_ = 0;
@@ -148,7 +267,7 @@ EventBus::Subscription* EventBus::PickMember(const Group& group,
 void EventBus::Deliver(Subscription* subscription, const Sized& event,
                        std::vector<std::function<void()>>& wakes,
                        std::vector<Subscription*>& cut_off) {
-  if (subscription->overflowed_) return;
+  if (subscription->overflowed_ || !subscription->attached_) return;
   // Replayed events do not count: the limit is on how far it lags the live flow.
   if (TooFarBehind(subscription->queue_.size() + 1, subscription->queued_bytes_ + event.bytes)) {
     return CutOff(subscription, wakes, cut_off);
@@ -164,6 +283,7 @@ void EventBus::Deliver(Subscription* subscription, const Sized& event,
 absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
     SubscriptionOptions options, std::function<void()> wake) {
   absl::MutexLock lock(&mutex_);
+  const bool routed_outside = static_cast<bool>(group_hooks_.left);
   if (closed_) return absl::UnavailableError("draining: the node is shutting down");
   if (attached_ >= options_.max_streams) {
     return absl::ResourceExhaustedError(
@@ -178,6 +298,12 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
       return absl::OutOfRangeError(
           absl::StrCat("start_after_sequence: ", start_after, " is after this node's last event (",
                        last, "); the node may have restarted: resume from live events with 0"));
+    }
+    if (start_after <= lost_after_) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "start_after_sequence: events after ", lost_after_,
+          " were lost from the cluster's event log before this node read them (trimmed, or Redis "
+          "lost its data); resume from live events with 0"));
     }
     const uint64_t oldest = history_.empty() ? last + 1 : history_.front().event->sequence();
     if (start_after + 1 < oldest) {
@@ -208,6 +334,11 @@ absl::StatusOr<std::shared_ptr<EventBus::Subscription>> EventBus::Subscribe(
     KindLog& log = logs_[raw->options_.kinds];
     raw->cursor_ = log.head();
     log.readers.emplace(raw->cursor_, raw);
+  }
+  if (group != nullptr && routed_outside) {
+    // The feed replays for it once its join is in the event log (the membership it joins).
+    group_hooks_.joined(subscription);
+    return subscription;
   }
   // Replay what it missed, as the routing would have given it with the membership it joins.
   if (start_after != 0) {
@@ -243,6 +374,9 @@ void EventBus::Detach(Subscription* subscription) {
     }
     return;
   }
+  if (group_hooks_.left) {
+    group_hooks_.left(subscription->member_id_, AcknowledgedLocked(*subscription));
+  }
   auto it = groups_.find(subscription->options_.group);
   if (it == groups_.end()) return;
   auto& members = it->second.members;
@@ -276,6 +410,19 @@ EventBus::PullOutcome EventBus::PullBatch(Subscription& subscription, size_t max
                                           uint64_t max_bytes, std::vector<EventPtr>& out) {
   absl::MutexLock lock(&mutex_);
   if (subscription.overflowed_) return PullOutcome::kOverflowed;
+  // Pulling again acknowledges what the previous pull handed out (see the header).
+  subscription.written_max_ = std::max(subscription.written_max_, subscription.handed_max_);
+  subscription.handed_min_ = subscription.handed_max_ = 0;
+  const size_t out_before = out.size();
+  const auto note_handed = [&] {
+    for (size_t i = out_before; i < out.size(); ++i) {
+      const uint64_t sequence = out[i]->sequence();
+      if (subscription.handed_min_ == 0 || sequence < subscription.handed_min_) {
+        subscription.handed_min_ = sequence;
+      }
+      subscription.handed_max_ = std::max(subscription.handed_max_, sequence);
+    }
+  };
   size_t taken = 0;
   uint64_t taken_bytes = 0;
   // At least one, then while the batch stays within max_bytes.
@@ -284,7 +431,10 @@ EventBus::PullOutcome EventBus::PullBatch(Subscription& subscription, size_t max
   };
   while (!subscription.replay_.empty()) {
     Sized& next = subscription.replay_.front();
-    if (!fits(next.bytes)) return PullOutcome::kEvent;
+    if (!fits(next.bytes)) {
+      note_handed();
+      return PullOutcome::kEvent;
+    }
     taken_bytes += next.bytes;
     subscription.replay_bytes_ -= next.bytes;
     out.push_back(std::move(next.event));
@@ -322,7 +472,10 @@ EventBus::PullOutcome EventBus::PullBatch(Subscription& subscription, size_t max
       }
     }
   }
-  if (taken > 0) return PullOutcome::kEvent;
+  if (taken > 0) {
+    note_handed();
+    return PullOutcome::kEvent;
+  }
   if (closed_ || !subscription.attached_) return PullOutcome::kClosed;
   if (!subscription.waiting_) Wait(&subscription);
   return PullOutcome::kNone;

@@ -40,8 +40,20 @@
 // averages under a million events per second), and a consumer resuming from a sequence of a
 // previous run gets OUT_OF_RANGE rather than a silent gap.
 //
+// Cluster mode (cluster/cluster_event_feed.h, docs/cluster.md): the events come from the
+// cluster's event log already stamped (sequence from the entry id, time, the node that held the
+// session), so the feed calls Backfill/PublishStamped instead of Publish, and the feed, not the
+// bus, decides which group member gets an event (RouteGroupsExternally): the bus then tells the
+// feed when a group member joins or leaves, keeps what each member has acknowledged, and queues
+// what the feed routes or replays to it. Without that call nothing of this runs.
+//
+// Acknowledgements: a PullBatch (or Pull) acknowledges every event the previous one handed out.
+// An Events stream pulls again only once it has written all it took (EventsStream::PumpLocked),
+// so "acknowledged" means "its gRPC write completed" with no call of its own.
+//
 // Thread-safety: every method is safe from any thread; one mutex guards the history, the logs
-// and the subscriptions. `wake` callbacks run after that mutex is released.
+// and the subscriptions. `wake` callbacks run after that mutex is released; the group hooks run
+// under it and only post.
 #pragma once
 
 #include <cstddef>
@@ -142,6 +154,43 @@ class EventBus : public EventOutlet {
   // No more events will be published: subscriptions drain their queues, then see kClosed.
   void Close();
 
+  // --- Cluster mode (cluster/cluster_event_feed.h) ---------------------------------------------
+  // What the bus tells whoever routes groups: a grouped subscription joined (after Subscribe
+  // returns it) or left (Unsubscribe, cut off, Interrupt), by Subscription::id(), with what it had
+  // acknowledged then (Acknowledged; what it had not is released with it). Called without
+  // the bus lock (so in the order things happened): they must only hand the news on (post), never
+  // call the bus.
+  struct GroupHooks {
+    std::function<void(std::shared_ptr<Subscription>)> joined;
+    std::function<void(uint64_t subscription_id, uint64_t acknowledged)> left;
+  };
+  // From now on the bus routes no group itself: a grouped subscription gets what the hooks' owner
+  // routes to it (PublishStamped, Replay), no replay of its own at Subscribe. Call before the
+  // first Subscribe.
+  void RouteGroupsExternally(GroupHooks hooks);
+  // `event` is already stamped. Adds it to the history only (nothing is delivered): the history a
+  // node starts with. False (and ignored) unless its sequence is after the last one.
+  bool Backfill(v1::Event event);
+  // `event` is already stamped: the history, every kinds log, and the queues of `group_members`
+  // (subscriptions of this bus; detached ones are skipped). False (and ignored) unless its
+  // sequence is after the last one, or when the bus is closed.
+  bool PublishStamped(v1::Event event, const std::vector<Subscription*>& group_members);
+  // Appends `events` to the replay of `subscription` (ahead of its live queue): a group's share
+  // moved to it. Bounded by the history they come from.
+  void Replay(Subscription& subscription, const std::vector<EventPtr>& events);
+  // The events of the history with sequence in (after, before), in order.
+  std::vector<EventPtr> HistoryBetween(uint64_t after, uint64_t before) const;
+  // The sequence of the oldest event in the history; 0 when it is empty.
+  uint64_t first_history_sequence() const;
+  // The highest sequence S such that every event this subscription was given with a sequence
+  // <= S has been acknowledged (0: none).
+  uint64_t Acknowledged(const Subscription& subscription) const;
+  // The event log lost events this bus never saw (trimmed or wiped while it could not read):
+  // every subscription is cut off (its stream ends with RESOURCE_EXHAUSTED and reconnects) and
+  // the history is dropped, so a resume from before the loss gets OUT_OF_RANGE instead of a
+  // silent gap (also from the last sequence before the loss, which the history would not reveal).
+  void Interrupt();
+
   uint64_t last_sequence() const;
   size_t subscription_count() const;
   Usage usage() const;
@@ -190,6 +239,11 @@ class EventBus : public EventOutlet {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Detach(Subscription* subscription) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Wait(Subscription* subscription) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  uint64_t AcknowledgedLocked(const Subscription& subscription) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // History and kinds logs of a stamped event; false when its sequence is not after the last.
+  bool AcceptStamped(v1::Event& event, Sized& sized) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void AppendToHistory(const Sized& sized) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const EventOptions options_;  // plain numbers: a copy, so callers may pass a temporary
   const std::string node_id_;
@@ -203,12 +257,16 @@ class EventBus : public EventOutlet {
   uint64_t cut_off_total_ ABSL_GUARDED_BY(mutex_) = 0;  // subscriptions ever cut off for lag
   uint64_t next_member_id_ ABSL_GUARDED_BY(mutex_) = 1;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
+  GroupHooks group_hooks_ ABSL_GUARDED_BY(mutex_);   // set: groups routed outside (cluster)
+  uint64_t lost_after_ ABSL_GUARDED_BY(mutex_) = 0;  // Interrupt: the last sequence before a loss
 };
 
 // One consumer's place on the bus. Its fields are guarded by the bus mutex.
 class EventBus::Subscription {
  public:
   const SubscriptionOptions& options() const { return options_; }
+  // Unique within its bus.
+  uint64_t id() const { return member_id_; }
 
  private:
   friend class EventBus;
@@ -229,6 +287,11 @@ class EventBus::Subscription {
   bool waiting_ = false;     // Pull found nothing; wake on the next event
   bool overflowed_ = false;  // cut off: the consumer fell too far behind
   bool attached_ = true;
+  // Acknowledgements (grouped only): what the last PullBatch handed out, and the highest
+  // sequence handed out before it.
+  uint64_t handed_min_ = 0;
+  uint64_t handed_max_ = 0;
+  uint64_t written_max_ = 0;
 };
 
 }  // namespace wsbridge
