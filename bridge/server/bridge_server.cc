@@ -104,6 +104,15 @@ absl::Status BridgeServer::Init() {
   limiter_ = std::make_unique<ConnectionLimiter>(thread_count, admission.max_sessions,
                                                  admission.max_sessions_per_user);
   hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session, *limiter_);
+  if (!config_.cluster.redis_url.empty()) {
+    auto cluster = cluster::ClusterNode::Create(config_.cluster, node_id_,
+                                                admission.max_topics_per_session, *hub_);
+    if (!cluster.ok()) return cluster.status();
+    cluster_ = std::move(*cluster);
+    // Before any session registers: the node listens to the channels its sessions need.
+    hub_->SetObserver(&cluster_->observer());
+    cluster_->Start();
+  }
   descriptor_budget_ = ComputeDescriptorBudget(CurrentDescriptorLimit(), config_.node.fd_reserve);
   websocket_budget_ = std::make_unique<WebSocketConnectionBudget>(
       descriptor_budget_.websocket_connections, *limiter_);
@@ -239,7 +248,9 @@ absl::Status BridgeServer::Init() {
 
   // gRPC: Bridge, health, reflection.
   const uint64_t max_message_bytes = config_.session.max_message_bytes;
-  service_ = std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_,
+  // Cluster mode: every call goes through Redis, this node's sessions included.
+  Broker& broker = cluster_ != nullptr ? cluster_->broker() : static_cast<Broker&>(*hub_);
+  service_ = std::make_unique<BridgeService>(broker, *events_, lifecycle_, api_key_,
                                              metrics_->calls(), max_message_bytes);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
@@ -392,6 +403,8 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_server_->Wait();
   }
+  // No call comes any more; the Redis thread stops before the I/O threads it posts to.
+  if (cluster_ != nullptr) cluster_->Stop();
   for (auto& thread : threads_) thread->StopAndJoin();
 }
 
