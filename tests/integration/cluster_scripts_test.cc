@@ -358,7 +358,25 @@ TEST_F(ClusterScriptsTest, TheAnswerComesAfterThisNodesOwnSessionsHaveTheMessage
   ASSERT_TRUE(Eventually([&] { return Subscribers("wsb:t:news") == 1; }));
   ASSERT_TRUE(Eventually([&] { return Subscribers("wsb:u:mia") == 1; }));
 
-  DeliveryCounts counts = Broadcast({"news"}, false, {}, "b1");
+  // Shard 0 is held busy: the script runs, publishes and answers, but this node's own copy
+  // cannot reach m1 yet, so the call must not answer.
+  ChannelSpy spy(redis_.port(), {"wsb:t:news"});
+  absl::Notification release;
+  hub_.thread(0).Post([&release] { release.WaitForNotification(); });
+  auto answered = std::make_shared<std::pair<absl::Notification, DeliveryCounts>>();
+  auto targets = std::make_shared<DeliveryTargets>();
+  targets->topics = {"news"};
+  node_->broker().Deliver(std::move(targets), MakePayload(Payload::Kind::kText, "b1"),
+                          [answered](DeliveryCounts result) {
+                            answered->second = std::move(result);
+                            answered->first.Notify();
+                          });
+  ASSERT_TRUE(Eventually([&] { return spy.seen().size() == 1; })) << "never published";
+  EXPECT_FALSE(answered->first.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+      << "answered before this node's own sessions had the message";
+  release.Notify();
+  ASSERT_TRUE(answered->first.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  DeliveryCounts counts = answered->second;
   // Queued locally before the answer (the node's own copy went through the hub first).
   EXPECT_THAT(mine.received(), ElementsAre("b1"));
   EXPECT_THAT(also_mine.received(), ElementsAre("b1"));
