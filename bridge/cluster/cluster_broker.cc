@@ -197,7 +197,8 @@ struct ClusterBroker::Call {
   PayloadPtr payload;  // kDeliver: the caller's frame, reused for this node's own copies
   // Channels whose own copy this node will receive, as known when the script was sent.
   absl::flat_hash_set<std::string> confirmed_at_send;
-  // Own copies the Hub has finished with, before and after the reply.
+  // Own copies received from Redis (handed to the Hub), and those the Hub has finished with.
+  absl::flat_hash_set<std::string> copies_received;
   absl::flat_hash_set<std::string> copies_done;
   bool replied = false;
   // After the reply: the own copies still awaited.
@@ -535,6 +536,7 @@ void ClusterBroker::OnMessage(const std::string& channel, const std::string& pay
     if (it != calls_.end()) {
       own_call = it->first;
       call = it->second.get();
+      call->copies_received.insert(channel);
     }
   }
   auto report = [this, own_call, channel](DeliveryCounts local) {
@@ -623,11 +625,16 @@ void ClusterBroker::OnSubscriberState(const RedisStateChange& change) {
       "redis unavailable: the pub/sub connection was lost before this node received its own "
       "copy (",
       change.error, "); other nodes may have received it");
+  // A copy already received is in the hub's hands and will be finished with.
   std::vector<uint64_t> waiting;
   for (auto& [id, call] : calls_) {
-    const bool may_wait = call->replied ? !call->awaited.empty()
-                                        : call->confirmed_at_send.size() > call->copies_done.size();
-    if (may_wait) waiting.push_back(id);
+    const auto& expected = call->replied ? call->awaited : call->confirmed_at_send;
+    for (const std::string& channel : expected) {
+      if (!call->copies_received.contains(channel)) {
+        waiting.push_back(id);
+        break;
+      }
+    }
   }
   for (uint64_t id : waiting) Complete(*calls_.at(id), failure);
 }

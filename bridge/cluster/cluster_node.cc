@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "spdlog/spdlog.h"
 
 namespace wsbridge::cluster {
@@ -20,7 +21,10 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(const ClusterOp
                                                                  Broker& hub) {
   auto url = ParseRedisUrl(options.redis_url);
   if (!url.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--redis_url: ", url.status().message()));
+    // The parser names the field "redis_url: ..."; the operator set the flag.
+    absl::string_view why = url.status().message();
+    absl::ConsumePrefix(&why, "redis_url: ");
+    return absl::InvalidArgumentError(absl::StrCat("--redis_url: ", why));
   }
   return std::unique_ptr<ClusterNode>(
       new ClusterNode(std::move(*url), std::move(node_id), max_topics_per_session, hub));

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "support/child_process.h"
 #include "support/cluster_fixture.h"
 #include "support/eventually.h"
 #include "support/test_bridge.h"
@@ -344,6 +345,18 @@ TEST_F(ClusterBrokerTest, RedisDownFailsCallsWithUnavailableLocalTrafficGoesOnAn
   for (auto* browser : {&on_a, &on_b}) {
     EXPECT_TRUE(Eventually([&] { return Text(*browser) == "after"; }, absl::Seconds(10)));
   }
+}
+
+TEST(ClusterBinaryTest, ABadRedisUrlStopsTheStartNamingTheFlagAndThePasswordNeverShows) {
+  SKIP_UNDER_SANITIZERS();
+  ChildProcess bridge(WSBRIDGE_BINARY,
+                      {"--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0", "--admin_port=0",
+                       "--redis_url=rediss://:hunter2@127.0.0.1:1"});
+  auto code = bridge.WaitExit(absl::Seconds(15));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 2);
+  EXPECT_THAT(bridge.Stderr(), HasSubstr("--redis_url"));
+  EXPECT_THAT(bridge.Stderr(), ::testing::Not(HasSubstr("hunter2")));
 }
 
 }  // namespace
