@@ -315,6 +315,30 @@ TEST_F(ClusterBrokerTest, RedisDownFailsCallsWithUnavailableLocalTrafficGoesOnAn
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("redis unavailable"));
 
+  v1::SubscribeRequest subscribe;
+  subscribe.add_user_ids("bob");
+  subscribe.add_topics("later");
+  v1::SubscribeResponse subscribed;
+  grpc::ClientContext subscribe_context;
+  status = cluster_->api(kA).Subscribe(&subscribe_context, subscribe, &subscribed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("redis unavailable"));
+  {
+    // A PushStream ends with the same status at the request that could not be carried out.
+    grpc::ClientContext context;
+    auto stream = cluster_->api(kA).PushStream(&context);
+    v1::PushRequest request;
+    request.add_user_ids("bob");
+    request.mutable_message()->set_text("streamed while down");
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::PushResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    grpc::Status finished = stream->Finish();
+    EXPECT_EQ(finished.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(finished.error_message(), HasSubstr("redis unavailable"));
+  }
+
   // Local browser traffic needs no Redis: the node keeps pinging its sessions
   // (--ping_interval=1s), and a browser's close is answered.
   const int pings = on_a->pings_received();
