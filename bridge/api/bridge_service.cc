@@ -20,11 +20,18 @@ grpc::ServerUnaryReactor* FinishWith(grpc::ServerUnaryReactor* reactor,
   return reactor;
 }
 
+// A broker that could not carry out the call (cluster mode without Redis, broker/types.h):
+// UNAVAILABLE with its reason, which says what is missing.
+void FinishUnavailable(grpc::ServerUnaryReactor* reactor, const BrokerFailure& failure) {
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, failure));
+}
+
 // Completion for Push and Broadcast: fills the counts every delivery response has.
 template <class Response>
 DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response,
                             metrics::CallMetrics& metrics) {
   return [reactor, response, &metrics](DeliveryCounts counts) {
+    if (!counts.failure.empty()) return FinishUnavailable(reactor, counts.failure);
     metrics.ObserveFanout(counts.matched);
     response->set_matched(counts.matched);
     response->set_queued(counts.queued);
@@ -40,9 +47,10 @@ DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* respons
 
 // Completion for Unsubscribe and Disconnect: the number of sessions acted on.
 template <class Response>
-CountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) {
-  return [reactor, response](uint32_t sessions) {
-    response->set_sessions(sessions);
+SessionCountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) {
+  return [reactor, response](SessionCount count) {
+    if (!count.failure.empty()) return FinishUnavailable(reactor, count.failure);
+    response->set_sessions(count.sessions);
     reactor->Finish(grpc::Status::OK);
   };
 }
@@ -52,6 +60,7 @@ CountDone AnswerSessions(grpc::ServerUnaryReactor* reactor, Response* response) 
 // effect, since a failed call carries no response fields.
 SubscribeDone AnswerSubscribe(grpc::ServerUnaryReactor* reactor, v1::SubscribeResponse* response) {
   return [reactor, response](SubscribeCounts counts) {
+    if (!counts.failure.empty()) return FinishUnavailable(reactor, counts.failure);
     response->set_sessions(counts.subscribed);
     if (counts.refused == 0) return reactor->Finish(grpc::Status::OK);
     reactor->Finish(

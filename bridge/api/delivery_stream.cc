@@ -117,8 +117,17 @@ void DeliveryStreamReactor<Request, Response>::OnReadDone(bool ok) {
 template <class Request, class Response>
 void DeliveryStreamReactor<Request, Response>::OnAnswered(std::shared_ptr<Slot> slot,
                                                           DeliveryCounts counts) {
-  metrics_.ObserveFanout(counts.matched);
   absl::MutexLock lock(&mutex_);
+  if (!counts.failure.empty()) {
+    // The broker could not carry this request out (cluster mode without Redis): the answers
+    // before it still go out, then the stream ends with UNAVAILABLE naming the request.
+    pending_.erase(std::find(pending_.begin(), pending_.end(), slot));
+    answer_bytes_ -= slot->bytes;
+    gauge_.Shrank(slot->bytes);
+    --outstanding_answers_;
+    return FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, counts.failure));
+  }
+  metrics_.ObserveFanout(counts.matched);
   slot->response.set_matched(counts.matched);
   slot->response.set_queued(counts.queued);
   slot->response.set_dropped(counts.dropped);

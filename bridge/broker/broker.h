@@ -11,6 +11,9 @@
 // order of the calls into it, for calls that do not overlap, and some order for calls that do),
 // and every session receives its messages in that order.
 //
+// Failure: a cluster broker that cannot reach Redis completes a call with its `failure` set
+// (broker/types.h) instead of counts; the hub never does.
+//
 // Thread-safety: implementations accept calls from any thread (gRPC callback threads). Each
 // completion runs exactly once, on a thread of the broker's choosing, and must not block.
 #pragma once
@@ -38,10 +41,10 @@ class Broker {
                          SubscribeDone done) = 0;
   virtual void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                            std::shared_ptr<const std::vector<std::string>> topics,
-                           CountDone done) = 0;
+                           SessionCountDone done) = 0;
   // Closes the selected sessions with `code` and `reason` once their queued messages are sent.
   virtual void Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
-                          std::string reason, CountDone done) = 0;
+                          std::string reason, SessionCountDone done) = 0;
   virtual void GetSession(std::string session_id, SessionDone done) = 0;
   virtual void ListSessions(ListQuery query, PageDone done) = 0;
 };

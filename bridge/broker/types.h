@@ -39,7 +39,17 @@ struct DeliveryTargets {
   std::vector<std::string> topics;
   bool all_sessions = false;
   std::vector<std::string> exclude_session_ids;
+  // Sessions subscribed to any of these topics are skipped (as if excluded). Cluster mode sends a
+  // Broadcast to several topics as one copy per topic channel; the copy for topic k names the
+  // topics before k here, so a session gets the message once: from the first of the request's
+  // topics it has. Empty from the API.
+  std::vector<std::string> skip_topics;
 };
+
+// Why a broker could not carry out a call: empty when it did. Only a cluster broker sets it
+// ("redis unavailable: ..."); the API answers UNAVAILABLE with it, and the counts beside it are
+// zero. A single node's hub never fails a call.
+using BrokerFailure = std::string;
 
 // What was done with one message. `unknown_session_ids` lists the entries of
 // `selector.session_ids` that named no online session.
@@ -48,6 +58,7 @@ struct DeliveryCounts {
   uint32_t queued = 0;
   uint32_t dropped = 0;
   std::vector<std::string> unknown_session_ids;
+  BrokerFailure failure;
 };
 
 // What came of a Subscribe. A selected session that would pass the node's topics-per-session
@@ -63,6 +74,13 @@ struct SubscribeCounts {
   uint32_t refused_session_would_have = 0;
   // When refused > 0: the limit they would have passed (the node's --max_topics_per_session).
   uint32_t max_topics_per_session = 0;
+  BrokerFailure failure;
+};
+
+// What came of an Unsubscribe or a Disconnect: how many selected sessions it acted on.
+struct SessionCount {
+  uint32_t sessions = 0;
+  BrokerFailure failure;
 };
 
 // What a session is, as GetSession / ListSessions describe it.
@@ -110,6 +128,7 @@ struct SessionPage {
 // Completions of the Broker's operations: each runs exactly once and must not block.
 using DeliveryDone = std::function<void(DeliveryCounts)>;
 using CountDone = std::function<void(uint32_t sessions)>;
+using SessionCountDone = std::function<void(SessionCount)>;
 using SubscribeDone = std::function<void(SubscribeCounts)>;
 using SessionDone = std::function<void(std::optional<SessionView>)>;
 using PageDone = std::function<void(SessionPage)>;

@@ -309,6 +309,10 @@ void LostNodeReaper::Start() {
 }
 
 void LostNodeReaper::Stop() {
+  // Once: a second call (the destructor after an explicit Stop) may come after the Redis thread
+  // stopped, when nothing would answer the wait below.
+  if (stop_requested_) return;
+  stop_requested_ = true;
   auto stop = [core = core_] {
     core->stopped = true;
     core->timer.cancel();

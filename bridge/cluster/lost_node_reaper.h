@@ -73,6 +73,7 @@ class LostNodeReaper {
  private:
   struct Core;
   std::shared_ptr<Core> core_;
+  bool stop_requested_ = false;  // Stop() ran; the controlling thread's
 };
 
 }  // namespace wsbridge::cluster

@@ -126,6 +126,10 @@ void NodeHeartbeat::Start(std::function<void()> ready) {
 }
 
 void NodeHeartbeat::Stop() {
+  // Once: a second call (the destructor after an explicit Stop) may come after the Redis thread
+  // stopped, when nothing would answer the wait below.
+  if (stop_requested_) return;
+  stop_requested_ = true;
   auto stop = [core = core_] {
     core->stopped = true;
     core->timer.cancel();

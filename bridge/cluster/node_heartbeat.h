@@ -59,6 +59,7 @@ class NodeHeartbeat {
  private:
   struct Core;
   std::shared_ptr<Core> core_;
+  bool stop_requested_ = false;  // Stop() ran; the controlling thread's
 };
 
 }  // namespace wsbridge::cluster

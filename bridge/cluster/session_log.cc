@@ -674,7 +674,13 @@ SessionLog::SessionLog(IoThread& redis_thread, RedisConnection& connection, Clus
       node_id_(options.node_id),
       writer_(std::make_shared<Writer>(redis_thread, connection, keys, std::move(options))) {}
 
+void SessionLog::Detach() {
+  writer_->Detach();
+  detached_.store(true, std::memory_order_release);
+}
+
 SessionLog::~SessionLog() {
+  if (detached_.load(std::memory_order_acquire)) return;
   if (redis_thread_.IsCurrent()) {
     writer_->Detach();
     return;

@@ -32,6 +32,7 @@
 // yet sent are then discarded.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -114,6 +115,11 @@ class SessionLog final : public EventOutlet, public HubObserver {
   bool AwaitFlushed(absl::Duration timeout);
 
   Stats stats() const;
+
+  // Stops writing (what is held is dropped) and lets the destructor return at once: for a node
+  // that stops its Redis thread before the I/O threads that report here are gone. REQUIRES: on
+  // the Redis thread. Publish and the HubObserver calls do nothing afterwards.
+  void Detach();
   uint64_t dropped_events() const { return stats().dropped_events; }
 
  private:
@@ -121,7 +127,8 @@ class SessionLog final : public EventOutlet, public HubObserver {
 
   IoThread& redis_thread_;
   const std::string node_id_;
-  std::shared_ptr<Writer> writer_;  // Redis-thread state, kept alive by the tasks that use it
+  std::shared_ptr<Writer> writer_;     // Redis-thread state, kept alive by the tasks that use it
+  std::atomic<bool> detached_{false};  // Detach() ran: the destructor has nothing to wait for
 };
 
 }  // namespace wsbridge::cluster

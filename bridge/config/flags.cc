@@ -476,7 +476,8 @@ const std::vector<FlagSpec>& FlagTable() {
                 "Descriptors kept free for gRPC, admin and internals; WebSocket connections "
                 "beyond the limit minus this get 503; 0 = max(128, 10% of the limit)."),
       // Cluster.
-      StringFlag("redis_url", "URL", Field(&Config::cluster, &ClusterOptions::redis_url),
+      // It may hold a password: the startup line shows <set>; the cluster logs it redacted.
+      SecretFlag("redis_url", "URL", Field(&Config::cluster, &ClusterOptions::redis_url),
                  "redis://[:password@]host:port[/db] shared by the nodes of a cluster; empty = "
                  "one node, no Redis."),
       DurationFlag("node_timeout", Field(&Config::cluster, &ClusterOptions::node_timeout),

@@ -164,6 +164,9 @@ auto SumCounts(CountDone done) {
     done(total);
   };
 }
+CountDone AsSessionCount(SessionCountDone done) {
+  return [done = std::move(done)](uint32_t sessions) { done(SessionCount{sessions, {}}); };
+}
 }  // namespace
 
 void Hub::Subscribe(std::shared_ptr<const SessionSelector> selector,
@@ -190,16 +193,17 @@ void Hub::Subscribe(std::shared_ptr<const SessionSelector> selector,
 }
 
 void Hub::Unsubscribe(std::shared_ptr<const SessionSelector> selector,
-                      std::shared_ptr<const std::vector<std::string>> topics, CountDone done) {
+                      std::shared_ptr<const std::vector<std::string>> topics,
+                      SessionCountDone done) {
   OnAllShards<uint32_t>(
       [selector, topics](Shard& shard) {
         return static_cast<uint32_t>(shard.index.Unsubscribe(*selector, *topics));
       },
-      SumCounts(std::move(done)));
+      SumCounts(AsSessionCount(std::move(done))));
 }
 
 void Hub::Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
-                     std::string reason, CountDone done) {
+                     std::string reason, SessionCountDone done) {
   OnAllShards<uint32_t>(
       [selector, code, reason = std::move(reason)](Shard& shard) {
         shard.scratch.clear();
@@ -210,7 +214,7 @@ void Hub::Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t c
         for (RoutingIndex::Entry* entry : selected) entry->endpoint->Close(code, reason);
         return static_cast<uint32_t>(selected.size());
       },
-      SumCounts(std::move(done)));
+      SumCounts(AsSessionCount(std::move(done))));
 }
 
 void Hub::DisconnectAll(uint16_t code, std::string reason, CountDone done) {

@@ -83,9 +83,10 @@ class Hub final : public Broker {
                  std::shared_ptr<const std::vector<std::string>> topics,
                  SubscribeDone done) override;
   void Unsubscribe(std::shared_ptr<const SessionSelector> selector,
-                   std::shared_ptr<const std::vector<std::string>> topics, CountDone done) override;
+                   std::shared_ptr<const std::vector<std::string>> topics,
+                   SessionCountDone done) override;
   void Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
-                  std::string reason, CountDone done) override;
+                  std::string reason, SessionCountDone done) override;
   // Closes every session (server shutdown).
   void DisconnectAll(uint16_t code, std::string reason, CountDone done);
   // Step `step` of a drain spread over time by `schedule` (hub/drain_schedule.h). On each shard,

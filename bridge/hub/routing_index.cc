@@ -88,6 +88,12 @@ void RoutingIndex::Resolve(const DeliveryTargets& targets, std::vector<bool>* fo
     auto it = by_id_.find(id);
     if (it != by_id_.end()) it->second->visit_epoch = epoch;
   }
+  // So are the subscribers of the skipped topics (they get this message through another copy).
+  for (const std::string& topic : targets.skip_topics) {
+    auto it = by_topic_.find(topic);
+    if (it == by_topic_.end()) continue;
+    for (Entry* entry : it->second) entry->visit_epoch = epoch;
+  }
   SelectInto(targets.selector, epoch, found_named, out);
   if (targets.all_sessions) {
     out.reserve(out.size() + by_id_.size());

@@ -60,7 +60,8 @@ class RoutingIndex {
   const Entry* Find(absl::string_view session_id) const;
   size_t size() const { return by_id_.size(); }
 
-  // Appends to `out` every distinct session the targets reach, each once. For each entry of
+  // Appends to `out` every distinct session the targets reach, each once, except the excluded
+  // ones and the subscribers of targets.skip_topics (O(their subscribers) more). For each entry of
   // targets.selector.session_ids that is registered here, sets (*found_named)[i] = true;
   // `found_named` must have selector.session_ids.size() elements (or be null).
   void Resolve(const DeliveryTargets& targets, std::vector<bool>* found_named,

@@ -89,9 +89,10 @@ absl::Status BridgeServer::Init() {
         "WebSocket connection will be refused with 401");
   }
   policy_ = std::make_unique<HandshakePolicy>(admission, verifier_.get());
-  events_ = std::make_unique<EventBus>(config_.events, node_id_);
-  event_publisher_ = std::make_unique<EventPublisher>(*events_);
-  session_event_log_ = std::make_unique<SessionEventLog>(*event_publisher_);
+  // In cluster mode the cluster's event log stamps the events (their sequence is the entry id)
+  // and the ClusterEventFeed hands them to this bus.
+  const bool clustered = !config_.cluster.redis_url.empty();
+  events_ = std::make_unique<EventBus>(config_.events, node_id_, clustered ? 1 : 0);
 
   // I/O threads, each with its hub shard and session context.
   size_t thread_count = config_.listeners.io_threads;
@@ -106,6 +107,31 @@ absl::Status BridgeServer::Init() {
   hub_ = std::make_unique<Hub>(raw_threads, admission.max_topics_per_session, *limiter_);
   // ListSessions pages carry the event sequence they are consistent with (SessionPage).
   hub_->SetEventSequence([events = events_.get()] { return events->last_sequence(); });
+  if (clustered) {
+    // The cluster gave this node up (it was silent past --node_timeout) and wrote `closed` for
+    // its sessions: they must not live on. Posted from the Redis thread; the hub takes it from
+    // any thread.
+    Hub* hub = hub_.get();
+    auto on_declared_lost = [hub] {
+      spdlog::warn(
+          "cluster: this node was declared lost by the others (silent past --node_timeout); "
+          "closing its sessions with 1012");
+      hub->DisconnectAll(1012, "node declared lost by the cluster", [](uint32_t) {});
+    };
+    auto cluster =
+        cluster::ClusterNode::Create(config_, node_id_, *hub_, *events_, on_declared_lost);
+    if (!cluster.ok()) return cluster.status();
+    cluster_ = std::move(*cluster);
+    // Before any session registers: the node listens to the channels its sessions need, and
+    // the directory follows their topics.
+    hub_->SetObserver(&cluster_->observer());
+    cluster_->Start();
+  }
+  // Sessions report to the EventPublisher: on one node it publishes on the bus, in cluster mode
+  // into the cluster's event log (cluster/session_log.h).
+  event_publisher_ = std::make_unique<EventPublisher>(
+      cluster_ != nullptr ? cluster_->session_log() : static_cast<EventOutlet&>(*events_));
+  session_event_log_ = std::make_unique<SessionEventLog>(*event_publisher_);
   descriptor_budget_ = ComputeDescriptorBudget(CurrentDescriptorLimit(), config_.node.fd_reserve);
   websocket_budget_ = std::make_unique<WebSocketConnectionBudget>(
       descriptor_budget_.websocket_connections, *limiter_);
@@ -241,7 +267,9 @@ absl::Status BridgeServer::Init() {
 
   // gRPC: Bridge, health, reflection.
   const uint64_t max_message_bytes = config_.session.max_message_bytes;
-  service_ = std::make_unique<BridgeService>(*hub_, *events_, lifecycle_, api_key_,
+  // Cluster mode: every call goes through Redis, this node's sessions included.
+  Broker& broker = cluster_ != nullptr ? cluster_->broker() : static_cast<Broker&>(*hub_);
+  service_ = std::make_unique<BridgeService>(broker, *events_, lifecycle_, api_key_,
                                              metrics_->calls(), max_message_bytes);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
@@ -383,6 +411,10 @@ void BridgeServer::Shutdown(absl::Duration drain) {
   }
   for (auto& listener : listeners_) listener->Stop();
   for (auto& sweeper : sweepers_) sweeper->Stop();
+  // The drained sessions' closed events into the cluster's event log, for every node's streams.
+  if (cluster_ != nullptr && !cluster_->AwaitFlushed(absl::Seconds(2))) {
+    spdlog::warn("cluster: some session events did not reach Redis before the node stopped");
+  }
   if (events_ != nullptr) {
     // Every `closed` event is in; streams finish writing what they hold, then end with OK.
     events_->Close();
@@ -394,6 +426,8 @@ void BridgeServer::Shutdown(absl::Duration drain) {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_server_->Wait();
   }
+  // No call comes any more; the Redis thread stops before the I/O threads it posts to.
+  if (cluster_ != nullptr) cluster_->Stop();
   for (auto& thread : threads_) thread->StopAndJoin();
 }
 

@@ -21,6 +21,7 @@
 #include "api/call_counting_interceptor.h"
 #include "api/reflection_service.h"
 #include "auth/token_verifier.h"
+#include "cluster/cluster_node.h"
 #include "config/config.h"
 #include "events/event_bus.h"
 #include "events/event_publisher.h"
@@ -115,6 +116,10 @@ class BridgeServer {
   std::unique_ptr<SessionEventLog> session_event_log_;  // logs each report, then publishes it
   SteadyClock clock_;
   std::unique_ptr<Hub> hub_;
+  // Cluster mode (--redis_url): the Redis thread, its clients and the ClusterBroker the API uses
+  // instead of hub_. Null on a single node. Stopped in Shutdown before the I/O threads (it posts
+  // to the hub), destroyed before hub_ (which reports to it).
+  std::unique_ptr<cluster::ClusterNode> cluster_;
   std::vector<std::unique_ptr<SessionContext>> session_contexts_;  // [i] used only on thread i
   std::vector<std::shared_ptr<LivenessSweeper>> sweepers_;         // [i] runs on thread i
   std::unique_ptr<StaticFiles> static_files_;                      // --static_dir; null when unset

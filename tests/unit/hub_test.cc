@@ -188,16 +188,18 @@ class HubTest : public ::testing::Test {
 
   uint32_t Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                        std::vector<std::string> topics) {
-    return Await<uint32_t>([&](CountDone done) {
-      hub_.Unsubscribe(std::move(selector), Topics(std::move(topics)), std::move(done));
-    });
+    return Await<SessionCount>([&](SessionCountDone done) {
+             hub_.Unsubscribe(std::move(selector), Topics(std::move(topics)), std::move(done));
+           })
+        .sessions;
   }
 
   uint32_t Disconnect(std::shared_ptr<const SessionSelector> selector, uint16_t code,
                       const std::string& reason) {
-    return Await<uint32_t>([&](CountDone done) {
-      hub_.Disconnect(std::move(selector), code, reason, std::move(done));
-    });
+    return Await<SessionCount>([&](SessionCountDone done) {
+             hub_.Disconnect(std::move(selector), code, reason, std::move(done));
+           })
+        .sessions;
   }
 
   std::optional<SessionView> GetSession(const std::string& id) {

@@ -331,6 +331,29 @@ TEST_F(RoutingIndexTest, ExclusionWinsOverBeingNamedAndOverTheUser) {
   EXPECT_THAT(found, ElementsAre(true));
 }
 
+TEST_F(RoutingIndexTest, SkippedTopicsSplitAMultiTopicBroadcastIntoOneCopyPerTopic) {
+  // Cluster mode publishes a Broadcast to {news, sports, weather} as one copy per topic; the
+  // copy for topic k skips the subscribers of the topics before it.
+  AddSession("s1", "alice", {"news"});
+  AddSession("s2", "bob", {"news", "sports"});
+  AddSession("s3", "carol", {"sports", "weather"});
+  AddSession("s4", "dave", {"weather"});
+
+  DeliveryTargets news = BroadcastTo({"news"});
+  DeliveryTargets sports = BroadcastTo({"sports"});
+  sports.skip_topics = {"news"};
+  DeliveryTargets weather = BroadcastTo({"weather"});
+  weather.skip_topics = {"news", "sports"};
+
+  EXPECT_THAT(Reached(news), ElementsAre("s1", "s2"));
+  EXPECT_THAT(Reached(sports), ElementsAre("s3"));
+  EXPECT_THAT(Reached(weather), ElementsAre("s4"));
+  // A skipped topic nobody here holds skips nobody.
+  DeliveryTargets nobody = BroadcastTo({"news"});
+  nobody.skip_topics = {"nobody-listens"};
+  EXPECT_THAT(Reached(nobody), ElementsAre("s1", "s2"));
+}
+
 TEST_F(RoutingIndexTest, ExcludingAnUnknownIdChangesNothing) {
   AddSession("s1", "alice", {"news"});
   EXPECT_THAT(Reached(BroadcastTo({"news"}, {"ghost"})), ElementsAre("s1"));
