@@ -10,7 +10,7 @@
 #include "runtime/io_thread.h"
 #include "spdlog/spdlog.h"
 #include "ws/payload.h"
-#include "wsbridge/internal/cluster.pb.h"
+#include "wsbridge/internal/v1/cluster.pb.h"
 
 namespace wsbridge::cluster {
 namespace {
@@ -154,7 +154,7 @@ end
 return {matched, {}, channels}
 )lua";
 
-std::string Serialized(const internal::Envelope& envelope) {
+std::string Serialized(const internal::v1::Envelope& envelope) {
   std::string bytes;
   envelope.SerializeToString(&bytes);
   return bytes;
@@ -264,8 +264,8 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
     call->payload = payload;
     call->deliver_done = std::move(done);
 
-    internal::Envelope common;
-    common.set_op(internal::Envelope::DELIVER);
+    internal::v1::Envelope common;
+    common.set_op(internal::v1::Envelope::OP_DELIVER);
     common.set_origin_node(options_.node_id);
     common.set_message_id(call->id);
     common.set_message(payload->bytes);
@@ -286,14 +286,14 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
       args.push_back(std::to_string(targets->all_sessions ? 0 : topics.size()));
       args.push_back(std::to_string(excluded.size()));
       if (targets->all_sessions) {
-        internal::Envelope part;
+        internal::v1::Envelope part;
         part.set_all_sessions(true);
         for (const std::string& id : excluded) part.add_exclude_session_ids(id);
         args.push_back(Serialized(part));
         candidates.push_back(keys_.AllChannel());
       } else {
         for (size_t k = 0; k < topics.size(); ++k) {
-          internal::Envelope part;
+          internal::v1::Envelope part;
           part.add_target_topics(topics[k]);
           for (size_t j = 0; j < k; ++j) part.add_topics_before(topics[j]);
           for (const std::string& id : excluded) part.add_exclude_session_ids(id);
@@ -310,7 +310,7 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
     }
     const std::vector<std::string> ids = Distinct(selector.session_ids);
     const std::vector<std::string> users = Distinct(selector.user_ids);
-    internal::Envelope ids_part;
+    internal::v1::Envelope ids_part;
     for (const std::string& id : ids) ids_part.add_session_ids(id);
     args.push_back(Serialized(ids_part));
     args.push_back(std::to_string(ids.size()));
@@ -321,7 +321,7 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
     for (const std::string& user : users) args.push_back(user);
     for (const std::string& user : users) {
       // A session named by id gets its copy through its node's channel, not its user's.
-      internal::Envelope user_part;
+      internal::v1::Envelope user_part;
       user_part.add_user_ids(user);
       for (const std::string& id : ids) user_part.add_exclude_session_ids(id);
       args.push_back(Serialized(user_part));
@@ -347,7 +347,7 @@ SelectorArgs SelectorArgsOf(const ClusterKeys& keys, const std::string& own_chan
   SelectorArgs out;
   const std::vector<std::string> ids = Distinct(selector.session_ids);
   const std::vector<std::string> users = Distinct(selector.user_ids);
-  internal::Envelope ids_part;
+  internal::v1::Envelope ids_part;
   for (const std::string& id : ids) ids_part.add_session_ids(id);
   out.args.push_back(Serialized(ids_part));
   out.args.push_back(std::to_string(ids.size()));
@@ -357,7 +357,7 @@ SelectorArgs SelectorArgsOf(const ClusterKeys& keys, const std::string& own_chan
   for (const std::string& id : ids) out.args.push_back(id);
   for (const std::string& user : users) out.args.push_back(user);
   for (const std::string& user : users) {
-    internal::Envelope user_part;
+    internal::v1::Envelope user_part;
     user_part.add_user_ids(user);
     for (const std::string& id : ids) user_part.add_exclude_session_ids(id);
     out.args.push_back(Serialized(user_part));
@@ -381,8 +381,8 @@ void ClusterBroker::Subscribe(std::shared_ptr<const SessionSelector> selector,
     std::vector<std::string> distinct = *topics;
     std::sort(distinct.begin(), distinct.end());
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    internal::Envelope common;
-    common.set_op(internal::Envelope::SUBSCRIBE);
+    internal::v1::Envelope common;
+    common.set_op(internal::v1::Envelope::OP_SUBSCRIBE);
     common.set_origin_node(options_.node_id);
     common.set_message_id(call->id);
     for (const std::string& topic : distinct) common.add_topics(topic);
@@ -408,8 +408,8 @@ void ClusterBroker::Unsubscribe(std::shared_ptr<const SessionSelector> selector,
     call->id = NextCallId();
     call->kind = Call::Kind::kUnsubscribe;
     call->count_done = std::move(done);
-    internal::Envelope common;
-    common.set_op(internal::Envelope::UNSUBSCRIBE);
+    internal::v1::Envelope common;
+    common.set_op(internal::v1::Envelope::OP_UNSUBSCRIBE);
     common.set_origin_node(options_.node_id);
     common.set_message_id(call->id);
     for (const std::string& topic : *topics) common.add_topics(topic);
@@ -431,8 +431,8 @@ void ClusterBroker::Disconnect(std::shared_ptr<const SessionSelector> selector, 
     call->id = NextCallId();
     call->kind = Call::Kind::kDisconnect;
     call->count_done = std::move(done);
-    internal::Envelope common;
-    common.set_op(internal::Envelope::DISCONNECT);
+    internal::v1::Envelope common;
+    common.set_op(internal::v1::Envelope::OP_DISCONNECT);
     common.set_origin_node(options_.node_id);
     common.set_message_id(call->id);
     common.set_close_code(code);
@@ -522,7 +522,7 @@ void ClusterBroker::OnScriptReply(uint64_t call_id, const RedisReply& reply) {
 
 void ClusterBroker::OnMessage(const std::string& channel, const std::string& payload) {
   WSBRIDGE_ASSERT_ON(thread_);
-  auto envelope = std::make_shared<internal::Envelope>();
+  auto envelope = std::make_shared<internal::v1::Envelope>();
   if (!envelope->ParseFromString(payload)) {
     spdlog::warn("cluster: a message on {} is not an Envelope ({} bytes): ignored", channel,
                  payload.size());
@@ -551,7 +551,7 @@ void ClusterBroker::OnMessage(const std::string& channel, const std::string& pay
   auto topics = std::make_shared<std::vector<std::string>>(envelope->topics().begin(),
                                                            envelope->topics().end());
   switch (envelope->op()) {
-    case internal::Envelope::DELIVER: {
+    case internal::v1::Envelope::OP_DELIVER: {
       auto targets = std::make_shared<DeliveryTargets>();
       targets->selector = std::move(*selector);
       targets->topics.assign(envelope->target_topics().begin(), envelope->target_topics().end());
@@ -570,15 +570,15 @@ void ClusterBroker::OnMessage(const std::string& channel, const std::string& pay
       local_.Deliver(std::move(targets), std::move(frame), std::move(report));
       return;
     }
-    case internal::Envelope::SUBSCRIBE:
+    case internal::v1::Envelope::OP_SUBSCRIBE:
       local_.Subscribe(std::move(selector), std::move(topics),
                        [report](SubscribeCounts) { report({}); });
       return;
-    case internal::Envelope::UNSUBSCRIBE:
+    case internal::v1::Envelope::OP_UNSUBSCRIBE:
       local_.Unsubscribe(std::move(selector), std::move(topics),
                          [report](SessionCount) { report({}); });
       return;
-    case internal::Envelope::DISCONNECT:
+    case internal::v1::Envelope::OP_DISCONNECT:
       local_.Disconnect(std::move(selector), static_cast<uint16_t>(envelope->close_code()),
                         envelope->close_reason(), [report](SessionCount) { report({}); });
       return;

@@ -1,7 +1,7 @@
 // ClusterBroker: the Broker of a cluster node (docs/cluster.md "ClusterBroker: channels, order,
 // counts"). Every call goes through Redis, this node's own sessions included: one Lua script per
 // call counts the targets in the session directory and PUBLISHes one Envelope
-// (proto/wsbridge/internal/cluster.proto) on each channel of its targets; every node, this one
+// (proto/wsbridge/internal/v1/cluster.proto) on each channel of its targets; every node, this one
 // too, acts on the envelopes that arrive on the channels it listens to (InterestTracker) through
 // its local Hub, in arrival order. With one command connection and one subscriber connection
 // per node, Redis's single order gives every topic one order on every node, and what one node

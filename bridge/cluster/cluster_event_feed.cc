@@ -17,7 +17,7 @@
 #include "cluster/group_assignment.h"
 #include "redis/redis_connection.h"
 #include "runtime/io_thread.h"
-#include "wsbridge/internal/cluster.pb.h"
+#include "wsbridge/internal/v1/cluster.pb.h"
 #include "wsbridge/v1/bridge.pb.h"
 
 namespace wsbridge::cluster {
@@ -451,9 +451,9 @@ class ClusterEventFeed::Core : public std::enable_shared_from_this<Core> {
           Publish(*sequence, std::move(event));
         }
       } else if (name == ClusterKeys::GroupField()) {
-        internal::GroupChange change;
+        internal::v1::GroupChange change;
         if (!change.ParseFromString(value)) {
-          Skip(absl::StrCat("entry ", id, ": field g is not a wsbridge.internal.GroupChange"));
+          Skip(absl::StrCat("entry ", id, ": field g is not a wsbridge.internal.v1.GroupChange"));
           continue;
         }
         Apply(*sequence, change, backfill);
@@ -495,7 +495,7 @@ class ClusterEventFeed::Core : public std::enable_shared_from_this<Core> {
   }
 
   // A membership change at `sequence`: the same on every node, in the same place.
-  void Apply(uint64_t sequence, const internal::GroupChange& change, bool backfill) {
+  void Apply(uint64_t sequence, const internal::v1::GroupChange& change, bool backfill) {
     GroupAssignment& assignment = groups_[change.group()];
     std::vector<GroupAssignment::Member> after;
     for (const auto& member : change.members()) after.push_back({member.member(), member.node()});
@@ -507,15 +507,16 @@ class ClusterEventFeed::Core : public std::enable_shared_from_this<Core> {
     }
     auto local = local_.find(change.member());
     if (local == local_.end() || backfill) return;
-    if (change.kind() == internal::GroupChange::KIND_JOIN && !local->second.in_log) {
+    if (change.kind() == internal::v1::GroupChange::KIND_JOIN && !local->second.in_log) {
       local->second.in_log = true;
       ReplayMissed(sequence, local->first, local->second, assignment);
     }
   }
 
   // The leavers' share after their acknowledgement goes to the members that own it now.
-  void ApplyAndReplay(uint64_t sequence, const internal::GroupChange& change, EventKindMask kinds,
-                      GroupAssignment& assignment, std::vector<GroupAssignment::Member> after) {
+  void ApplyAndReplay(uint64_t sequence, const internal::v1::GroupChange& change,
+                      EventKindMask kinds, GroupAssignment& assignment,
+                      std::vector<GroupAssignment::Member> after) {
     std::map<std::string, uint64_t> leaving;  // member -> acknowledged
     for (const auto& member : assignment.members()) {
       const bool stays =

@@ -26,7 +26,7 @@
 #include "support/eventually.h"
 #include "support/redis_server.h"
 #include "ws/payload.h"
-#include "wsbridge/internal/cluster.pb.h"
+#include "wsbridge/internal/v1/cluster.pb.h"
 
 namespace wsbridge::testing {
 namespace {
@@ -70,7 +70,7 @@ class ChannelSpy {
     options.url.port = port;
     subscriber_ = std::make_unique<RedisSubscriber>(
         thread_, options, [this](const std::string& channel, const std::string& payload) {
-          internal::Envelope envelope;
+          internal::v1::Envelope envelope;
           envelope.ParseFromString(payload);
           absl::MutexLock lock(&mutex_);
           seen_.emplace_back(channel, std::move(envelope));
@@ -85,7 +85,7 @@ class ChannelSpy {
     subscriber_.reset();
     thread_.StopAndJoin();
   }
-  std::vector<std::pair<std::string, internal::Envelope>> seen() const {
+  std::vector<std::pair<std::string, internal::v1::Envelope>> seen() const {
     absl::MutexLock lock(&mutex_);
     return seen_;
   }
@@ -94,7 +94,7 @@ class ChannelSpy {
   IoThread thread_{99};
   std::unique_ptr<RedisSubscriber> subscriber_;
   mutable absl::Mutex mutex_;
-  std::vector<std::pair<std::string, internal::Envelope>> seen_;
+  std::vector<std::pair<std::string, internal::v1::Envelope>> seen_;
 };
 
 class ClusterScriptsTest : public ::testing::Test {
@@ -264,16 +264,16 @@ TEST_F(ClusterScriptsTest, PushCountsKnownIdsAndUsersSessionsOnceAndPublishesOnc
   EXPECT_TRUE(counts.failure.empty());
 
   ASSERT_TRUE(Eventually([&] { return spy.seen().size() == 3; })) << spy.seen().size();
-  std::map<std::string, internal::Envelope> by_channel;
+  std::map<std::string, internal::v1::Envelope> by_channel;
   for (auto& [channel, envelope] : spy.seen()) by_channel[channel] = envelope;
   ASSERT_EQ(by_channel.size(), 3u) << "one copy per node channel and per user channel";
-  const internal::Envelope& to_x = by_channel["wsb:n:node-x"];
-  EXPECT_EQ(to_x.op(), internal::Envelope::DELIVER);
+  const internal::v1::Envelope& to_x = by_channel["wsb:n:node-x"];
+  EXPECT_EQ(to_x.op(), internal::v1::Envelope::OP_DELIVER);
   EXPECT_EQ(to_x.message(), "hello");
   EXPECT_EQ(to_x.origin_node(), "node-self");
   EXPECT_THAT(to_x.session_ids(), ElementsAre("x1", "x2", "y1", "ghost"));
   EXPECT_THAT(to_x.user_ids(), IsEmpty());
-  const internal::Envelope& to_yvonne = by_channel["wsb:u:yvonne"];
+  const internal::v1::Envelope& to_yvonne = by_channel["wsb:u:yvonne"];
   EXPECT_THAT(to_yvonne.user_ids(), ElementsAre("yvonne"));
   // Sessions named by id get their copy through their node: the user copy skips them.
   EXPECT_THAT(to_yvonne.exclude_session_ids(), ElementsAre("x1", "x2", "y1", "ghost"));
@@ -297,7 +297,7 @@ TEST_F(ClusterScriptsTest, BroadcastCountsTheDirectoryAndEachSessionOnceAcrossTo
 
   // The two-topic copies: the one for sports skips news's subscribers.
   ASSERT_TRUE(Eventually([&] { return spy.seen().size() == 8; })) << spy.seen().size();
-  std::vector<internal::Envelope> copies_of_both;
+  std::vector<internal::v1::Envelope> copies_of_both;
   for (auto& [channel, envelope] : spy.seen()) {
     if (envelope.message() == "both") copies_of_both.push_back(envelope);
   }

@@ -532,12 +532,13 @@ TEST_F(SessionLogTest, ARedisThatLostItsDataGetsTheHeldSessionsBack) {
   EXPECT_THAT(ZRange(keys_.AllSessions()), ElementsAre("A", "B"));
   EXPECT_THAT(ZRange(keys_.TopicSessions("t1")), ElementsAre("A"));
   EXPECT_THAT(ZRange(keys_.UserSessions("alice")), ElementsAre("A"));
+  // "gone"'s closed is not written: its opened was lost with Redis's data, so the log never
+  // showed it open (and a closed is written only while the node's set holds the session: the
+  // rule that gives a lost node's sessions exactly one closed, see kClosedScript).
   const std::vector<Entry> log = Log();
-  ASSERT_EQ(log.size(), 3u);
-  EXPECT_EQ(log[0].event.session_id(), "gone");  // its closed, replayed (its opened was lost)
-  EXPECT_TRUE(log[0].event.has_closed());
+  ASSERT_EQ(log.size(), 2u);
   std::set<std::string> reopened;
-  for (size_t i = 1; i < 3; ++i) {
+  for (size_t i = 0; i < 2; ++i) {
     ASSERT_TRUE(log[i].event.has_opened());
     EXPECT_EQ(log[i].event.node_id(), kNode);
     reopened.insert(log[i].event.session_id());
