@@ -1,6 +1,5 @@
 #include "cluster/lost_node_reaper.h"
 
-#include <future>
 #include <random>
 #include <utility>
 #include <vector>
@@ -317,13 +316,7 @@ void LostNodeReaper::Stop() {
     core->stopped = true;
     core->timer.cancel();
   };
-  if (core_->thread.IsCurrent()) return stop();
-  std::promise<void> stopped;
-  core_->thread.Post([&stopped, stop] {
-    stop();
-    stopped.set_value();
-  });
-  stopped.get_future().wait();
+  core_->thread.RunAndWait(stop);
 }
 
 void LostNodeReaper::ReapLeftovers(std::string node, std::function<void(absl::Status)> done) {

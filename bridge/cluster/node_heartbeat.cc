@@ -1,6 +1,5 @@
 #include "cluster/node_heartbeat.h"
 
-#include <future>
 #include <utility>
 
 #include <boost/asio/steady_timer.hpp>
@@ -134,13 +133,7 @@ void NodeHeartbeat::Stop() {
     core->stopped = true;
     core->timer.cancel();
   };
-  if (core_->thread.IsCurrent()) return stop();
-  std::promise<void> stopped;
-  core_->thread.Post([&stopped, stop] {
-    stop();
-    stopped.set_value();
-  });
-  stopped.get_future().wait();
+  core_->thread.RunAndWait(stop);
 }
 
 }  // namespace wsbridge::cluster

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <future>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -681,17 +680,7 @@ void SessionLog::Detach() {
 
 SessionLog::~SessionLog() {
   if (detached_.load(std::memory_order_acquire)) return;
-  if (redis_thread_.IsCurrent()) {
-    writer_->Detach();
-    return;
-  }
-  std::promise<void> detached;
-  std::future<void> done = detached.get_future();
-  redis_thread_.Post([writer = writer_, &detached] {
-    writer->Detach();
-    detached.set_value();
-  });
-  done.wait();
+  redis_thread_.RunAndWait([writer = writer_] { writer->Detach(); });
 }
 
 void SessionLog::Publish(v1::Event event) {

@@ -1,6 +1,5 @@
 #include "redis/redis_connection.h"
 
-#include <future>
 #include <utility>
 
 #include "redis/redis_link.h"
@@ -16,17 +15,7 @@ RedisConnection::RedisConnection(IoThread& redis_thread, RedisClientOptions opti
 }
 
 RedisConnection::~RedisConnection() {
-  if (thread_.IsCurrent()) {
-    link_->Close();
-    return;
-  }
-  std::promise<void> closed;
-  std::future<void> done = closed.get_future();
-  thread_.Post([link = link_, closed = std::move(closed)]() mutable {
-    link->Close();
-    closed.set_value();
-  });
-  done.wait();
+  thread_.RunAndWait([link = link_] { link->Close(); });
 }
 
 void RedisConnection::Command(std::vector<std::string> argv, Completion done) {

@@ -1,6 +1,5 @@
 #include "redis/redis_subscriber.h"
 
-#include <future>
 #include <map>
 #include <utility>
 #include <vector>
@@ -130,17 +129,7 @@ RedisSubscriber::RedisSubscriber(IoThread& redis_thread, RedisClientOptions opti
 }
 
 RedisSubscriber::~RedisSubscriber() {
-  if (thread_.IsCurrent()) {
-    channels_->Close();
-    return;
-  }
-  std::promise<void> closed;
-  std::future<void> done = closed.get_future();
-  thread_.Post([channels = channels_, closed = std::move(closed)]() mutable {
-    channels->Close();
-    closed.set_value();
-  });
-  done.wait();
+  thread_.RunAndWait([channels = channels_] { channels->Close(); });
 }
 
 void RedisSubscriber::Subscribe(std::string channel, std::function<void()> on_active) {

@@ -1,5 +1,7 @@
 #include "runtime/io_thread.h"
 
+#include <future>
+
 #include <cassert>
 #include <string>
 
@@ -43,6 +45,17 @@ void IoThread::StopAndJoin() {
   work_.reset();
   context_.stop();
   thread_.join();
+}
+
+void IoThread::RunAndWait(std::function<void()> task) {
+  if (IsCurrent()) return task();
+  std::promise<void> ran;
+  std::future<void> done = ran.get_future();
+  Post([&task, &ran] {
+    task();
+    ran.set_value();
+  });
+  done.wait();
 }
 
 }  // namespace wsbridge

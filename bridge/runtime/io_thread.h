@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cassert>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -44,6 +45,12 @@ class IoThread {
   void Post(Task&& task) {
     boost::asio::post(context_, std::forward<Task>(task));
   }
+
+  // Runs `task` on this thread and returns once it ran: at once when called on this thread,
+  // else after the tasks posted before it. For owners that must finish their state's business on
+  // its thread (close a client, stop a timer) before they go. REQUIRES: the thread is running
+  // (a stopped loop never runs the task, and the wait would not end).
+  void RunAndWait(std::function<void()> task);
 
   // An I/O object of type T (an Asio socket, timer or acceptor) bound to this thread's loop;
   // `args` follow the loop in T's constructor.

@@ -22,6 +22,7 @@
 #include "support/child_process.h"
 #include "support/cluster_fixture.h"
 #include "support/eventually.h"
+#include "support/sanitizers.h"
 #include "support/test_bridge.h"
 #include "support/ws_client.h"
 
@@ -30,18 +31,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderSanitizers = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUnderSanitizers = true;
-#else
-constexpr bool kUnderSanitizers = false;
-#endif
-#else
-constexpr bool kUnderSanitizers = false;
-#endif
 
 // Whole-product tests from outside: the processes are the release build's binary.
 #define SKIP_UNDER_SANITIZERS() \

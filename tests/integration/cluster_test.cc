@@ -21,6 +21,7 @@
 #include "support/cluster_fixture.h"
 #include "support/events_reader.h"
 #include "support/eventually.h"
+#include "support/sanitizers.h"
 #include "support/test_bridge.h"
 #include "support/ws_client.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
@@ -29,18 +30,6 @@ namespace wsbridge::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderSanitizers = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kUnderSanitizers = true;
-#else
-constexpr bool kUnderSanitizers = false;
-#endif
-#else
-constexpr bool kUnderSanitizers = false;
-#endif
 
 constexpr size_t kA = 0, kB = 1, kC = 2;
 

@@ -26,6 +26,7 @@
 #include "support/eventually.h"
 #include "support/prometheus_text.h"
 #include "support/raw_ws_client.h"
+#include "support/sanitizers.h"
 #include "support/test_bridge.h"
 #include "support/test_certificates.h"
 #include "support/ws_client.h"
@@ -44,11 +45,6 @@ using ::testing::Not;
 // answers "not accessible" when pipe() fails; out of descriptors, the first check of a type then
 // reports a valid object as having an invalid vptr ("member call on address ... which does not
 // point to an object of type '_Sp_counted_base'", seen in the ASan pass).
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderSanitizers = true;
-#else
-constexpr bool kUnderSanitizers = false;
-#endif
 #define SKIP_UNDER_SANITIZERS() \
   if (kUnderSanitizers) GTEST_SKIP() << "drives the binary from outside: normal pass only"
 

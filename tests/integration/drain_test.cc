@@ -19,22 +19,11 @@
 #include "support/browser_fleet.h"
 #include "support/events_reader.h"
 #include "support/eventually.h"
+#include "support/sanitizers.h"
 #include "support/test_bridge.h"
 
 namespace wsbridge::testing {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
 
 constexpr size_t kBrowsers = 2000;
 constexpr size_t kIoThreads = 2;
@@ -174,7 +163,7 @@ TEST(SpreadDrainTest, ThousandsOfSessionsCloseInBatchesAfterAllTheirMessagesWith
   for (absl::Duration t : close_times) ++per_slice[t / absl::Milliseconds(100)];
   size_t busiest = 0;
   for (const auto& [slice, count] : per_slice) busiest = std::max(busiest, count);
-  if (!kSanitized) {
+  if (!kUnderSanitizers) {
     EXPECT_GE(span, (kWindow - kCloseTimeout) / 2) << "close frames came within " << span;
     EXPECT_LE(busiest, kBrowsers / 3) << "one 100 ms slice held " << busiest << " close frames";
     EXPECT_GE(per_slice.size(), 10u);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "support/child_process.h"
 #include "support/events_reader.h"
+#include "support/sanitizers.h"
 #include "support/test_bridge.h"
 
 namespace wsbridge::testing {
@@ -28,18 +29,6 @@ void AwaitSubscribers(TestBridge& bridge, size_t n, absl::Duration timeout = abs
       << "expected " << n << " Events subscriptions, have "
       << bridge.server().events().subscription_count();
 }
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 
 // This process's resident memory (VmRSS), in bytes.
 uint64_t ResidentBytes() {
@@ -113,7 +102,7 @@ TEST(EventsIsolationTest, HealthyConsumerBesideTwoThousandIdleStreamsGetsEveryEv
   // here (2,000 queues of ~14,000 pointers), with the shared log by ~16 MiB.
   // (Not under AddressSanitizer, whose quarantine keeps freed memory resident on purpose.)
   const uint64_t rss_after = ResidentBytes();
-  if (!kAddressSanitizer) {
+  if (!kUnderSanitizers) {
     EXPECT_LT(rss_after - std::min(rss_after, rss_before), uint64_t{128} << 20)
         << "resident memory grew from " << (rss_before >> 20) << " MiB to " << (rss_after >> 20)
         << " MiB";

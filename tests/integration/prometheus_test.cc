@@ -25,16 +25,11 @@
 #include "support/child_process.h"
 #include "support/eventually.h"
 #include "support/prometheus_text.h"
+#include "support/sanitizers.h"
 #include "support/test_bridge.h"
 
 namespace wsbridge::testing {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kUnderSanitizers = true;
-#else
-constexpr bool kUnderSanitizers = false;
-#endif
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path);
