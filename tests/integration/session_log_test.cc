@@ -331,6 +331,7 @@ TEST_F(SessionLogTest, EveryReaderSeesTheDirectoryEqualToTheLogUpToItsLastEntry)
       "return {id, redis.call('ZRANGE', KEYS[2], 0, -1)}";
 
   std::atomic<bool> done{false};
+  std::atomic<size_t> sampled{0};
   std::vector<std::pair<std::string, std::vector<std::string>>> samples;
   std::thread reader([&] {
     while (!done.load()) {
@@ -339,18 +340,28 @@ TEST_F(SessionLogTest, EveryReaderSeesTheDirectoryEqualToTheLogUpToItsLastEntry)
       std::vector<std::string> ids;
       for (const RedisReply& e : r.elements[1].elements) ids.push_back(e.str);
       samples.emplace_back(r.elements[0].str, std::move(ids));
+      sampled.fetch_add(1);
     }
   });
-  // Two I/O threads: each opens its sessions and closes every other one.
+  // Two I/O threads: each opens its sessions and closes every other one. Every 100 sessions a
+  // thread waits (at most a second) for the reader to take a new sample, so the reader looks
+  // while the writes go on however fast either side runs (ASan slows them differently).
   IoThread a(1), b(2);
   a.Start();
   b.Start();
   for (IoThread* t : {&a, &b}) {
-    t->Post([this, t] {
+    t->Post([this, t, &sampled] {
       for (int i = 0; i < kSessions / 2; ++i) {
         const std::string id = absl::StrCat("t", t->index(), "-", i);
         Open(id, "u", {"topic"});
         if (i % 2 == 1) Close(absl::StrCat("t", t->index(), "-", i - 1), "u");
+        if (i % 100 == 99) {
+          const size_t seen = sampled.load();
+          const absl::Time deadline = absl::Now() + absl::Seconds(1);
+          while (sampled.load() == seen && absl::Now() < deadline) {
+            absl::SleepFor(absl::Milliseconds(1));
+          }
+        }
       }
     });
   }
