@@ -40,7 +40,9 @@ Cluster mode: --servers=wsbridge,cluster runs the single node and, beside it in 
 "cluster": a redis-server and two wsbridge nodes (--redis_url, one I/O thread each, so the pair has
 the single node's two threads), subscribers spread over both nodes, publishers on node A. Every
 workload runs unchanged; summary.md adds cluster/wsbridge ratios (deliveries/s, CPU per delivery,
-latency), the cost of going through Redis (docs/benchmarks.md "Cluster").
+latency), the cost of going through Redis (docs/benchmarks.md "Cluster"). "wsbridge1" is the single
+node with one I/O thread, what each cluster node has: (a) reports "deliveries/s per node" (the
+cluster's deliveries/s over its two nodes) and its cluster/wsbridge1 ratio.
 
 permessage-deflate: --deflate makes every load generator client offer it (Beast's client, as a
 browser does; wsbridge accepts it by default, the floor server and nchan do not); --payload=json
@@ -87,7 +89,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SERVERS = ["wsbridge", "nchan", "floor", "cluster"]
+SERVERS = ["wsbridge", "nchan", "floor", "cluster", "wsbridge1"]
 # What runs without --servers; "cluster" (two wsbridge nodes and a redis-server) is asked for.
 DEFAULT_SERVERS = ["wsbridge", "nchan", "floor"]
 WORKLOADS = ["a", "b", "c", "d", "e"]
@@ -395,6 +397,7 @@ class Server:
     """One server under test. Subclasses start it and know its URL shapes and publisher flags."""
 
     name = ""
+    node_count = 1  # bridge processes sharing the subscribers
 
     def __init__(self, tools, work_dir):
         self.tools = tools
@@ -456,10 +459,11 @@ def self_signed_certificate(work_dir):
 
 class WsbridgeServer(Server):
     name = "wsbridge"
+    io_threads = 2
 
     def start(self, plan, topics):
         argv = [self.tools["wsbridge"], "--bind=127.0.0.1", "--grpc_port=0", "--ws_port=0",
-                "--admin_port=0", "--io_threads=2", "--allow_anonymous",
+                "--admin_port=0", f"--io_threads={self.io_threads}", "--allow_anonymous",
                 "--public_topics=" + ",".join(topics), f"--jwt_secret={JWT_SECRET}",
                 f"--send_queue_messages={plan.send_queue_messages}",
                 f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
@@ -510,6 +514,14 @@ class WsbridgeServer(Server):
             self.child = None
 
 
+class WsbridgeOneThreadServer(WsbridgeServer):
+    """The single node with one I/O thread: what each cluster node has, so the baseline for what
+    one node of the cluster delivers."""
+
+    name = "wsbridge1"
+    io_threads = 1
+
+
 class WsbridgeClusterServer(WsbridgeServer):
     """Cluster mode: a redis-server and two wsbridge nodes with --redis_url, one I/O thread each
     (so the two nodes together have the single node's two threads on this machine). Subscribers
@@ -519,6 +531,7 @@ class WsbridgeClusterServer(WsbridgeServer):
     the three processes."""
 
     name = "cluster"
+    node_count = 2
 
     def __init__(self, tools, work_dir):
         super().__init__(tools, work_dir)
@@ -856,7 +869,8 @@ class Bench:
         work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{server_name}-r{round_index}-",
                                          dir=self.args.tmp_root))
         server = {"wsbridge": WsbridgeServer, "nchan": NchanServer, "floor": FloorServer,
-                  "cluster": WsbridgeClusterServer}[server_name](self.tools, work_dir)
+                  "cluster": WsbridgeClusterServer,
+                  "wsbridge1": WsbridgeOneThreadServer}[server_name](self.tools, work_dir)
         try:
             server.start(self.plan, self.topics(round_index))
             self.log(round_index, server_name, f"started (pids {server.pids()})")
@@ -877,8 +891,8 @@ class Bench:
                     if subs == self.plan.latency_subscribers and entry["valid"]:
                         max_msgs_at_latency_subs = entry["metrics"]["messages_per_sec"]
                     # The unary path too, for the record; it feeds neither `previous` nor (c).
-                    if (server_name in ("wsbridge", "cluster") and "a" in self.workloads
-                            and subs == self.plan.fanout_unary_subscribers):
+                    if (server_name in ("wsbridge", "cluster", "wsbridge1")
+                            and "a" in self.workloads and subs == self.plan.fanout_unary_subscribers):
                         self.fanout_point(round_index, server, work_dir, subs, None, unary=True)
             if "c" in self.workloads:
                 for rate in self.plan.latency_rates:
@@ -942,6 +956,9 @@ class Bench:
         metrics = {
             "subscribers": subs, "messages": messages, "received": received,
             "deliveries_per_sec": received / window if window > 0 else None,
+            # What one node delivered: the cluster's two nodes share the deliveries.
+            "deliveries_per_sec_per_node":
+                received / window / server.node_count if window > 0 else None,
             "wire_bytes_per_delivery": wire_bytes / received if received else None,
             "deflate": self.plan.deflate, "payload": self.plan.payload,
             "message_size": self.plan.message_size,
@@ -993,8 +1010,13 @@ class Bench:
         lat = metrics["latency_us"]
         # How loaded this server was: the rate against its own (a) maximum at this size.
         load = 100.0 * rate / max_rate if max_rate else None
+        # How busy the whole machine was: server, load generator and publisher together, in
+        # cores. Near the machine's core count, latency is mostly waiting for a CPU.
+        busy = sum(metrics.get(k) or 0.0 for k in ("server_cores", "loadgen_cores",
+                                                   "publisher_cores"))
         metrics.update({"load_percent": load, "rate": rate, "p50_us": lat["p50"],
-                        "p99_us": lat["p99"], "p999_us": lat["p999"], "max_us": lat["max"]})
+                        "p99_us": lat["p99"], "p999_us": lat["p999"], "max_us": lat["max"],
+                        "busy_cores": busy})
         entry = self.record(round_index, server.name, "c", f"{rate}/s", metrics, problems, details)
         self.log(round_index, server.name,
                  f"(c) latency at {fmt_si(rate)} msg/s to {subs} ({fmt_num(load, 0)}% of its max, "
@@ -1130,11 +1152,13 @@ class Bench:
 # (workload, metric, label, lower is better)
 SUMMARY_METRICS = [
     ("a", "deliveries_per_sec", "deliveries/s", False),
+    ("a", "deliveries_per_sec_per_node", "deliveries/s per node", False),
     ("a", "cpu_us_per_delivery", "server CPU us/delivery", True),
     ("a", "messages_per_sec", "messages/s", False),
     ("b", "calls_per_sec", "publisher calls/s", False),
     ("b", "cpu_us_per_call", "server CPU us/call", True),
     ("c", "load_percent", "% of its own max", False),
+    ("c", "busy_cores", "cores busy, all processes", True),
     ("c", "p50_us", "latency p50 us", True),
     ("c", "p99_us", "latency p99 us", True),
     ("c", "p999_us", "latency p999 us", True),
@@ -1173,6 +1197,8 @@ def summarize(points):
                     cell[f"wsbridge/{other}"] = ours / cell[other]
             if ours and cell.get("cluster") is not None:
                 cell["cluster/wsbridge"] = cell["cluster"] / ours
+            if cell.get("wsbridge1") and cell.get("cluster") is not None:
+                cell["cluster/wsbridge1"] = cell["cluster"] / cell["wsbridge1"]
             rows.setdefault(point, {})[metric] = cell
     return summary
 
@@ -1261,9 +1287,10 @@ def write_markdown(path, data):
         wss = ", wss" if meta.get("plan", {}).get("tls") else ""
         lines.append(f"## {WORKLOAD_TITLES[workload]}{wss}")
         lines.append("")
-        lines.append("| point | metric | wsbridge | nchan | floor | cluster | wsbridge/nchan | "
-                     "wsbridge/floor | cluster/wsbridge |")
-        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        ratio_names = ("wsbridge/nchan", "wsbridge/floor", "cluster/wsbridge", "cluster/wsbridge1")
+        lines.append("| point | metric | " + " | ".join(SERVERS) + " | " + " | ".join(ratio_names)
+                     + " |")
+        lines.append("|---|---|" + "---:|" * (len(SERVERS) + len(ratio_names)))
         for point, metrics in rows.items():
             for w, metric, label, lower_better in SUMMARY_METRICS:
                 if w != workload or metric not in metrics:
@@ -1271,8 +1298,7 @@ def write_markdown(path, data):
                 cell = metrics[metric]
                 if not any(s in cell for s in SERVERS):
                     continue
-                ratios = [f"{cell[k]:.2f}" if k in cell else "-"
-                          for k in ("wsbridge/nchan", "wsbridge/floor", "cluster/wsbridge")]
+                ratios = [f"{cell[k]:.2f}" if k in cell else "-" for k in ratio_names]
                 lines.append(f"| {point} | {label}{' (lower is better)' if lower_better else ''} | "
                              + " | ".join(format_value(metric, cell.get(s)) for s in SERVERS)
                              + " | " + " | ".join(ratios) + " |")
@@ -1307,7 +1333,7 @@ def draw_charts(data, out_dir):
     terminal = gnuplot_terminal(gnuplot)
     summary = data["summary"]
     colors = {"wsbridge": "#1f77b4", "nchan": "#d62728", "floor": "#7f7f7f",
-              "cluster": "#2ca02c"}
+              "cluster": "#2ca02c", "wsbridge1": "#9467bd"}
     out_dir = Path(out_dir)
 
     def series(workload, metric, x_of, scale=1.0):
@@ -1451,8 +1477,9 @@ def main(argv):
 
     build, tools = find_tools(args.build, args.wsbridge)
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
-    if "cluster" in servers:
+    if "cluster" in servers or "wsbridge1" in servers:
         needed.append("wsbridge")
+    if "cluster" in servers:
         if not shutil.which("redis-server"):
             print("--servers=cluster needs redis-server (apt-get install redis-server)")
             return 1
