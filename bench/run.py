@@ -2,7 +2,8 @@
 """wsbridge benchmark driver: wsbridge against nginx+nchan and a minimal Beast "floor" server.
 
 Usage: bench/run.py [--build=build] [--wsbridge=PATH] [--rounds=3] [--quick] [--out=bench/out]
-                    [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor,cluster] [--charts_from=FILE.json]
+                    [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor,cluster,wsbridge1,grpcfloor-cb,
+                    grpcfloor-cq] [--charts_from=FILE.json]
                     [--keep_temp] [--deflate] [--payload=x|json] [--message_size=N] [--tls]
 
 Each round starts every server fresh (wsbridge, then nginx+nchan, then the floor server), each with
@@ -27,6 +28,14 @@ two worker threads/processes on loopback, runs the workloads against it and stop
   (b) unicast    10k sessions of distinct users, 20 messages each; publisher calls/s, CPU per call
                  (wsbridge: gRPC Push with 16 and 64 in flight, PushStream with 1024; nchan and
                  floor: HTTP publish over 16 and 64 keep-alive connections)
+
+gRPC floors: --servers=wsbridge,grpcfloor-cb,grpcfloor-cq --only=b puts wsbridge's publisher path
+beside bench/grpc_floor_server.cc, which answers the same Push and PushStream calls (the same
+publisher flags and points) with no bridge work: "grpcfloor-cb" on gRPC's callback API (the one
+the bridge uses), "grpcfloor-cq" on two completion queues with a polling thread each. They have no
+WebSocket side, so they run only (b), with the publisher alone (no sessions, no delivery check; the
+publisher still checks every answer says queued=1); summary.md adds wsbridge/grpcfloor-cb and
+wsbridge/grpcfloor-cq ratios. Not in the default --servers.
 
 --quick: 1 round, 200/1000 subscribers, 2k users, 3k idle sessions (well under a minute).
 
@@ -58,7 +67,7 @@ that fails the check is reported loudly and left out of the medians. Server CPU 
 all threads of all the server's processes of /proc/<pid>/task/<tid>/schedstat (ns on CPU).
 
 Results: <out>/results-<timestamp>.json and <out>/latest.json (raw points and per-point medians
-over rounds with wsbridge/nchan and wsbridge/floor ratios), <out>/summary.md, and gnuplot charts
+over rounds with the ratios of RATIOS: wsbridge/nchan, wsbridge/floor, ...), <out>/summary.md, and gnuplot charts
 <out>/fanout_deliveries.png, fanout_cpu.png, latency.png. `--charts_from=FILE.json` redraws the
 charts (and summary.md) from a saved result file.
 
@@ -89,14 +98,19 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SERVERS = ["wsbridge", "nchan", "floor", "cluster", "wsbridge1"]
-# What runs without --servers; "cluster" (two wsbridge nodes and a redis-server) is asked for.
+SERVERS = ["wsbridge", "nchan", "floor", "cluster", "wsbridge1", "grpcfloor-cb", "grpcfloor-cq"]
+# What runs without --servers; "cluster" (two wsbridge nodes and a redis-server), "wsbridge1" and
+# the gRPC floors are asked for.
 DEFAULT_SERVERS = ["wsbridge", "nchan", "floor"]
+# The ratios summary.md gives, (numerator, denominator) server names, for every metric where both
+# have a median: wsbridge against each floor and nchan, the cluster against its single nodes.
+RATIOS = [("wsbridge", "nchan"), ("wsbridge", "floor"), ("wsbridge", "grpcfloor-cb"),
+          ("wsbridge", "grpcfloor-cq"), ("cluster", "wsbridge"), ("cluster", "wsbridge1")]
 WORKLOADS = ["a", "b", "c", "d", "e"]
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 JWT_SECRET = "bench-secret-not-for-production"
 BUILD_HINT = ("cmake --build {build} --target wsbridge wsbridge_bench_loadgen "
-              "wsbridge_bench_publisher wsbridge_bench_floor")
+              "wsbridge_bench_publisher wsbridge_bench_floor wsbridge_bench_grpc_floor")
 NCHAN_HINT = "apt-get install nginx-light libnginx-mod-nchan"
 
 
@@ -398,6 +412,8 @@ class Server:
 
     name = ""
     node_count = 1  # bridge processes sharing the subscribers
+    # False for the gRPC floors: no WebSocket side, so only (b) runs, with the publisher alone.
+    has_websocket = True
 
     def __init__(self, tools, work_dir):
         self.tools = tools
@@ -439,6 +455,18 @@ class Server:
         if self.child:
             self.child.stop(signal.SIGTERM, grace=10)
             self.child = None
+
+
+def grpc_unicast_publishers(plan, grpc_port):
+    """(b) over gRPC, for wsbridge and the gRPC floors alike: unary Push with k16/k64 in flight and
+    PushStream with 1024 un-answered, each call to one user whose one session must take it."""
+    target = f"--target=127.0.0.1:{grpc_port}"
+    points = [(f"k{k}", ["--mode=grpc-push", target, f"--in_flight={k}", "--expect_queued=1"])
+              for k in plan.unicast_in_flight]
+    k = plan.pushstream_in_flight
+    points.append((f"stream{k}", ["--mode=grpc-pushstream", target, f"--in_flight={k}",
+                                  "--expect_queued=1"]))
+    return points
 
 
 def self_signed_certificate(work_dir):
@@ -499,13 +527,7 @@ class WsbridgeServer(Server):
         return ["--mode=grpc-broadcaststream", target, f"--topic={topic}", f"--in_flight={k}"]
 
     def unicast_publishers(self, plan):
-        target = f"--target=127.0.0.1:{self.grpc_port}"
-        points = [(f"k{k}", ["--mode=grpc-push", target, f"--in_flight={k}", "--expect_queued=1"])
-                  for k in plan.unicast_in_flight]
-        k = plan.pushstream_in_flight
-        points.append((f"stream{k}", ["--mode=grpc-pushstream", target, f"--in_flight={k}",
-                                      "--expect_queued=1"]))
-        return points
+        return grpc_unicast_publishers(plan, self.grpc_port)
 
     def stop(self):
         if self.child:
@@ -694,6 +716,42 @@ class FloorServer(Server):
         self.ws_port = int(re.search(r"port=(\d+)", line).group(1))
 
 
+class GrpcFloorServer(Server):
+    """wsbridge_bench_grpc_floor: Push and PushStream answered with no bridge work (each call
+    "taken" by its one user), on gRPC's callback API ("grpcfloor-cb") or on two completion queues
+    with a polling thread each ("grpcfloor-cq"). No WebSocket side: (b) only, publisher alone."""
+
+    has_websocket = False
+    api = ""
+
+    def start(self, plan, topics):
+        argv = [self.tools["grpcfloor"], "--port=0", "--bind=127.0.0.1", f"--api={self.api}",
+                "--threads=2"]
+        self.child = Child(self.name, argv, self.work_dir)
+        line = self.child.wait_line("grpc_floor listening", 20)
+        if line is None:
+            raise BenchError(f"{self.name} did not start:\n" + self.child.stderr_tail())
+        self.grpc_port = int(re.search(r"grpc_port=(\d+)", line).group(1))
+
+    def unicast_publishers(self, plan):
+        return grpc_unicast_publishers(plan, self.grpc_port)
+
+
+class GrpcFloorCallbackServer(GrpcFloorServer):
+    name = "grpcfloor-cb"
+    api = "callback"
+
+
+class GrpcFloorCqServer(GrpcFloorServer):
+    name = "grpcfloor-cq"
+    api = "cq"
+
+
+SERVER_CLASSES = {cls.name: cls for cls in (
+    WsbridgeServer, NchanServer, FloorServer, WsbridgeClusterServer, WsbridgeOneThreadServer,
+    GrpcFloorCallbackServer, GrpcFloorCqServer)}
+
+
 def port_open(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -868,20 +926,23 @@ class Bench:
     def run_server(self, round_index, server_name):
         work_dir = Path(tempfile.mkdtemp(prefix=f"bench-{server_name}-r{round_index}-",
                                          dir=self.args.tmp_root))
-        server = {"wsbridge": WsbridgeServer, "nchan": NchanServer, "floor": FloorServer,
-                  "cluster": WsbridgeClusterServer,
-                  "wsbridge1": WsbridgeOneThreadServer}[server_name](self.tools, work_dir)
+        server = SERVER_CLASSES[server_name](self.tools, work_dir)
+        workloads = self.workloads if server.has_websocket else [
+            w for w in self.workloads if w == "b"]
+        if not workloads:
+            self.log(round_index, server_name, "skipped: it serves (b) only")
+            return
         try:
             server.start(self.plan, self.topics(round_index))
             self.log(round_index, server_name, f"started (pids {server.pids()})")
             # Idle memory first, on the fresh server: later workloads leave freed memory in the
             # allocator that new sessions would reuse.
-            if "d" in self.workloads or "e" in self.workloads:
+            if "d" in workloads or "e" in workloads:
                 self.idle_point(round_index, server, work_dir)
             max_msgs_at_latency_subs = None
-            if "a" in self.workloads or "c" in self.workloads:
-                subs_list = list(self.plan.fanout_subscribers) if "a" in self.workloads else []
-                if "c" in self.workloads and self.plan.latency_subscribers not in subs_list:
+            if "a" in workloads or "c" in workloads:
+                subs_list = list(self.plan.fanout_subscribers) if "a" in workloads else []
+                if "c" in workloads and self.plan.latency_subscribers not in subs_list:
                     subs_list.insert(0, self.plan.latency_subscribers)
                 previous = None
                 for subs in subs_list:
@@ -892,13 +953,13 @@ class Bench:
                         max_msgs_at_latency_subs = entry["metrics"]["messages_per_sec"]
                     # The unary path too, for the record; it feeds neither `previous` nor (c).
                     if (server_name in ("wsbridge", "cluster", "wsbridge1")
-                            and "a" in self.workloads and subs == self.plan.fanout_unary_subscribers):
+                            and "a" in workloads and subs == self.plan.fanout_unary_subscribers):
                         self.fanout_point(round_index, server, work_dir, subs, None, unary=True)
-            if "c" in self.workloads:
+            if "c" in workloads:
                 for rate in self.plan.latency_rates:
                     self.latency_point(round_index, server, work_dir, rate,
                                        max_msgs_at_latency_subs)
-            if "b" in self.workloads:
+            if "b" in workloads:
                 self.unicast_points(round_index, server, work_dir)
         except BenchError as error:
             self.record(round_index, server_name, "setup", "server", {}, [str(error)], {})
@@ -1033,17 +1094,22 @@ class Bench:
         for point, flags in server.unicast_publishers(self.plan):
             problems = []
             user_template = f"b{point}_r{round_index}_u{{i}}"
-            path_template, paths_file = server.user_paths(user_template, users)
-            group = LoadgenGroup(self.tools, self.plan, work_dir, f"b-{point}", server.ws_ports(),
-                                 users, per_user, path_template=path_template,
-                                 paths_file=paths_file)
+            # A server with no WebSocket side (a gRPC floor) gets the publisher alone.
+            group = None
+            readies = []
+            if server.has_websocket:
+                path_template, paths_file = server.user_paths(user_template, users)
+                group = LoadgenGroup(self.tools, self.plan, work_dir, f"b-{point}",
+                                     server.ws_ports(), users, per_user,
+                                     path_template=path_template, paths_file=paths_file)
             try:
-                readies = group.wait_ready(timeout=60 + users / 100)
-                connected = sum(r.get("connected", 0) for r in readies)
-                if connected != users:
-                    problems.append(f"only {connected}/{users} sessions connected")
-                time.sleep(0.3)
-                group.mark_cpu()
+                if group:
+                    readies = group.wait_ready(timeout=60 + users / 100)
+                    connected = sum(r.get("connected", 0) for r in readies)
+                    if connected != users:
+                        problems.append(f"only {connected}/{users} sessions connected")
+                    time.sleep(0.3)
+                    group.mark_cpu()
                 cpu_before = server.cpu()
                 pub, pub_code, pub_child = run_publisher(
                     self.tools, work_dir, f"b-{point}",
@@ -1051,15 +1117,18 @@ class Bench:
                              f"--messages={users * per_user}",
                              f"--size={self.plan.message_size}", "--timeout=30"],
                     timeout=300)
-                results, codes = group.finish(timeout=60 + 2 * self.plan.loadgen_timeout)
+                results = []
+                if group:
+                    results, _ = group.finish(timeout=60 + 2 * self.plan.loadgen_timeout)
                 cpu_after = server.cpu()
             finally:
-                group.stop()
+                if group:
+                    group.stop()
             problems += publisher_problems(pub, pub_code, pub_child)
             results = [r for r in results if r]
             complete = sum(r.get("complete_connections", 0) for r in results)
-            received = sum(r.get("received", 0) for r in results)
-            if complete != users:
+            received = sum(r.get("received", 0) for r in results) if group else None
+            if group and complete != users:
                 problems.append(f"DELIVERY CHECK FAILED: {complete}/{users} sessions got all "
                                 f"{per_user} messages in order (received {received}/"
                                 f"{users * per_user})")
@@ -1078,7 +1147,8 @@ class Bench:
             if pub_seconds:
                 metrics["server_cores"] = cpu / 1e9 / pub_seconds
                 metrics["publisher_cores"] = (pub_child.cpu_seconds() or 0) / pub_seconds
-                metrics["loadgen_cores"] = group.cpu_seconds / pub_seconds
+                if group:
+                    metrics["loadgen_cores"] = group.cpu_seconds / pub_seconds
             entry = self.record(round_index, server.name, "b", point, metrics, problems,
                                 {"publisher": pub, "loadgen": results, "ready": readies})
             self.log(round_index, server.name,
@@ -1176,7 +1246,8 @@ def point_order(point):
 
 
 def summarize(points):
-    """{workload: {point: {metric: {server: median, "wsbridge/nchan": r, ...}}}} over valid rounds."""
+    """{workload: {point: {metric: {server: median, "wsbridge/nchan": r, ...}}}} over valid rounds;
+    the ratios are those of RATIOS whose two servers both have a median."""
     summary = {}
     for workload, metric, _, _ in SUMMARY_METRICS:
         rows = summary.setdefault(workload, {})
@@ -1191,14 +1262,9 @@ def summarize(points):
                 if values:
                     cell[server] = statistics.median(values)
                     cell[server + "_rounds"] = len(values)
-            ours = cell.get("wsbridge")
-            for other in ("nchan", "floor"):
-                if ours is not None and cell.get(other):
-                    cell[f"wsbridge/{other}"] = ours / cell[other]
-            if ours and cell.get("cluster") is not None:
-                cell["cluster/wsbridge"] = cell["cluster"] / ours
-            if cell.get("wsbridge1") and cell.get("cluster") is not None:
-                cell["cluster/wsbridge1"] = cell["cluster"] / cell["wsbridge1"]
+            for numerator, denominator in RATIOS:
+                if cell.get(numerator) is not None and cell.get(denominator):
+                    cell[f"{numerator}/{denominator}"] = cell[numerator] / cell[denominator]
             rows.setdefault(point, {})[metric] = cell
     return summary
 
@@ -1268,8 +1334,8 @@ def write_markdown(path, data):
                  f"{' (quick)' if meta.get('quick') else ''}; medians over valid rounds")
     lines.append(f"- Command: `{meta.get('command')}`")
     lines.append("- Servers: wsbridge --io_threads=2; nginx+nchan worker_processes 2; "
-                 "floor --threads=2; all on 127.0.0.1 with the load generators and publisher "
-                 "on the same machine")
+                 "floor --threads=2; grpcfloor-cq --threads=2 (grpcfloor-cb: gRPC's own threads); "
+                 "all on 127.0.0.1 with the load generators and publisher on the same machine")
     lines.append("")
     invalid = [p for p in data["points"] if not p["valid"]]
     if invalid:
@@ -1287,29 +1353,34 @@ def write_markdown(path, data):
         wss = ", wss" if meta.get("plan", {}).get("tls") else ""
         lines.append(f"## {WORKLOAD_TITLES[workload]}{wss}")
         lines.append("")
-        ratio_names = ("wsbridge/nchan", "wsbridge/floor", "cluster/wsbridge", "cluster/wsbridge1")
-        lines.append("| point | metric | " + " | ".join(SERVERS) + " | " + " | ".join(ratio_names)
-                     + " |")
-        lines.append("|---|---|" + "---:|" * (len(SERVERS) + len(ratio_names)))
+        # Columns: the servers and RATIOS that have a value somewhere in this table, in order.
+        cells = [metrics[metric] for metrics in rows.values() for metric in metrics]
+        columns = [s for s in SERVERS if any(s in cell for cell in cells)]
+        ratio_names = [f"{a}/{b}" for a, b in RATIOS if any(f"{a}/{b}" in cell for cell in cells)]
+        lines.append("| point | metric | " + " | ".join(columns + ratio_names) + " |")
+        lines.append("|---|---|" + "---:|" * (len(columns) + len(ratio_names)))
         for point, metrics in rows.items():
             for w, metric, label, lower_better in SUMMARY_METRICS:
                 if w != workload or metric not in metrics:
                     continue
                 cell = metrics[metric]
-                if not any(s in cell for s in SERVERS):
+                if not any(s in cell for s in columns):
                     continue
                 ratios = [f"{cell[k]:.2f}" if k in cell else "-" for k in ratio_names]
                 lines.append(f"| {point} | {label}{' (lower is better)' if lower_better else ''} | "
-                             + " | ".join(format_value(metric, cell.get(s)) for s in SERVERS)
-                             + " | " + " | ".join(ratios) + " |")
+                             + " | ".join(format_value(metric, cell.get(s)) for s in columns)
+                             + "".join(f" | {r}" for r in ratios) + " |")
         lines.append("")
         if workload in ("a", "c"):
             lines.append(fanout_note(workload, meta.get("plan", {})))
             lines.append("")
     if summary.get("b"):
-        lines.append("Unicast points: k16/k64 = 16/64 calls in flight (wsbridge: unary gRPC Push; "
-                     "nchan/floor: HTTP POST over 16/64 keep-alive connections); stream1024 = "
-                     "wsbridge PushStream with 1024 un-answered requests.")
+        lines.append("Unicast points: k16/k64 = 16/64 calls in flight (wsbridge and the gRPC "
+                     "floors: unary gRPC Push; nchan/floor: HTTP POST over 16/64 keep-alive "
+                     "connections); stream1024 = PushStream with 1024 un-answered requests. "
+                     "grpcfloor-cb/-cq answer Push and PushStream with no bridge work and have no "
+                     "sessions (publisher alone): gRPC's own cost per call, on the callback API "
+                     "and on the completion-queue API.")
         lines.append("")
     lines.append("Charts: fanout_deliveries.png, fanout_cpu.png, latency.png")
     Path(path).write_text("\n".join(lines) + "\n")
@@ -1333,7 +1404,8 @@ def draw_charts(data, out_dir):
     terminal = gnuplot_terminal(gnuplot)
     summary = data["summary"]
     colors = {"wsbridge": "#1f77b4", "nchan": "#d62728", "floor": "#7f7f7f",
-              "cluster": "#2ca02c", "wsbridge1": "#9467bd"}
+              "cluster": "#2ca02c", "wsbridge1": "#9467bd", "grpcfloor-cb": "#8c564b",
+              "grpcfloor-cq": "#e377c2"}
     out_dir = Path(out_dir)
 
     def series(workload, metric, x_of, scale=1.0):
@@ -1409,7 +1481,8 @@ def find_tools(build, wsbridge=None):
     tools = {"wsbridge": Path(wsbridge).resolve() if wsbridge else build / "wsbridge",
              "loadgen": build / "bench" / "wsbridge_bench_loadgen",
              "publisher": build / "bench" / "wsbridge_bench_publisher",
-             "floor": build / "bench" / "wsbridge_bench_floor"}
+             "floor": build / "bench" / "wsbridge_bench_floor",
+             "grpcfloor": build / "bench" / "wsbridge_bench_grpc_floor"}
     return build, tools
 
 
@@ -1427,7 +1500,7 @@ def parse_args(argv):
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help="workloads to run, comma-separated from a,b,c,d,e")
     parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
-                        help="servers, comma-separated from wsbridge,nchan,floor")
+                        help="servers, comma-separated from " + ",".join(SERVERS))
     parser.add_argument("--charts_from", help="redraw charts and summary.md from a result JSON")
     parser.add_argument("--keep_temp", action="store_true",
                         help="keep the per-server temp dirs (logs, nginx.conf) for debugging")
@@ -1469,7 +1542,7 @@ def main(argv):
         if s not in SERVERS:
             print(f"unknown server {s!r}: choose from {','.join(SERVERS)}")
             return 2
-    servers = [s for s in SERVERS if s in servers]  # always wsbridge, nchan, floor, cluster order
+    servers = [s for s in SERVERS if s in servers]  # always in SERVERS order
     if args.tls and servers != ["wsbridge"]:
         print("--tls measures wsbridge only (nchan and the floor serve no wss here): "
               "add --servers=wsbridge")
@@ -1479,6 +1552,10 @@ def main(argv):
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
     if "cluster" in servers or "wsbridge1" in servers:
         needed.append("wsbridge")
+    if any(not SERVER_CLASSES[s].has_websocket for s in servers):
+        needed.append("grpcfloor")
+        if "b" not in workloads:
+            print("note: grpcfloor-cb/grpcfloor-cq serve (b) only; --only has no b")
     if "cluster" in servers:
         if not shutil.which("redis-server"):
             print("--servers=cluster needs redis-server (apt-get install redis-server)")
