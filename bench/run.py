@@ -1552,10 +1552,11 @@ def main(argv):
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
     if "cluster" in servers or "wsbridge1" in servers:
         needed.append("wsbridge")
+    if "b" not in workloads and any(not SERVER_CLASSES[s].has_websocket for s in servers):
+        print("note: grpcfloor-cb/grpcfloor-cq serve (b) only and --only has no b: left out")
+        servers = [s for s in servers if SERVER_CLASSES[s].has_websocket]
     if any(not SERVER_CLASSES[s].has_websocket for s in servers):
         needed.append("grpcfloor")
-        if "b" not in workloads:
-            print("note: grpcfloor-cb/grpcfloor-cq serve (b) only; --only has no b")
     if "cluster" in servers:
         if not shutil.which("redis-server"):
             print("--servers=cluster needs redis-server (apt-get install redis-server)")
@@ -1619,7 +1620,11 @@ def main(argv):
     invalid = [p for p in bench.points if not p["valid"]]
     if invalid:
         print(f"WARNING: {len(invalid)} invalid point(s): see the summary above")
-    return 130 if interrupted else (1 if invalid else 0)
+    # Every server asked for must have measured something: a server silently skipped fails too.
+    unmeasured = [s for s in servers if not any(p["server"] == s for p in bench.points)]
+    if unmeasured and not interrupted:
+        print(f"WARNING: no point measured for {', '.join(unmeasured)}")
+    return 130 if interrupted else (1 if invalid or unmeasured else 0)
 
 
 if __name__ == "__main__":
