@@ -19,9 +19,9 @@
 // The answers have a fixed size (two small varints), so that bound is a bound in bytes too.
 //
 // Server options that matter for cost are the bridge's (bridge/server/bridge_server.cc): the same
-// receive limit, insecure credentials, no keepalive settings; no interceptor, health service or
-// reflection (they are bridge features, not per-call gRPC cost: the interceptor is counted as
-// bridge work here).
+// receive limit, insecure credentials, no keepalive settings, abseil's deadlock detection off; no
+// interceptor, health service or reflection (they are bridge features, not per-call gRPC cost: the
+// interceptor is counted as bridge work here).
 //
 // main parses flags, starts the server, prints "grpc_floor listening grpc_port=N api=A
 // threads=T" (T = grpc with the callback API) and waits for SIGTERM or SIGINT, then shuts the
@@ -45,6 +45,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
 namespace wsbridge::bench {
@@ -488,6 +489,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // As the bridge does (bridge/main.cc): Debian's abseil checks every gRPC-internal lock for
+  // deadlock cycles by default, about 5% of a floor call; the floor must not pay what the bridge
+  // does not.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   CallbackFloorService callback_service;
   CqFloorService cq_service;
