@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -45,6 +44,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "bench_flags.h"
 
 namespace {
 
@@ -53,8 +53,10 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-// Debian's Abseil has its own string_view type, which StrCat accepts but std::string_view is not.
-absl::string_view AsAbsl(std::string_view text) { return {text.data(), text.size()}; }
+using wsbridge::bench::AsAbsl;
+using wsbridge::bench::FlagVerdict;
+using wsbridge::bench::ParseNameValueArgs;
+using wsbridge::bench::ParseNumber;
 
 // Everything the command line sets.
 struct FloorConfig {
@@ -80,35 +82,23 @@ constexpr std::string_view kNotFoundResponse =
 using SharedFrame = std::shared_ptr<const std::string>;
 
 bool ParseFlags(int argc, char** argv, FloorConfig& config, std::string& error) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const size_t equals = arg.find('=');
-    if (!arg.starts_with("--") || equals == std::string_view::npos) {
-      error = absl::StrCat("expected --name=value, got '", AsAbsl(arg), "'");
-      return false;
-    }
-    const std::string_view name = arg.substr(2, equals - 2);
-    const std::string_view value = arg.substr(equals + 1);
-    const char* end = value.data() + value.size();
-    bool ok = true;
-    if (name == "bind") {
-      config.bind = value;
-    } else if (name == "port") {
-      auto [ptr, ec] = std::from_chars(value.data(), end, config.port);
-      ok = ec == std::errc() && ptr == end;
-    } else if (name == "threads") {
-      auto [ptr, ec] = std::from_chars(value.data(), end, config.threads);
-      ok = ec == std::errc() && ptr == end && config.threads > 0 && config.threads <= 1024;
-    } else {
-      error = absl::StrCat("unknown flag --", AsAbsl(name));
-      return false;
-    }
-    if (!ok) {
-      error = absl::StrCat("bad value for --", AsAbsl(name), ": '", AsAbsl(value), "'");
-      return false;
-    }
-  }
-  return true;
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  return ParseNameValueArgs(
+      args,
+      [&config](std::string_view name, std::string_view value) {
+        bool ok = true;
+        if (name == "bind") {
+          config.bind = value;
+        } else if (name == "port") {
+          ok = ParseNumber(value, config.port);
+        } else if (name == "threads") {
+          ok = ParseNumber(value, config.threads) && config.threads > 0 && config.threads <= 1024;
+        } else {
+          return FlagVerdict::kUnknown;
+        }
+        return ok ? FlagVerdict::kTaken : FlagVerdict::kBadValue;
+      },
+      error);
 }
 
 // A server-to-client unmasked text frame (FIN set) carrying `payload`.

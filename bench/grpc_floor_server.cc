@@ -27,7 +27,6 @@
 // threads=T" (T = grpc with the callback API) and waits for SIGTERM or SIGINT, then shuts the
 // server down and joins the threads.
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -46,13 +45,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bench_flags.h"
 #include "wsbridge/v1/bridge.grpc.pb.h"
 
 namespace wsbridge::bench {
 namespace {
-
-// Debian's Abseil has its own string_view type, which StrCat accepts but std::string_view is not.
-absl::string_view AsAbsl(std::string_view text) { return {text.data(), text.size()}; }
 
 enum class FloorApi { kCallback, kCompletionQueue };
 
@@ -79,43 +76,26 @@ constexpr int kOutstandingRequestsPerMethod = 32;
 constexpr int kMaxReceiveMessageBytes = 4 << 20;
 
 bool ParseFlags(int argc, char** argv, GrpcFloorConfig& config, std::string& error) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const size_t equals = arg.find('=');
-    if (!arg.starts_with("--") || equals == std::string_view::npos) {
-      error = absl::StrCat("expected --name=value, got '", AsAbsl(arg), "'");
-      return false;
-    }
-    const std::string_view name = arg.substr(2, equals - 2);
-    const std::string_view value = arg.substr(equals + 1);
-    const char* end = value.data() + value.size();
-    bool ok = true;
-    if (name == "bind") {
-      config.bind = value;
-    } else if (name == "port") {
-      auto [ptr, ec] = std::from_chars(value.data(), end, config.port);
-      ok = ec == std::errc() && ptr == end;
-    } else if (name == "threads") {
-      auto [ptr, ec] = std::from_chars(value.data(), end, config.threads);
-      ok = ec == std::errc() && ptr == end && config.threads > 0 && config.threads <= 1024;
-    } else if (name == "api") {
-      if (value == "callback") {
-        config.api = FloorApi::kCallback;
-      } else if (value == "cq") {
-        config.api = FloorApi::kCompletionQueue;
-      } else {
-        ok = false;
-      }
-    } else {
-      error = absl::StrCat("unknown flag --", AsAbsl(name));
-      return false;
-    }
-    if (!ok) {
-      error = absl::StrCat("bad value for --", AsAbsl(name), ": '", AsAbsl(value), "'");
-      return false;
-    }
-  }
-  return true;
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  return ParseNameValueArgs(
+      args,
+      [&config](std::string_view name, std::string_view value) {
+        bool ok = true;
+        if (name == "bind") {
+          config.bind = value;
+        } else if (name == "port") {
+          ok = ParseNumber(value, config.port);
+        } else if (name == "threads") {
+          ok = ParseNumber(value, config.threads) && config.threads > 0 && config.threads <= 1024;
+        } else if (name == "api") {
+          ok = value == "callback" || value == "cq";
+          config.api = value == "cq" ? FloorApi::kCompletionQueue : FloorApi::kCallback;
+        } else {
+          return FlagVerdict::kUnknown;
+        }
+        return ok ? FlagVerdict::kTaken : FlagVerdict::kBadValue;
+      },
+      error);
 }
 
 // The whole "work" of the floor: every target took the message.

@@ -28,7 +28,6 @@
 #include <array>
 #include <atomic>
 #include <bit>
-#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -56,6 +55,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "bench_flags.h"
 #include "bench_payload.h"
 #include "client_stream.h"
 #include "tcp_bytes.h"
@@ -66,11 +66,12 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
+using wsbridge::bench::AsAbsl;
 using wsbridge::bench::ClientStream;
+using wsbridge::bench::FlagVerdict;
 using wsbridge::bench::MonotonicNanos;
-
-// Debian's Abseil has its own string_view type, which StrCat accepts but std::string_view is not.
-absl::string_view AsAbsl(std::string_view text) { return {text.data(), text.size()}; }
+using wsbridge::bench::ParseNameValueArgs;
+using wsbridge::bench::ParseNumber;
 
 // Everything the command line sets. Defaults are the ones documented in kUsage.
 struct LoadgenConfig {
@@ -114,64 +115,51 @@ constexpr uint64_t kFailuresToDescribe = 5;
 // Close code recorded when a connection ends without a close frame (RFC 6455 "abnormal closure").
 constexpr int kAbnormalCloseCode = 1006;
 
-template <typename Number>
-bool ParseNumber(std::string_view text, Number& out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
 // Fills `config` from `--name=value` arguments. On failure returns false with `error` set.
 bool ParseFlags(const std::vector<std::string_view>& args, LoadgenConfig& config,
                 std::string& error) {
-  for (std::string_view arg : args) {
-    const size_t equals = arg.find('=');
-    if (!arg.starts_with("--") || equals == std::string_view::npos) {
-      error = absl::StrCat("expected --name=value, got '", AsAbsl(arg), "'");
-      return false;
-    }
-    const std::string_view name = arg.substr(2, equals - 2);
-    const std::string_view value = arg.substr(equals + 1);
-    bool ok = true;
-    if (name == "host") {
-      config.host = value;
-      ok = !value.empty();
-    } else if (name == "port") {
-      ok = ParseNumber(value, config.port) && config.port != 0;
-    } else if (name == "path_template") {
-      config.path_template = value;
-      ok = !value.empty();
-    } else if (name == "paths_file") {
-      config.paths_file = value;
-      ok = !value.empty();
-    } else if (name == "connections") {
-      ok = ParseNumber(value, config.connections) && config.connections > 0;
-    } else if (name == "index_offset") {
-      ok = ParseNumber(value, config.index_offset);
-    } else if (name == "threads") {
-      ok = ParseNumber(value, config.threads) && config.threads > 0 && config.threads <= 256;
-    } else if (name == "connect_concurrency") {
-      ok = ParseNumber(value, config.connect_concurrency) && config.connect_concurrency > 0;
-    } else if (name == "expect") {
-      ok = ParseNumber(value, config.expect);
-    } else if (name == "timeout") {
-      ok = ParseNumber(value, config.timeout_seconds) && config.timeout_seconds > 0;
-    } else if (name == "deflate") {
-      ok = value == "true" || value == "false";
-      config.deflate = value == "true";
-    } else if (name == "tls") {
-      ok = value == "true" || value == "false";
-      config.tls = value == "true";
-    } else if (name == "send_pings") {
-      ok = value == "false";  // The clients never send pings; only "false" describes that.
-    } else {
-      error = absl::StrCat("unknown flag --", AsAbsl(name));
-      return false;
-    }
-    if (!ok) {
-      error = absl::StrCat("bad value for --", AsAbsl(name), ": '", AsAbsl(value), "'");
-      return false;
-    }
-  }
+  const bool parsed = ParseNameValueArgs(
+      args,
+      [&config](std::string_view name, std::string_view value) {
+        bool ok = true;
+        if (name == "host") {
+          config.host = value;
+          ok = !value.empty();
+        } else if (name == "port") {
+          ok = ParseNumber(value, config.port) && config.port != 0;
+        } else if (name == "path_template") {
+          config.path_template = value;
+          ok = !value.empty();
+        } else if (name == "paths_file") {
+          config.paths_file = value;
+          ok = !value.empty();
+        } else if (name == "connections") {
+          ok = ParseNumber(value, config.connections) && config.connections > 0;
+        } else if (name == "index_offset") {
+          ok = ParseNumber(value, config.index_offset);
+        } else if (name == "threads") {
+          ok = ParseNumber(value, config.threads) && config.threads > 0 && config.threads <= 256;
+        } else if (name == "connect_concurrency") {
+          ok = ParseNumber(value, config.connect_concurrency) && config.connect_concurrency > 0;
+        } else if (name == "expect") {
+          ok = ParseNumber(value, config.expect);
+        } else if (name == "timeout") {
+          ok = ParseNumber(value, config.timeout_seconds) && config.timeout_seconds > 0;
+        } else if (name == "deflate") {
+          ok = value == "true" || value == "false";
+          config.deflate = value == "true";
+        } else if (name == "tls") {
+          ok = value == "true" || value == "false";
+          config.tls = value == "true";
+        } else if (name == "send_pings") {
+          ok = value == "false";  // The clients never send pings; only "false" describes that.
+        } else {
+          return FlagVerdict::kUnknown;
+        }
+        return ok ? FlagVerdict::kTaken : FlagVerdict::kBadValue;
+      },
+      error);
+  if (!parsed) return false;
   if (config.port == 0) error = "--port is required";
   if (config.connections == 0) error = "--connections is required";
   if (config.path_template.empty() == config.paths_file.empty()) {
