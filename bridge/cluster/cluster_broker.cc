@@ -329,7 +329,7 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
       // The API never mixes them (a Push names sessions, a Broadcast topics or everyone).
       return Complete(*call, "cluster: a delivery to both sessions and topics is not supported");
     }
-    if (push) return SendSelected(std::move(call), common, selector, nullptr);
+    if (!broadcast) return SendSelected(std::move(call), common, selector, nullptr);
     std::vector<std::string> candidates;
     std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
     const std::vector<std::string> topics = Distinct(targets->topics);
