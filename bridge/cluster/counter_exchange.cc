@@ -17,7 +17,7 @@ namespace {
 // of nodes that went away for good must not accumulate.
 constexpr size_t kMaxSilentNodes = 1024;
 
-SessionCounters CountersOf(const internal::v1::SessionCounters& in) {
+SessionCounters CountersOf(const v1::SessionStats& in) {
   SessionCounters out;
   out.messages_sent = in.messages_sent();
   out.messages_received = in.messages_received();
@@ -30,12 +30,13 @@ SessionCounters CountersOf(const internal::v1::SessionCounters& in) {
 
 void Fill(const Hub::HeldCounters& in, internal::v1::SessionCounters* out) {
   out->set_session_id(in.session_id);
-  out->set_messages_sent(in.counters.messages_sent);
-  out->set_messages_received(in.counters.messages_received);
-  out->set_bytes_sent(in.counters.bytes_sent);
-  out->set_bytes_received(in.counters.bytes_received);
-  out->set_queued_messages(in.counters.queued_messages);
-  out->set_queued_bytes(in.counters.queued_bytes);
+  v1::SessionStats* stats = out->mutable_stats();
+  stats->set_messages_sent(in.counters.messages_sent);
+  stats->set_messages_received(in.counters.messages_received);
+  stats->set_bytes_sent(in.counters.bytes_sent);
+  stats->set_bytes_received(in.counters.bytes_received);
+  stats->set_queued_messages(in.counters.queued_messages);
+  stats->set_queued_bytes(in.counters.queued_bytes);
 }
 
 }  // namespace
@@ -165,7 +166,7 @@ void CounterExchange::OnReply(const internal::v1::Envelope& reply) {
   silent_nodes_.erase(reply.origin_node());
   CountersById counters;
   for (const internal::v1::SessionCounters& c : reply.counters()) {
-    counters.emplace(c.session_id(), CountersOf(c));
+    counters.emplace(c.session_id(), CountersOf(c.stats()));
   }
   Finish(reply.message_id(), std::move(counters));
 }

@@ -29,16 +29,9 @@ namespace wsbridge {
 namespace {
 
 using cluster::CounterExchange;
+using testing::CountingSession;
 using testing::RedisOptionsFor;
 using testing::RedisServer;
-
-class CountingSession : public SessionEndpoint {
- public:
-  DeliveryOutcome Deliver(const PayloadPtr&) override { return DeliveryOutcome::kQueued; }
-  void Close(uint16_t, absl::string_view) override {}
-  SessionCounters Counters() const override { return counters; }
-  SessionCounters counters;
-};
 
 // One node: an I/O thread, its hub, and its exchange on the shared Redis thread.
 struct Node {

@@ -26,6 +26,7 @@ namespace wsbridge {
 namespace {
 
 using testing::Call;
+using testing::CountingSession;
 using testing::DirectorySession;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -33,15 +34,6 @@ using ::testing::IsEmpty;
 using testing::RedisOptionsFor;
 using testing::RedisServer;
 using testing::WriteOpened;
-
-// A session of this node as its hub sees it: fixed counters.
-class CountingSession : public SessionEndpoint {
- public:
-  DeliveryOutcome Deliver(const PayloadPtr&) override { return DeliveryOutcome::kQueued; }
-  void Close(uint16_t, absl::string_view) override {}
-  SessionCounters Counters() const override { return counters; }
-  SessionCounters counters;
-};
 
 std::vector<std::string> IdsOf(const SessionPage& page) {
   std::vector<std::string> ids;
