@@ -36,12 +36,9 @@
 #include "absl/time/time.h"
 #include "broker/types.h"
 #include "cluster/cluster_keys.h"
-
-namespace wsbridge {
-class Hub;
-class IoThread;
-class RedisConnection;
-}  // namespace wsbridge
+#include "hub/hub.h"
+#include "redis/redis_connection.h"
+#include "runtime/io_thread.h"
 
 namespace wsbridge::internal::v1 {
 class Envelope;
