@@ -180,16 +180,17 @@ grpc::ServerUnaryReactor* BridgeService::GetSession(grpc::CallbackServerContext*
   if (auto status = ValidateGetSession(*request); !status.ok()) {
     return FinishWith(reactor, status);
   }
-  broker_.GetSession(request->session_id(), [reactor, response, id = request->session_id()](
-                                                std::optional<SessionView> view) {
-    if (!view.has_value()) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::NOT_FOUND, "session_id: no online session " + id));
-      return;
-    }
-    FillSession(*view, response);
-    reactor->Finish(grpc::Status::OK);
-  });
+  broker_.GetSession(
+      request->session_id(), [reactor, response, id = request->session_id()](SessionLookup lookup) {
+        if (!lookup.failure.empty()) return FinishUnavailable(reactor, lookup.failure);
+        if (!lookup.session.has_value()) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::NOT_FOUND, "session_id: no online session " + id));
+          return;
+        }
+        FillSession(*lookup.session, response);
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 
@@ -201,6 +202,7 @@ grpc::ServerUnaryReactor* BridgeService::ListSessions(grpc::CallbackServerContex
   auto query = ValidateListSessions(*request);
   if (!query.ok()) return FinishWith(reactor, query.status());
   broker_.ListSessions(std::move(*query), [reactor, response](SessionPage page) {
+    if (!page.failure.empty()) return FinishUnavailable(reactor, page.failure);
     for (const SessionView& view : page.sessions) FillSession(view, response->add_sessions());
     response->set_sequence(page.sequence);
     if (page.more && !page.sessions.empty()) {

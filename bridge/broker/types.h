@@ -47,8 +47,8 @@ struct DeliveryTargets {
 };
 
 // Why a broker could not carry out a call: empty when it did. Only a cluster broker sets it
-// ("redis unavailable: ..."); the API answers UNAVAILABLE with it, and the counts beside it are
-// zero. A single node's hub never fails a call.
+// ("redis unavailable: ..."); the API answers UNAVAILABLE with it, and the counts (or the
+// session, or the page) beside it are empty. A single node's hub never fails a call.
 using BrokerFailure = std::string;
 
 // What was done with one message. `unknown_session_ids` lists the entries of
@@ -116,6 +116,13 @@ struct ListQuery {
   size_t page_size = 100;
 };
 
+// What GetSession found: the session, or none when no node holds it. With `failure` set, the
+// broker could not look (cluster mode without Redis): nothing is known about the session.
+struct SessionLookup {
+  std::optional<SessionView> session;
+  BrokerFailure failure;
+};
+
 struct SessionPage {
   std::vector<SessionView> sessions;  // ordered by id
   bool more = false;                  // further sessions match after the last one
@@ -123,6 +130,8 @@ struct SessionPage {
   // (in its id range) whose `opened` event has a sequence <= `sequence` and whose `closed` event
   // does not. 0: no consistent cut could be taken (the page is still right, but unanchored).
   uint64_t sequence = 0;
+  // Set when the broker could not read the sessions (the rest of the page is then empty).
+  BrokerFailure failure;
 };
 
 // Completions of the Broker's operations: each runs exactly once and must not block.
@@ -130,7 +139,7 @@ using DeliveryDone = std::function<void(DeliveryCounts)>;
 using CountDone = std::function<void(uint32_t sessions)>;
 using SessionCountDone = std::function<void(SessionCount)>;
 using SubscribeDone = std::function<void(SubscribeCounts)>;
-using SessionDone = std::function<void(std::optional<SessionView>)>;
+using SessionDone = std::function<void(SessionLookup)>;
 using PageDone = std::function<void(SessionPage)>;
 
 }  // namespace wsbridge

@@ -170,6 +170,17 @@ std::vector<std::string> Distinct(const std::vector<std::string>& values) {
   return out;
 }
 
+// The part of a call's envelope every channel's copy carries: what to do, and the call's
+// origin (how the publishing node recognises its own copies).
+internal::v1::Envelope CommonPart(internal::v1::Envelope::Op op, const std::string& node_id,
+                                  uint64_t call_id) {
+  internal::v1::Envelope common;
+  common.set_op(op);
+  common.set_origin_node(node_id);
+  common.set_message_id(call_id);
+  return common;
+}
+
 uint32_t IntegerAt(const RedisReply& reply, size_t i) {
   if (reply.elements.size() <= i || reply.elements[i].type != RedisReply::Type::kInteger) return 0;
   return static_cast<uint32_t>(std::max<int64_t>(0, reply.elements[i].integer));
@@ -191,9 +202,8 @@ struct ClusterBroker::Script {
 
 // One call in flight, on the Redis thread from Send to Complete.
 struct ClusterBroker::Call {
-  enum class Kind { kDeliver, kSubscribe, kUnsubscribe, kDisconnect };
   uint64_t id = 0;
-  Kind kind = Kind::kDeliver;
+  CallKind kind = CallKind::kDeliver;
   PayloadPtr payload;  // kDeliver: the caller's frame, reused for this node's own copies
   // Channels whose own copy this node will receive, as known when the script was sent.
   absl::flat_hash_set<std::string> confirmed_at_send;
@@ -216,12 +226,14 @@ struct ClusterBroker::Call {
 
 ClusterBroker::ClusterBroker(IoThread& redis_thread, RedisConnection& commands,
                              const InterestTracker& interest, Broker& local,
-                             DirectoryReads* directory, const ClusterKeys& keys, Options options)
+                             DirectoryReads* directory, CounterExchange& counters,
+                             const ClusterKeys& keys, Options options)
     : thread_(redis_thread),
       commands_(commands),
       interest_(interest),
       local_(local),
       directory_(directory),
+      counters_(counters),
       keys_(keys),
       options_(std::move(options)),
       own_channel_(keys.NodeChannel(options_.node_id)),
@@ -254,20 +266,60 @@ std::vector<std::string> ClusterBroker::ConfirmedOf(
   return out;
 }
 
+std::unique_ptr<ClusterBroker::Call> ClusterBroker::NewCall(CallKind kind) {
+  auto call = std::make_unique<Call>();
+  call->id = NextCallId();
+  call->kind = kind;
+  return call;
+}
+
+void ClusterBroker::SendSelected(std::unique_ptr<Call> call, const internal::v1::Envelope& common,
+                                 const SessionSelector& selector,
+                                 const std::vector<std::string>* limited_topics) {
+  // ARGV of SELECT_AND_PUBLISH: prefix, common, ids_part, n_ids, n_users, max_topics, n_topics,
+  // ids..., users..., user parts..., topics...
+  const std::vector<std::string> ids = Distinct(selector.session_ids);
+  const std::vector<std::string> users = Distinct(selector.user_ids);
+  internal::v1::Envelope ids_part;
+  for (const std::string& id : ids) ids_part.add_session_ids(id);
+  std::vector<std::string> args = {keys_.prefix(), Serialized(common), Serialized(ids_part),
+                                   std::to_string(ids.size()), std::to_string(users.size())};
+  if (limited_topics != nullptr) {
+    args.push_back(std::to_string(options_.max_topics_per_session));
+    args.push_back(std::to_string(limited_topics->size()));
+  } else {
+    args.push_back("-1");  // no topic limit to check
+    args.push_back("0");
+  }
+  for (const std::string& id : ids) args.push_back(id);
+  for (const std::string& user : users) args.push_back(user);
+  std::vector<std::string> candidates;
+  for (const std::string& user : users) {
+    // A session named by id gets its copy through its node's channel, not its user's.
+    internal::v1::Envelope user_part;
+    user_part.add_user_ids(user);
+    for (const std::string& id : ids) user_part.add_exclude_session_ids(id);
+    args.push_back(Serialized(user_part));
+    candidates.push_back(keys_.UserChannel(user));
+  }
+  if (limited_topics != nullptr) {
+    for (const std::string& topic : *limited_topics) args.push_back(topic);
+  }
+  candidates.push_back(own_channel_);
+  for (const std::string& c : ConfirmedOf(candidates)) call->confirmed_at_send.insert(c);
+  Send(std::move(call), *select_script_, std::move(args));
+}
+
 void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                             DeliveryDone done) {
   thread_.Post([this, targets = std::move(targets), payload = std::move(payload),
                 done = std::move(done)]() mutable {
-    auto call = std::make_unique<Call>();
-    call->id = NextCallId();
-    call->kind = Call::Kind::kDeliver;
+    std::unique_ptr<Call> call = NewCall(CallKind::kDeliver);
     call->payload = payload;
     call->deliver_done = std::move(done);
 
-    internal::v1::Envelope common;
-    common.set_op(internal::v1::Envelope::OP_DELIVER);
-    common.set_origin_node(options_.node_id);
-    common.set_message_id(call->id);
+    internal::v1::Envelope common =
+        CommonPart(internal::v1::Envelope::OP_DELIVER, options_.node_id, call->id);
     common.set_message(payload->bytes);
     common.set_binary(payload->kind == Payload::Kind::kBinary);
     const SessionSelector& selector = targets->selector;
@@ -277,125 +329,53 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
       // The API never mixes them (a Push names sessions, a Broadcast topics or everyone).
       return Complete(*call, "cluster: a delivery to both sessions and topics is not supported");
     }
+    if (!broadcast) return SendSelected(std::move(call), common, selector, nullptr);
     std::vector<std::string> candidates;
     std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
-    if (broadcast) {
-      const std::vector<std::string> topics = Distinct(targets->topics);
-      const std::vector<std::string> excluded = Distinct(targets->exclude_session_ids);
-      args.push_back(targets->all_sessions ? "1" : "0");
-      args.push_back(std::to_string(targets->all_sessions ? 0 : topics.size()));
-      args.push_back(std::to_string(excluded.size()));
-      if (targets->all_sessions) {
+    const std::vector<std::string> topics = Distinct(targets->topics);
+    const std::vector<std::string> excluded = Distinct(targets->exclude_session_ids);
+    args.push_back(targets->all_sessions ? "1" : "0");
+    args.push_back(std::to_string(targets->all_sessions ? 0 : topics.size()));
+    args.push_back(std::to_string(excluded.size()));
+    if (targets->all_sessions) {
+      internal::v1::Envelope part;
+      part.set_all_sessions(true);
+      for (const std::string& id : excluded) part.add_exclude_session_ids(id);
+      args.push_back(Serialized(part));
+      candidates.push_back(keys_.AllChannel());
+    } else {
+      for (size_t k = 0; k < topics.size(); ++k) {
         internal::v1::Envelope part;
-        part.set_all_sessions(true);
+        part.add_target_topics(topics[k]);
+        for (size_t j = 0; j < k; ++j) part.add_topics_before(topics[j]);
         for (const std::string& id : excluded) part.add_exclude_session_ids(id);
         args.push_back(Serialized(part));
-        candidates.push_back(keys_.AllChannel());
-      } else {
-        for (size_t k = 0; k < topics.size(); ++k) {
-          internal::v1::Envelope part;
-          part.add_target_topics(topics[k]);
-          for (size_t j = 0; j < k; ++j) part.add_topics_before(topics[j]);
-          for (const std::string& id : excluded) part.add_exclude_session_ids(id);
-          args.push_back(Serialized(part));
-        }
-        for (const std::string& topic : topics) {
-          args.push_back(topic);
-          candidates.push_back(keys_.TopicChannel(topic));
-        }
       }
-      for (const std::string& id : excluded) args.push_back(id);
-      for (const std::string& c : ConfirmedOf(candidates)) call->confirmed_at_send.insert(c);
-      return Send(std::move(call), *broadcast_script_, std::move(args));
+      for (const std::string& topic : topics) {
+        args.push_back(topic);
+        candidates.push_back(keys_.TopicChannel(topic));
+      }
     }
-    const std::vector<std::string> ids = Distinct(selector.session_ids);
-    const std::vector<std::string> users = Distinct(selector.user_ids);
-    internal::v1::Envelope ids_part;
-    for (const std::string& id : ids) ids_part.add_session_ids(id);
-    args.push_back(Serialized(ids_part));
-    args.push_back(std::to_string(ids.size()));
-    args.push_back(std::to_string(users.size()));
-    args.push_back("-1");  // no topic limit to check
-    args.push_back("0");
-    for (const std::string& id : ids) args.push_back(id);
-    for (const std::string& user : users) args.push_back(user);
-    for (const std::string& user : users) {
-      // A session named by id gets its copy through its node's channel, not its user's.
-      internal::v1::Envelope user_part;
-      user_part.add_user_ids(user);
-      for (const std::string& id : ids) user_part.add_exclude_session_ids(id);
-      args.push_back(Serialized(user_part));
-      candidates.push_back(keys_.UserChannel(user));
-    }
-    candidates.push_back(own_channel_);
+    for (const std::string& id : excluded) args.push_back(id);
     for (const std::string& c : ConfirmedOf(candidates)) call->confirmed_at_send.insert(c);
-    Send(std::move(call), *select_script_, std::move(args));
+    Send(std::move(call), *broadcast_script_, std::move(args));
   });
 }
-
-namespace {
-
-// The selector's part of Subscribe / Unsubscribe / Disconnect: ARGV from ids_part to the user
-// parts (the caller appends the topics), and the channels it may publish on.
-struct SelectorArgs {
-  std::vector<std::string> args;
-  std::vector<std::string> candidates;
-};
-
-SelectorArgs SelectorArgsOf(const ClusterKeys& keys, const std::string& own_channel,
-                            const SessionSelector& selector, int64_t max_topics, size_t n_topics) {
-  SelectorArgs out;
-  const std::vector<std::string> ids = Distinct(selector.session_ids);
-  const std::vector<std::string> users = Distinct(selector.user_ids);
-  internal::v1::Envelope ids_part;
-  for (const std::string& id : ids) ids_part.add_session_ids(id);
-  out.args.push_back(Serialized(ids_part));
-  out.args.push_back(std::to_string(ids.size()));
-  out.args.push_back(std::to_string(users.size()));
-  out.args.push_back(std::to_string(max_topics));
-  out.args.push_back(std::to_string(n_topics));
-  for (const std::string& id : ids) out.args.push_back(id);
-  for (const std::string& user : users) out.args.push_back(user);
-  for (const std::string& user : users) {
-    internal::v1::Envelope user_part;
-    user_part.add_user_ids(user);
-    for (const std::string& id : ids) user_part.add_exclude_session_ids(id);
-    out.args.push_back(Serialized(user_part));
-    out.candidates.push_back(keys.UserChannel(user));
-  }
-  out.candidates.push_back(own_channel);
-  return out;
-}
-
-}  // namespace
 
 void ClusterBroker::Subscribe(std::shared_ptr<const SessionSelector> selector,
                               std::shared_ptr<const std::vector<std::string>> topics,
                               SubscribeDone done) {
   thread_.Post([this, selector = std::move(selector), topics = std::move(topics),
                 done = std::move(done)]() mutable {
-    auto call = std::make_unique<Call>();
-    call->id = NextCallId();
-    call->kind = Call::Kind::kSubscribe;
+    std::unique_ptr<Call> call = NewCall(CallKind::kSubscribe);
     call->subscribe_done = std::move(done);
     std::vector<std::string> distinct = *topics;
     std::sort(distinct.begin(), distinct.end());
     distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    internal::v1::Envelope common;
-    common.set_op(internal::v1::Envelope::OP_SUBSCRIBE);
-    common.set_origin_node(options_.node_id);
-    common.set_message_id(call->id);
+    internal::v1::Envelope common =
+        CommonPart(internal::v1::Envelope::OP_SUBSCRIBE, options_.node_id, call->id);
     for (const std::string& topic : distinct) common.add_topics(topic);
-    SelectorArgs selector_args =
-        SelectorArgsOf(keys_, own_channel_, *selector,
-                       static_cast<int64_t>(options_.max_topics_per_session), distinct.size());
-    std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
-    for (std::string& a : selector_args.args) args.push_back(std::move(a));
-    for (const std::string& topic : distinct) args.push_back(topic);
-    for (const std::string& c : ConfirmedOf(selector_args.candidates)) {
-      call->confirmed_at_send.insert(c);
-    }
-    Send(std::move(call), *select_script_, std::move(args));
+    SendSelected(std::move(call), common, *selector, &distinct);
   });
 }
 
@@ -404,22 +384,12 @@ void ClusterBroker::Unsubscribe(std::shared_ptr<const SessionSelector> selector,
                                 SessionCountDone done) {
   thread_.Post([this, selector = std::move(selector), topics = std::move(topics),
                 done = std::move(done)]() mutable {
-    auto call = std::make_unique<Call>();
-    call->id = NextCallId();
-    call->kind = Call::Kind::kUnsubscribe;
+    std::unique_ptr<Call> call = NewCall(CallKind::kUnsubscribe);
     call->count_done = std::move(done);
-    internal::v1::Envelope common;
-    common.set_op(internal::v1::Envelope::OP_UNSUBSCRIBE);
-    common.set_origin_node(options_.node_id);
-    common.set_message_id(call->id);
+    internal::v1::Envelope common =
+        CommonPart(internal::v1::Envelope::OP_UNSUBSCRIBE, options_.node_id, call->id);
     for (const std::string& topic : *topics) common.add_topics(topic);
-    SelectorArgs selector_args = SelectorArgsOf(keys_, own_channel_, *selector, -1, 0);
-    std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
-    for (std::string& a : selector_args.args) args.push_back(std::move(a));
-    for (const std::string& c : ConfirmedOf(selector_args.candidates)) {
-      call->confirmed_at_send.insert(c);
-    }
-    Send(std::move(call), *select_script_, std::move(args));
+    SendSelected(std::move(call), common, *selector, nullptr);
   });
 }
 
@@ -427,23 +397,13 @@ void ClusterBroker::Disconnect(std::shared_ptr<const SessionSelector> selector, 
                                std::string reason, SessionCountDone done) {
   thread_.Post([this, selector = std::move(selector), code, reason = std::move(reason),
                 done = std::move(done)]() mutable {
-    auto call = std::make_unique<Call>();
-    call->id = NextCallId();
-    call->kind = Call::Kind::kDisconnect;
+    std::unique_ptr<Call> call = NewCall(CallKind::kDisconnect);
     call->count_done = std::move(done);
-    internal::v1::Envelope common;
-    common.set_op(internal::v1::Envelope::OP_DISCONNECT);
-    common.set_origin_node(options_.node_id);
-    common.set_message_id(call->id);
+    internal::v1::Envelope common =
+        CommonPart(internal::v1::Envelope::OP_DISCONNECT, options_.node_id, call->id);
     common.set_close_code(code);
     common.set_close_reason(reason);
-    SelectorArgs selector_args = SelectorArgsOf(keys_, own_channel_, *selector, -1, 0);
-    std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
-    for (std::string& a : selector_args.args) args.push_back(std::move(a));
-    for (const std::string& c : ConfirmedOf(selector_args.candidates)) {
-      call->confirmed_at_send.insert(c);
-    }
-    Send(std::move(call), *select_script_, std::move(args));
+    SendSelected(std::move(call), common, *selector, nullptr);
   });
 }
 
@@ -501,7 +461,7 @@ void ClusterBroker::OnScriptReply(uint64_t call_id, const RedisReply& reply) {
   call.replied = true;
   call.matched = IntegerAt(reply, 0);
   call.unknown = StringsAt(reply, 1);
-  if (call.kind == Call::Kind::kSubscribe && reply.elements.size() >= 8) {
+  if (call.kind == CallKind::kSubscribe && reply.elements.size() >= 8) {
     call.subscribe.subscribed = IntegerAt(reply, 3);
     call.subscribe.refused = IntegerAt(reply, 4);
     if (call.subscribe.refused > 0) {
@@ -527,6 +487,10 @@ void ClusterBroker::OnMessage(const std::string& channel, const std::string& pay
     spdlog::warn("cluster: a message on {} is not an Envelope ({} bytes): ignored", channel,
                  payload.size());
     return;
+  }
+  if (envelope->op() == internal::v1::Envelope::OP_COUNTERS_REQUEST ||
+      envelope->op() == internal::v1::Envelope::OP_COUNTERS_REPLY) {
+    return counters_.OnEnvelope(*envelope);
   }
   // This node's own copy of a call still open: its answer waits for the Hub to finish with it.
   uint64_t own_call = 0;
@@ -655,7 +619,7 @@ void ClusterBroker::Complete(Call& call, const std::string& failure) {
     calls_.erase(it);
   }
   switch (call.kind) {
-    case Call::Kind::kDeliver: {
+    case CallKind::kDeliver: {
       DeliveryCounts counts;
       if (failure.empty()) {
         counts.matched = std::max(call.matched, call.local.matched);
@@ -667,13 +631,13 @@ void ClusterBroker::Complete(Call& call, const std::string& failure) {
       }
       return call.deliver_done(std::move(counts));
     }
-    case Call::Kind::kSubscribe: {
+    case CallKind::kSubscribe: {
       SubscribeCounts counts = failure.empty() ? call.subscribe : SubscribeCounts{};
       counts.failure = failure;
       return call.subscribe_done(std::move(counts));
     }
-    case Call::Kind::kUnsubscribe:
-    case Call::Kind::kDisconnect:
+    case CallKind::kUnsubscribe:
+    case CallKind::kDisconnect:
       return call.count_done(SessionCount{failure.empty() ? call.matched : 0, failure});
   }
 }

@@ -17,7 +17,9 @@
 // Without Redis (the command connection down) every call completes at once with `failure` =
 // "redis unavailable: <why>" (broker/types.h); local browser traffic does not need Redis.
 //
-// GetSession and ListSessions go to a DirectoryReads (cluster/directory_reads.h).
+// GetSession and ListSessions go to a DirectoryReads (cluster/directory_reads.h); the counters
+// requests and replies of other nodes (COUNTERS_REQUEST / COUNTERS_REPLY on this node's channel)
+// to the CounterExchange (cluster/counter_exchange.h).
 //
 // Thread-safety: the Broker operations may be called from any thread: each posts its work to the
 // Redis thread, which owns every piece of state here; calls from one thread keep their order.
@@ -33,6 +35,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "broker/broker.h"
 #include "cluster/cluster_keys.h"
+#include "cluster/counter_exchange.h"
 #include "cluster/directory_reads.h"
 #include "cluster/interest_tracker.h"
 #include "redis/redis_client_options.h"
@@ -43,7 +46,7 @@ class IoThread;
 class RedisConnection;
 }  // namespace wsbridge
 
-namespace wsbridge::internal {
+namespace wsbridge::internal::v1 {
 class Envelope;
 }
 
@@ -58,9 +61,11 @@ class ClusterBroker final : public Broker {
   };
 
   // Everything passed in outlives the broker. `local` is this node's Hub; `directory` answers
-  // GetSession / ListSessions (SetDirectory may change it before the API starts).
+  // GetSession / ListSessions (SetDirectory may change it before the API starts); `counters`
+  // gets the counters requests and replies that arrive on this node's channel.
   ClusterBroker(IoThread& redis_thread, RedisConnection& commands, const InterestTracker& interest,
-                Broker& local, DirectoryReads* directory, const ClusterKeys& keys, Options options);
+                Broker& local, DirectoryReads* directory, CounterExchange& counters,
+                const ClusterKeys& keys, Options options);
   ~ClusterBroker() override;
   ClusterBroker(const ClusterBroker&) = delete;
   ClusterBroker& operator=(const ClusterBroker&) = delete;
@@ -98,10 +103,19 @@ class ClusterBroker final : public Broker {
   void Detach() { detached_ = true; }
 
  private:
+  enum class CallKind { kDeliver, kSubscribe, kUnsubscribe, kDisconnect };
   struct Call;
   struct Script;
 
   // Redis thread.
+  std::unique_ptr<Call> NewCall(CallKind kind);
+  // Sends a call addressed by `selector` (Push by ids/users, Subscribe, Unsubscribe,
+  // Disconnect) through SELECT_AND_PUBLISH: `common` is the op's envelope part, the same on every
+  // channel. Subscribe passes its topics as `limited_topics`: the script refuses sessions they
+  // would take past --max_topics_per_session; the others pass nullptr (no check).
+  void SendSelected(std::unique_ptr<Call> call, const internal::v1::Envelope& common,
+                    const SessionSelector& selector,
+                    const std::vector<std::string>* limited_topics);
   void Send(std::unique_ptr<Call> call, const Script& script, std::vector<std::string> args);
   void Eval(uint64_t call_id, const Script& script, std::vector<std::string> args, bool by_sha);
   void OnScriptReply(uint64_t call_id, const RedisReply& reply);
@@ -117,6 +131,7 @@ class ClusterBroker final : public Broker {
   const InterestTracker& interest_;
   Broker& local_;
   DirectoryReads* directory_;
+  CounterExchange& counters_;
   const ClusterKeys keys_;
   const Options options_;
   const std::string own_channel_;

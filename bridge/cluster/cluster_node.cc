@@ -17,7 +17,7 @@ constexpr size_t kRedisThreadIndex = 1000;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
-    const Config& config, std::string node_id, Broker& hub, EventBus& bus,
+    const Config& config, std::string node_id, Hub& hub, EventBus& bus,
     std::function<void()> on_declared_lost) {
   auto url = ParseRedisUrl(config.cluster.redis_url);
   if (!url.ok()) {
@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
                                                       hub, bus, std::move(on_declared_lost)));
 }
 
-ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id, Broker& hub,
+ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id, Hub& hub,
                          EventBus& bus, std::function<void()> on_declared_lost)
     : url_(std::move(url)),
       node_id_(std::move(node_id)),
@@ -65,8 +65,9 @@ ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id
   interest_ = std::make_unique<InterestTracker>(
       redis_thread_, *subscriber_, keys_, node_id_,
       [this](const std::string& channel) { broker_->OnChannelDropped(channel); });
+  counters_ = std::make_unique<CounterExchange>(redis_thread_, *commands_, keys_, node_id_, hub);
   broker_ = std::make_unique<ClusterBroker>(
-      redis_thread_, *commands_, *interest_, hub, &local_directory_, keys_,
+      redis_thread_, *commands_, *interest_, hub, &local_directory_, *counters_, keys_,
       ClusterBroker::Options{node_id_, config.admission.max_topics_per_session});
   fanout_.Add(interest_.get());
   session_log_ =
@@ -76,7 +77,7 @@ ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id
                                                      .buffer_bytes = config.cluster.buffer_bytes});
   fanout_.Add(session_log_.get());
   directory_ =
-      std::make_unique<SessionDirectoryReader>(redis_thread_, *commands_, keys_, node_id_, hub);
+      std::make_unique<SessionDirectoryReader>(redis_thread_, *commands_, keys_, *counters_);
   broker_->SetDirectory(directory_.get());
   LostNodeReaperOptions reaper_options;
   reaper_options.node_id = node_id_;
@@ -137,6 +138,7 @@ void ClusterNode::Stop() {
   redis_thread_.Post([this, &closed] {
     // The clients first: their pending commands complete (unanswered) through the broker.
     interest_->Detach();
+    counters_->Detach();
     broker_->Detach();
     session_log_->Detach();
     subscriber_.reset();

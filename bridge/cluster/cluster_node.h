@@ -3,7 +3,8 @@
 // commands, one RedisSubscriber, the InterestTracker (which channels this node listens to), the
 // ClusterBroker (the Broker the API uses instead of the Hub), the SessionLog (this node's events
 // and sessions into the event log and the directory: the EventOutlet of the node's
-// EventPublisher), the SessionDirectoryReader (GetSession, ListSessions), the NodeHeartbeat and
+// EventPublisher), the SessionDirectoryReader (GetSession, ListSessions) with the
+// CounterExchange (live counters of every node's sessions for them), the NodeHeartbeat and
 // LostNodeReaper, and the ClusterEventFeed (the event log into this node's EventBus). Without
 // --redis_url none of this exists.
 //
@@ -34,6 +35,7 @@
 #include "cluster/cluster_broker.h"
 #include "cluster/cluster_event_feed.h"
 #include "cluster/cluster_keys.h"
+#include "cluster/counter_exchange.h"
 #include "cluster/hub_observer_fanout.h"
 #include "cluster/interest_tracker.h"
 #include "cluster/local_directory_reads.h"
@@ -43,6 +45,7 @@
 #include "cluster/session_log.h"
 #include "config/config.h"
 #include "events/event_bus.h"
+#include "hub/hub.h"
 #include "redis/redis_connection.h"
 #include "redis/redis_subscriber.h"
 #include "redis/redis_url.h"
@@ -57,7 +60,7 @@ class ClusterNode {
   // outlive the node. `on_declared_lost` runs on the Redis thread when a heartbeat finds that
   // the cluster gave this node up (its sessions were closed in the log): it must close them.
   static absl::StatusOr<std::unique_ptr<ClusterNode>> Create(
-      const Config& config, std::string node_id, Broker& hub, EventBus& bus,
+      const Config& config, std::string node_id, Hub& hub, EventBus& bus,
       std::function<void()> on_declared_lost);
   ~ClusterNode();  // Stop()
   ClusterNode(const ClusterNode&) = delete;
@@ -89,7 +92,7 @@ class ClusterNode {
   const RedisUrl& url() const { return url_; }
 
  private:
-  ClusterNode(RedisUrl url, const Config& config, std::string node_id, Broker& hub, EventBus& bus,
+  ClusterNode(RedisUrl url, const Config& config, std::string node_id, Hub& hub, EventBus& bus,
               std::function<void()> on_declared_lost);
 
   const RedisUrl url_;
@@ -101,6 +104,7 @@ class ClusterNode {
   std::unique_ptr<RedisConnection> commands_;
   std::unique_ptr<RedisSubscriber> subscriber_;
   std::unique_ptr<InterestTracker> interest_;
+  std::unique_ptr<CounterExchange> counters_;
   std::unique_ptr<ClusterBroker> broker_;
   std::unique_ptr<SessionLog> session_log_;
   std::unique_ptr<SessionDirectoryReader> directory_;

@@ -1,12 +1,13 @@
 #include "cluster/session_directory_reader.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "spdlog/spdlog.h"
@@ -59,19 +60,24 @@ end
 return reply
 )lua";
 
-absl::Status RedisError(const RedisReply& reply) {
-  if (reply.unanswered)
-    return absl::UnavailableError(absl::StrCat("redis unavailable: ", reply.str));
-  return absl::UnavailableError(absl::StrCat("redis unavailable: error reply: ", reply.str));
+// Why a read failed, as the API answers it (UNAVAILABLE with this text): Redis could not be
+// reached, or it answered an error.
+BrokerFailure FailureOf(const RedisReply& reply) {
+  return absl::StrCat(reply.unanswered ? "redis unavailable: " : "redis error: ", reply.str);
 }
 
-// A directory entry as a SessionView (counters zero). `topics` (the hash field, '\n'-joined)
-// wins over the topics inside `info`: it is the one Subscribe/Unsubscribe keep current.
-absl::StatusOr<SessionView> ViewOf(absl::string_view id, const RedisReply& info,
-                                   const RedisReply& topics) {
+BrokerFailure UnreadableInfo(absl::string_view id) {
+  return absl::StrCat("redis error: session directory: unreadable info of ", id);
+}
+
+// A directory entry as a SessionView (counters zero); none when `info` does not parse. `topics`
+// (the hash field, '\n'-joined) wins over the topics inside `info`: it is the one
+// Subscribe/Unsubscribe keep current.
+std::optional<SessionView> ViewOf(absl::string_view id, const RedisReply& info,
+                                  const RedisReply& topics) {
   v1::Session session;
   if (info.type != RedisReply::Type::kString || !session.ParseFromString(info.str)) {
-    return absl::InternalError(absl::StrCat("session directory: unreadable info of ", id));
+    return std::nullopt;
   }
   SessionView view;
   view.info.id = std::string(id);
@@ -88,40 +94,79 @@ absl::StatusOr<SessionView> ViewOf(absl::string_view id, const RedisReply& info,
   return view;
 }
 
+// Fills the counters of `sessions` from the nodes that hold them (`nodes[k]` holds
+// sessions[k]; "" when the hash names none), one fetch per node (per kMaxIdsPerRequest ids), then
+// calls `done` with them. On the Redis thread; `done` runs there.
+void FillCounters(CounterExchange& exchange, std::vector<SessionView> sessions,
+                  const std::vector<std::string>& nodes,
+                  std::function<void(std::vector<SessionView>)> done) {
+  absl::flat_hash_map<std::string, std::vector<size_t>> by_node;
+  for (size_t k = 0; k < sessions.size(); ++k) {
+    if (!nodes[k].empty()) by_node[nodes[k]].push_back(k);
+  }
+  std::vector<std::pair<std::string, std::vector<size_t>>> fetches;
+  for (auto& [node, indices] : by_node) {
+    for (size_t first = 0; first < indices.size(); first += CounterExchange::kMaxIdsPerRequest) {
+      const size_t last = std::min(indices.size(), first + CounterExchange::kMaxIdsPerRequest);
+      fetches.emplace_back(node,
+                           std::vector<size_t>(indices.begin() + first, indices.begin() + last));
+    }
+  }
+  if (fetches.empty()) return done(std::move(sessions));
+  // Every fetch completes on the Redis thread: no lock.
+  struct Gather {
+    std::vector<SessionView> sessions;
+    size_t remaining = 0;
+    std::function<void(std::vector<SessionView>)> done;
+  };
+  auto gather =
+      std::make_shared<Gather>(Gather{std::move(sessions), fetches.size(), std::move(done)});
+  for (auto& [node, indices] : fetches) {
+    std::vector<std::string> ids;
+    ids.reserve(indices.size());
+    for (size_t k : indices) ids.push_back(gather->sessions[k].info.id);
+    exchange.Fetch(node, std::move(ids),
+                   [gather, indices = std::move(indices)](CounterExchange::CountersById counters) {
+                     for (size_t k : indices) {
+                       auto it = counters.find(gather->sessions[k].info.id);
+                       if (it != counters.end()) gather->sessions[k].counters = it->second;
+                     }
+                     if (--gather->remaining == 0) gather->done(std::move(gather->sessions));
+                   });
+  }
+}
+
 }  // namespace
 
 SessionDirectoryReader::SessionDirectoryReader(IoThread& redis_thread, RedisConnection& redis,
-                                               const ClusterKeys& keys, std::string node_id,
-                                               Broker& local_hub)
+                                               const ClusterKeys& keys, CounterExchange& counters)
     : redis_thread_(redis_thread),
       redis_(redis),
       keys_(keys),
-      node_id_(std::move(node_id)),
-      local_hub_(local_hub),
+      counters_(counters),
       list_script_(kListScript) {}
 
-void SessionDirectoryReader::GetWithStatus(std::string session_id, SessionOrError done) {
+void SessionDirectoryReader::Get(std::string session_id, SessionDone done) {
   std::vector<std::string> argv = {"HMGET", keys_.Session(session_id), "info", "node", "topics"};
   redis_.Command(std::move(argv), [this, session_id = std::move(session_id),
                                    done = std::move(done)](RedisReply reply) mutable {
-    if (reply.is_error()) return done(RedisError(reply));
+    if (reply.is_error()) return done(SessionLookup{{}, FailureOf(reply)});
     if (reply.type != RedisReply::Type::kArray || reply.elements.size() != 3) {
-      return done(absl::InternalError("session directory: unexpected HMGET reply"));
+      return done(SessionLookup{{}, "redis error: session directory: unexpected HMGET reply"});
     }
-    if (reply.elements[0].is_nil()) return done(std::optional<SessionView>());
-    absl::StatusOr<SessionView> view = ViewOf(session_id, reply.elements[0], reply.elements[2]);
-    if (!view.ok()) return done(view.status());
-    if (reply.elements[1].str != node_id_) return done(std::optional<SessionView>(*view));
-    // Ours: live counters from the local hub.
-    local_hub_.GetSession(session_id, [view = std::move(*view), done = std::move(done)](
-                                          std::optional<SessionView> local) mutable {
-      if (local.has_value()) view.counters = local->counters;
-      done(std::optional<SessionView>(std::move(view)));
-    });
+    if (reply.elements[0].is_nil()) return done(SessionLookup{});
+    std::optional<SessionView> view = ViewOf(session_id, reply.elements[0], reply.elements[2]);
+    if (!view.has_value()) return done(SessionLookup{{}, UnreadableInfo(session_id)});
+    std::vector<SessionView> one;
+    one.push_back(std::move(*view));
+    FillCounters(counters_, std::move(one), {reply.elements[1].str},
+                 [done = std::move(done)](std::vector<SessionView> filled) {
+                   done(SessionLookup{std::move(filled.front()), {}});
+                 });
   });
 }
 
-void SessionDirectoryReader::ListWithStatus(ListQuery query, PageOrError done) {
+void SessionDirectoryReader::List(ListQuery query, PageDone done) {
   std::string index;
   std::string filter;
   if (!query.user_id.empty()) {
@@ -136,28 +181,34 @@ void SessionDirectoryReader::ListWithStatus(ListQuery query, PageOrError done) {
   std::vector<std::string> args = {keys_.Session(""),
                                    query.after_id.empty() ? "-" : absl::StrCat("(", query.after_id),
                                    std::to_string(query.page_size + 1)};
+  auto fail = [](std::string why) {
+    SessionPage page;
+    page.failure = std::move(why);
+    return page;
+  };
   // LuaScript is Redis-thread state: run it there.
   redis_thread_.Post([this, script_keys = std::move(script_keys), args = std::move(args),
-                      query = std::move(query), done = std::move(done)]() mutable {
+                      page_size = query.page_size, fail, done = std::move(done)]() mutable {
     list_script_.Run(
         redis_, std::move(script_keys), std::move(args),
-        [this, query = std::move(query), done = std::move(done)](RedisReply reply) mutable {
-          if (reply.is_error()) return done(RedisError(reply));
+        [this, page_size, fail, done = std::move(done)](RedisReply reply) mutable {
+          if (reply.is_error()) return done(fail(FailureOf(reply)));
           if (reply.type != RedisReply::Type::kArray || reply.elements.empty() ||
               (reply.elements.size() - 1) % 4 != 0) {
-            return done(absl::InternalError("session directory: unexpected list reply"));
+            return done(fail("redis error: session directory: unexpected list reply"));
           }
-          SessionPage page;
+          auto page = std::make_shared<SessionPage>();
           const std::string& last_id = reply.elements[0].str;
           if (!last_id.empty()) {
             std::optional<uint64_t> sequence = SequenceOfStreamId(last_id);
             if (!sequence.has_value()) {
-              return done(absl::InternalError(
-                  absl::StrCat("session directory: event log id '", last_id, "' is no sequence")));
+              return done(fail(absl::StrCat("redis error: session directory: event log id '",
+                                            last_id, "' is no sequence")));
             }
-            page.sequence = *sequence;
+            page->sequence = *sequence;
           }
-          std::vector<bool> local;  // [k]: page.sessions[k] is held by this node
+          std::vector<SessionView> sessions;
+          std::vector<std::string> nodes;  // [k]: the node holding sessions[k]
           for (size_t i = 1; i < reply.elements.size(); i += 4) {
             const std::string& id = reply.elements[i].str;
             // Listed without a hash: not written by a SessionLog script (they change both at
@@ -166,59 +217,23 @@ void SessionDirectoryReader::ListWithStatus(ListQuery query, PageOrError done) {
               spdlog::warn("session directory: {} is listed but has no hash", id);
               continue;
             }
-            absl::StatusOr<SessionView> view =
+            std::optional<SessionView> view =
                 ViewOf(id, reply.elements[i + 1], reply.elements[i + 3]);
-            if (!view.ok()) return done(view.status());
-            local.push_back(reply.elements[i + 2].str == node_id_);
-            page.sessions.push_back(std::move(*view));
+            if (!view.has_value()) return done(fail(UnreadableInfo(id)));
+            sessions.push_back(std::move(*view));
+            nodes.push_back(reply.elements[i + 2].str);
           }
-          if (page.sessions.size() > query.page_size) {
-            page.sessions.resize(query.page_size);
-            local.resize(query.page_size);
-            page.more = true;
+          if (sessions.size() > page_size) {
+            sessions.resize(page_size);
+            nodes.resize(page_size);
+            page->more = true;
           }
-          if (std::find(local.begin(), local.end(), true) == local.end()) {
-            return done(std::move(page));
-          }
-          // Counters of our own sessions: the local hub's page for the same query holds every
-          // local session of this page's id range (that range has at most page_size sessions).
-          auto shared = std::make_shared<SessionPage>(std::move(page));
-          local_hub_.ListSessions(
-              std::move(query), [shared, local = std::move(local),
-                                 done = std::move(done)](SessionPage local_page) mutable {
-                absl::flat_hash_map<std::string, const SessionCounters*> counters;
-                for (const SessionView& v : local_page.sessions) {
-                  counters[v.info.id] = &v.counters;
-                }
-                for (size_t k = 0; k < shared->sessions.size(); ++k) {
-                  if (!local[k]) continue;
-                  auto it = counters.find(shared->sessions[k].info.id);
-                  if (it != counters.end()) shared->sessions[k].counters = *it->second;
-                }
-                done(std::move(*shared));
-              });
+          FillCounters(counters_, std::move(sessions), nodes,
+                       [page, done = std::move(done)](std::vector<SessionView> filled) {
+                         page->sessions = std::move(filled);
+                         done(std::move(*page));
+                       });
         });
-  });
-}
-
-void SessionDirectoryReader::Get(std::string session_id, SessionDone done) {
-  GetWithStatus(std::move(session_id),
-                [done = std::move(done)](absl::StatusOr<std::optional<SessionView>> result) {
-                  if (!result.ok()) {
-                    spdlog::warn("GetSession: {}", result.status().ToString());
-                    return done(std::nullopt);
-                  }
-                  done(std::move(*result));
-                });
-}
-
-void SessionDirectoryReader::List(ListQuery query, PageDone done) {
-  ListWithStatus(std::move(query), [done = std::move(done)](absl::StatusOr<SessionPage> result) {
-    if (!result.ok()) {
-      spdlog::warn("ListSessions: {}", result.status().ToString());
-      return done(SessionPage{});
-    }
-    done(std::move(*result));
   });
 }
 

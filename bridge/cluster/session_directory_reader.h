@@ -7,26 +7,26 @@
 // the scripts that append `opened` / `closed` to the log, so the page is exactly the directory at
 // that entry, and SessionPage::sequence is that entry's sequence (ClusterKeys).
 //
-// Counters (SessionStats): Redis keeps none. Sessions held by THIS node get live counters from
-// the local hub (one local ListSessions / GetSession for the page); sessions of other nodes
-// report zeros.
+// Counters (SessionStats): Redis keeps none. The reader groups the answer's sessions by the node
+// their hash names and asks each node for their live counters through the CounterExchange (its
+// own hub for this node's; one request per other node, answered or given up within
+// CounterExchange::kReplyPatience: a node that does not answer in time leaves its sessions at
+// zero counters).
 //
-// Errors: when Redis is down or answers an error, GetWithStatus / ListWithStatus complete with
-// UNAVAILABLE "redis unavailable: <why>" (or INTERNAL for a reply that makes no sense). The
-// DirectoryReads overrides, whose completions carry no status yet, log it and answer "not found"
-// / an empty page.
+// Errors: when Redis is down or answers an error, Get / List complete with `failure` set
+// ("redis unavailable: <why>", broker/types.h), which the API answers as UNAVAILABLE: never a
+// "not found" or an empty page that would say the sessions are gone. A directory entry that does
+// not parse fails the call the same way ("redis error: session directory: ...").
 //
 // Thread-safety: callable from any thread (the Redis work is posted to the Redis thread);
-// completions run once, on the Redis thread or on an I/O thread of the local hub.
+// completions run once, on the Redis thread.
 #pragma once
 
-#include <functional>
-#include <optional>
 #include <string>
 
-#include "absl/status/statusor.h"
-#include "broker/broker.h"
+#include "broker/types.h"
 #include "cluster/cluster_keys.h"
+#include "cluster/counter_exchange.h"
 #include "cluster/directory_reads.h"
 #include "cluster/lua_script.h"
 #include "redis/redis_connection.h"
@@ -36,16 +36,10 @@ namespace wsbridge::cluster {
 
 class SessionDirectoryReader final : public DirectoryReads {
  public:
-  using SessionOrError = std::function<void(absl::StatusOr<std::optional<SessionView>>)>;
-  using PageOrError = std::function<void(absl::StatusOr<SessionPage>)>;
-
-  // REQUIRES: all outlive the reader; `redis` runs on `redis_thread`; `local_hub` is this
-  // node's hub (for the counters of its own sessions).
+  // REQUIRES: all outlive the reader; `redis` runs on `redis_thread`; `counters` fetches the
+  // live counters of the sessions of every node (this one's included).
   SessionDirectoryReader(IoThread& redis_thread, RedisConnection& redis, const ClusterKeys& keys,
-                         std::string node_id, Broker& local_hub);
-
-  void GetWithStatus(std::string session_id, SessionOrError done);
-  void ListWithStatus(ListQuery query, PageOrError done);
+                         CounterExchange& counters);
 
   // DirectoryReads
   void Get(std::string session_id, SessionDone done) override;
@@ -55,8 +49,7 @@ class SessionDirectoryReader final : public DirectoryReads {
   IoThread& redis_thread_;
   RedisConnection& redis_;
   const ClusterKeys& keys_;
-  const std::string node_id_;
-  Broker& local_hub_;
+  CounterExchange& counters_;
   LuaScript list_script_;  // Redis thread only
 };
 

@@ -273,9 +273,28 @@ void Hub::GetSession(std::string session_id, SessionDone done) {
       },
       [done = std::move(done)](std::vector<std::optional<SessionView>> partials) {
         for (auto& p : partials) {
-          if (p.has_value()) return done(std::move(p));
+          if (p.has_value()) return done(SessionLookup{std::move(p), {}});
         }
-        done(std::nullopt);
+        done(SessionLookup{});
+      });
+}
+
+void Hub::CountersOf(std::shared_ptr<const std::vector<std::string>> session_ids,
+                     CountersDone done) {
+  OnAllShards<std::vector<HeldCounters>>(
+      [session_ids = std::move(session_ids)](Shard& shard) {
+        std::vector<HeldCounters> held;
+        for (const std::string& id : *session_ids) {
+          if (const RoutingIndex::Entry* entry = shard.index.Find(id)) {
+            held.push_back(HeldCounters{id, entry->endpoint->Counters()});
+          }
+        }
+        return held;
+      },
+      [done = std::move(done)](std::vector<std::vector<HeldCounters>> partials) {
+        std::vector<HeldCounters> all;
+        for (auto& p : partials) std::move(p.begin(), p.end(), std::back_inserter(all));
+        done(std::move(all));
       });
 }
 

@@ -99,6 +99,16 @@ class Hub final : public Broker {
   void CloseDrainStep(std::shared_ptr<const DrainSchedule> schedule, size_t step, uint16_t code,
                       std::string reason, CountDone done);
   void GetSession(std::string session_id, SessionDone done) override;
+  // The live counters of those of `session_ids` that this node holds (others are left out, in
+  // no particular order), read by each shard on its own thread. Cluster mode answers other
+  // nodes' GetSession / ListSessions with it (cluster/counter_exchange.h). Unlike ListSessions
+  // it takes no cut: no thread waits for another. Cost: O(ids) lookups per shard.
+  struct HeldCounters {
+    std::string session_id;
+    SessionCounters counters;
+  };
+  using CountersDone = std::function<void(std::vector<HeldCounters>)>;
+  void CountersOf(std::shared_ptr<const std::vector<std::string>> session_ids, CountersDone done);
   // One page and the event sequence it is consistent with, as one cut: each shard copies its
   // part, then waits (blocking its I/O thread) until every shard has copied; the last to arrive
   // reads the event sequence while all of them are parked, so no session opens or closes (and

@@ -1,7 +1,9 @@
 // ClusterBroker across three `wsbridge` processes sharing one redis-server (ClusterFixture):
 // calls made on one node act on the browsers of the others, one order per topic holds across
-// nodes, what one node publishes to one session stays in order across channels, and a Redis
-// outage fails calls with UNAVAILABLE while local browser traffic goes on, until Redis is back.
+// nodes, what one node publishes to one session stays in order across channels, GetSession and
+// ListSessions on one node show the live counters of every node's sessions (zeros, within a
+// bounded wait, for a node that does not answer), and a Redis outage fails calls (the reads too)
+// with UNAVAILABLE while local browser traffic goes on, until Redis is back.
 //
 // The session directory is written by each node's SessionLog a moment after a browser's
 // upgrade: tests that address a session by id on another node wait until it is there. The
@@ -110,6 +112,36 @@ class ClusterBrokerTest : public ::testing::Test {
                  cluster_->RedisCli({"HEXISTS", "wsb:s:" + session_id, "node"})) == "1";
     })) << session_id
         << " never reached the directory";
+  }
+
+  grpc::Status GetSession(size_t node, const std::string& id, v1::Session* session) {
+    v1::GetSessionRequest request;
+    request.set_session_id(id);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return cluster_->api(node).GetSession(&context, request, session);
+  }
+
+  // One page of every session, by id, from `node`.
+  grpc::Status ListSessions(size_t node, std::map<std::string, v1::Session>* by_id) {
+    v1::ListSessionsRequest request;
+    request.set_page_size(100);
+    v1::ListSessionsResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status status = cluster_->api(node).ListSessions(&context, request, &response);
+    by_id->clear();
+    for (const v1::Session& session : response.sessions()) (*by_id)[session.session_id()] = session;
+    return status;
+  }
+
+  // Pushes `count` texts of `bytes` bytes from node A to `browser` by id and reads them there.
+  void PushAndRead(const std::unique_ptr<WsClient>& browser, int count, size_t bytes) {
+    for (int i = 0; i < count; ++i) {
+      const std::string text(bytes, static_cast<char>('a' + i % 26));
+      Push(kA, {browser->session_id()}, {}, text);
+      ASSERT_EQ(Text(browser), text);
+    }
   }
 
   static std::string Text(const std::unique_ptr<WsClient>& browser) {
@@ -326,6 +358,18 @@ TEST_F(ClusterBrokerTest, RedisDownFailsCallsWithUnavailableLocalTrafficGoesOnAn
   status = cluster_->api(kA).Subscribe(&subscribe_context, subscribe, &subscribed);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(status.error_message(), HasSubstr("redis unavailable"));
+  // The directory cannot be read: that is what GetSession and ListSessions say, not "no such
+  // session" nor an empty page, for this node's own sessions too.
+  for (const std::string& id : {on_b->session_id(), on_a->session_id()}) {
+    v1::Session session;
+    status = GetSession(kA, id, &session);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("redis unavailable: "));
+  }
+  std::map<std::string, v1::Session> listed;
+  status = ListSessions(kA, &listed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("redis unavailable: "));
   {
     // A PushStream ends with the same status at the request that could not be carried out.
     grpc::ClientContext context;
@@ -372,6 +416,102 @@ TEST_F(ClusterBrokerTest, RedisDownFailsCallsWithUnavailableLocalTrafficGoesOnAn
   for (auto* browser : {&on_a, &on_b}) {
     EXPECT_TRUE(Eventually([&] { return Text(*browser) == "after"; }, absl::Seconds(10)));
   }
+  // The nodes wrote their sessions back into the (emptied) directory: the reads answer again.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        v1::Session session;
+        return GetSession(kA, on_b->session_id(), &session).ok();
+      },
+      absl::Seconds(15)))
+      << "GetSession still fails after Redis came back";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return ListSessions(kC, &listed).ok() && listed.contains(on_a->session_id()) &&
+               listed.contains(on_b->session_id());
+      },
+      absl::Seconds(15)))
+      << "ListSessions does not list the sessions again after Redis came back";
+}
+
+TEST_F(ClusterBrokerTest, GetSessionAndListSessionsOnAShowLiveCountersOfEveryNodesSessions) {
+  auto on_a = Browser(kA, "alice");
+  auto on_b = Browser(kB, "bob");
+  auto on_c = Browser(kC, "carol");
+  for (auto* browser : {&on_a, &on_b, &on_c}) AwaitInDirectory((*browser)->session_id());
+  PushAndRead(on_a, 1, 10);
+  PushAndRead(on_b, 3, 20);
+  PushAndRead(on_c, 2, 30);
+  on_b->SendText("hello");  // 5 bytes from bob's browser to node B
+  struct Expected {
+    uint64_t sent, sent_bytes, received, received_bytes;
+  };
+  const std::map<std::string, Expected> expected = {{on_a->session_id(), {1, 10, 0, 0}},
+                                                    {on_b->session_id(), {3, 60, 1, 5}},
+                                                    {on_c->session_id(), {2, 60, 0, 0}}};
+  auto matches = [&](const v1::Session& session) {
+    const Expected& e = expected.at(session.session_id());
+    const v1::SessionStats& stats = session.stats();
+    return stats.messages_sent() == e.sent && stats.bytes_sent() == e.sent_bytes &&
+           stats.messages_received() == e.received && stats.bytes_received() == e.received_bytes;
+  };
+
+  // A session held by B, asked on A (a frame is counted once its write completed: eventually).
+  v1::Session bob;
+  EXPECT_TRUE(Eventually([&] {
+    return GetSession(kA, on_b->session_id(), &bob).ok() && matches(bob);
+  })) << "GetSession on A: "
+      << bob.ShortDebugString();
+
+  // One page spanning the three nodes: every session with its own node's counters.
+  std::map<std::string, v1::Session> listed;
+  EXPECT_TRUE(Eventually([&] {
+    if (!ListSessions(kA, &listed).ok() || listed.size() != expected.size()) return false;
+    for (const auto& [id, session] : listed) {
+      if (!matches(session)) return false;
+    }
+    return true;
+  })) << "ListSessions on A did not show every node's counters";
+  for (const auto& [id, session] : listed) {
+    EXPECT_TRUE(matches(session)) << session.ShortDebugString();
+  }
+}
+
+TEST_F(ClusterBrokerTest, AHolderThatDoesNotAnswerLeavesZeroCountersAndTheAnswerStillComes) {
+  auto on_b = Browser(kB, "bob");
+  auto on_c = Browser(kC, "carol");
+  AwaitInDirectory(on_b->session_id());
+  AwaitInDirectory(on_c->session_id());
+  PushAndRead(on_b, 2, 10);
+  PushAndRead(on_c, 3, 10);
+  v1::Session session;
+  ASSERT_TRUE(Eventually([&] {
+    return GetSession(kA, on_c->session_id(), &session).ok() &&
+           session.stats().messages_sent() == 3;
+  })) << "node C's counters never reached A";
+  // A session whose node is gone for good (nobody listens to its channel): zeros, no wait.
+  cluster_->RegisterInDirectory("ghost-session", "node-ghost", "ghost", {});
+  ASSERT_TRUE(GetSession(kA, "ghost-session", &session).ok());
+  EXPECT_EQ(session.stats().messages_sent(), 0u);
+
+  // Node C stopped (still subscribed, never answering): A answers within its bounded wait
+  // (well inside the call's 10 s deadline), C's session and the ghost with zero counters, B's
+  // with its own.
+  cluster_->process(kC).Signal(SIGSTOP);
+  std::map<std::string, v1::Session> listed;
+  grpc::Status status = ListSessions(kA, &listed);
+  cluster_->process(kC).Signal(SIGCONT);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed.at(on_b->session_id()).stats().messages_sent(), 2u);
+  EXPECT_EQ(listed.at(on_b->session_id()).stats().bytes_sent(), 20u);
+  EXPECT_EQ(listed.at(on_c->session_id()).stats().messages_sent(), 0u);
+  EXPECT_EQ(listed.at("ghost-session").stats().messages_sent(), 0u);
+
+  // C answers again once it runs (its late reply to the stopped wait is ignored).
+  EXPECT_TRUE(Eventually([&] {
+    return GetSession(kA, on_c->session_id(), &session).ok() &&
+           session.stats().messages_sent() == 3;
+  })) << "node C's counters did not come back";
 }
 
 TEST(ClusterBinaryTest, ABadRedisUrlStopsTheStartNamingTheFlagAndThePasswordNeverShows) {

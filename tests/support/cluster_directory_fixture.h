@@ -1,7 +1,7 @@
 // What the tests of cluster mode's directory readers and reapers need around a real
-// redis-server: a blocking command helper, and the session directory and event log written the
+// redis-server: a blocking command helper, the session directory and event log written the
 // way docs/cluster.md fixes them (as SessionLog writes them), so those components can be tested
-// before and apart from the writer.
+// before and apart from the writer, and a hub session with fixed counters.
 //
 // Thread-safety: use from the test's thread; the connection runs on its Redis thread.
 #pragma once
@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cluster/cluster_keys.h"
+#include "hub/session_endpoint.h"
 #include "redis/redis_connection.h"
 #include "redis/redis_url.h"
 #include "wsbridge/v1/bridge.pb.h"
@@ -42,6 +43,15 @@ inline RedisReply Call(RedisConnection& redis, std::vector<std::string> argv) {
   }
   return reply.get();
 }
+
+// A session of a node as its hub sees it: accepts everything, reports fixed `counters`.
+class CountingSession : public SessionEndpoint {
+ public:
+  DeliveryOutcome Deliver(const PayloadPtr&) override { return DeliveryOutcome::kQueued; }
+  void Close(uint16_t, absl::string_view) override {}
+  SessionCounters Counters() const override { return counters; }
+  SessionCounters counters;
+};
 
 struct DirectorySession {
   std::string id;

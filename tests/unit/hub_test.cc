@@ -203,8 +203,22 @@ class HubTest : public ::testing::Test {
   }
 
   std::optional<SessionView> GetSession(const std::string& id) {
-    return Await<std::optional<SessionView>>(
-        [&](SessionDone done) { hub_.GetSession(id, std::move(done)); });
+    SessionLookup lookup =
+        Await<SessionLookup>([&](SessionDone done) { hub_.GetSession(id, std::move(done)); });
+    EXPECT_EQ(lookup.failure, "") << "a hub never fails a lookup";
+    return std::move(lookup.session);
+  }
+
+  // id -> counters, from CountersOf.
+  std::map<std::string, SessionCounters> CountersOf(std::vector<std::string> ids) {
+    auto shared = std::make_shared<const std::vector<std::string>>(std::move(ids));
+    std::map<std::string, SessionCounters> out;
+    for (Hub::HeldCounters& held : Await<std::vector<Hub::HeldCounters>>(
+             [&](Hub::CountersDone done) { hub_.CountersOf(shared, std::move(done)); })) {
+      EXPECT_TRUE(out.emplace(held.session_id, held.counters).second)
+          << held.session_id << " reported twice";
+    }
+    return out;
   }
 
   SessionPage List(std::string after_id, size_t page_size, std::string user_id = "",
@@ -621,6 +635,24 @@ TEST_F(HubTest, GetSessionDescribesASessionFromWhicheverShardHoldsIt) {
 TEST_F(HubTest, GetSessionOfAnUnknownIdIsEmpty) {
   AddSession(0, "s1", "alice");
   EXPECT_FALSE(GetSession("ghost").has_value());
+}
+
+TEST_F(HubTest, CountersOfGivesTheHeldSessionsOfBothShardsAndLeavesOutTheOthers) {
+  FakeSession& s1 = AddSession(0, "s1", "alice");
+  FakeSession& s2 = AddSession(1, "s2", "bob");
+  s1.counters.messages_sent = 3;
+  s1.counters.bytes_sent = 30;
+  s2.counters.messages_received = 5;
+  s2.counters.queued_bytes = 50;
+
+  const auto counters = CountersOf({"s2", "ghost", "s1"});
+
+  ASSERT_EQ(counters.size(), 2u);
+  EXPECT_EQ(counters.at("s1").messages_sent, 3u);
+  EXPECT_EQ(counters.at("s1").bytes_sent, 30u);
+  EXPECT_EQ(counters.at("s2").messages_received, 5u);
+  EXPECT_EQ(counters.at("s2").queued_bytes, 50u);
+  EXPECT_TRUE(CountersOf({"ghost"}).empty());
 }
 
 // --- ListSessions -------------------------------------------------------------------------------
