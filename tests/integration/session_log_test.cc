@@ -110,6 +110,20 @@ class SessionLogTest : public ::testing::Test {
     return reply.get();
   }
 
+  // After a Redis restart: waits until the test's own connection is back (it reconnects on its
+  // own schedule; a command sent before that fails "unanswered").
+  bool ProbeAnswers() {
+    return Eventually(
+        [&] {
+          auto promise = std::make_shared<std::promise<RedisReply>>();
+          std::future<RedisReply> reply = promise->get_future();
+          probe_->Command({"PING"}, [promise](RedisReply r) { promise->set_value(r); });
+          return reply.wait_for(std::chrono::seconds(10)) == std::future_status::ready &&
+                 reply.get().str == "PONG";
+        },
+        absl::Seconds(20));
+  }
+
   std::vector<std::string> Strings(std::vector<std::string> argv) {
     const RedisReply reply = Call(std::move(argv));
     EXPECT_EQ(reply.type, RedisReply::Type::kArray) << reply.str;
@@ -491,6 +505,7 @@ TEST_F(SessionLogTest, AnOutageIsBufferedInBytesReplayedInOrderAndReconciled) {
   redis_.Restart();
   ASSERT_TRUE(Eventually([&] { return log_->stats().reconciles == 1; }, absl::Seconds(20)));
   ASSERT_TRUE(Eventually([&] { return log_->stats().in_flight_writes == 0; }));
+  ASSERT_TRUE(ProbeAnswers());
   EXPECT_EQ(log_->stats().failed, 0u);
 
   const std::vector<Entry> log = Log();
@@ -542,6 +557,7 @@ TEST_F(SessionLogTest, ARedisThatLostItsDataGetsTheHeldSessionsBack) {
   redis_.Restart();
   ASSERT_TRUE(Eventually([&] { return log_->stats().reconciles == 1; }, absl::Seconds(20)));
   ASSERT_TRUE(Eventually([&] { return log_->stats().in_flight_writes == 0; }));
+  ASSERT_TRUE(ProbeAnswers());
 
   EXPECT_THAT(ZRange(keys_.AllSessions()), ElementsAre("A", "B"));
   EXPECT_THAT(ZRange(keys_.TopicSessions("t1")), ElementsAre("A"));
