@@ -40,10 +40,10 @@
 namespace wsbridge {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using testing::Call;
+using ::testing::ElementsAre;
 using testing::Eventually;
+using ::testing::IsEmpty;
 using testing::LoggedEvent;
 using testing::ReadLog;
 using testing::RedisOptionsFor;
@@ -56,9 +56,9 @@ constexpr absl::Duration kTimeout = absl::Milliseconds(600);
 
 class PartitionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  // The node, beating every `beat_interval` (zero: node_timeout / 3).
+  void StartNode(absl::Duration beat_interval = absl::ZeroDuration()) {
     survivor_thread_.Start();
-    node_thread_.Start();
     survivor_ = std::make_unique<RedisConnection>(survivor_thread_, RedisOptionsFor(server_.Url()));
     ASSERT_EQ(Call(*survivor_, {"ACL", "SETUSER", kUser, "on", absl::StrCat(">", kPassword), "~*",
                                 "&*", "+@all"})
@@ -66,7 +66,7 @@ class PartitionTest : public ::testing::Test {
               "OK");
     const std::string node_url =
         absl::StrCat("redis://", kUser, ":", kPassword, "@127.0.0.1:", server_.port());
-    // The node's parts, made before any of them runs (as ClusterNode makes them).
+    // The node's parts, made before its Redis thread runs (as ClusterNode makes them).
     commands_ = std::make_unique<RedisConnection>(
         node_thread_, RedisOptionsFor(node_url),
         [this](const RedisStateChange& change) { log_->OnRedisState(change); });
@@ -79,11 +79,13 @@ class PartitionTest : public ::testing::Test {
     cluster::NodeHeartbeatOptions beat;
     beat.node_id = kNode;
     beat.node_timeout = kTimeout;
-    heartbeat_ = std::make_unique<cluster::NodeHeartbeat>(
-        node_thread_, *commands_, keys_, *own_reaper_, beat, [this] {
-          // TEMP log_->OnDeclaredLost();
-          declared_lost_.fetch_add(1);
-        });
+    beat.interval = beat_interval;
+    heartbeat_ = std::make_unique<cluster::NodeHeartbeat>(node_thread_, *commands_, keys_,
+                                                          *own_reaper_, beat, [this] {
+                                                            log_->OnDeclaredLost();
+                                                            declared_lost_.fetch_add(1);
+                                                          });
+    node_thread_.Start();
     std::promise<void> ready;
     heartbeat_->Start([&] { ready.set_value(); });
     ASSERT_EQ(ready.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
@@ -121,18 +123,16 @@ class PartitionTest : public ::testing::Test {
     ASSERT_EQ(Call(*survivor_, {"ACL", "SETUSER", kUser, "off"}).str, "OK");
     Call(*survivor_, {"CLIENT", "KILL", "USER", kUser});
   }
-  void HealPartition() {
-    ASSERT_EQ(Call(*survivor_, {"ACL", "SETUSER", kUser, "on"}).str, "OK");
-  }
+  void HealPartition() { ASSERT_EQ(Call(*survivor_, {"ACL", "SETUSER", kUser, "on"}).str, "OK"); }
 
   bool InDirectory(const std::string& id) {
     return Call(*survivor_, {"EXISTS", keys_.Session(id)}).integer == 1 ||
            !Call(*survivor_, {"ZSCORE", keys_.AllSessions(), id}).is_nil();
   }
   std::vector<std::string> Members(const std::string& key, bool sorted_set) {
-    const RedisReply r = Call(*survivor_, sorted_set ? std::vector<std::string>{"ZRANGE", key, "0",
-                                                                                 "-1"}
-                                                     : std::vector<std::string>{"SMEMBERS", key});
+    const RedisReply r =
+        Call(*survivor_, sorted_set ? std::vector<std::string>{"ZRANGE", key, "0", "-1"}
+                                    : std::vector<std::string>{"SMEMBERS", key});
     std::vector<std::string> out;
     for (const RedisReply& e : r.elements) out.push_back(e.str);
     std::sort(out.begin(), out.end());
@@ -167,6 +167,7 @@ class PartitionTest : public ::testing::Test {
 };
 
 TEST_F(PartitionTest, ANodeGivenUpDuringAPartitionDoesNotComeBackAsAGhost) {
+  ASSERT_NO_FATAL_FAILURE(StartNode());
   Open("A", "alice", {"t1"});
   Open("B", "bob", {});
   Open("C", "", {"t1", "t2"});
@@ -185,9 +186,11 @@ TEST_F(PartitionTest, ANodeGivenUpDuringAPartitionDoesNotComeBackAsAGhost) {
   b.id = "B";
   log_->OnSessionTopicsChanged(0, b, {"t3"});
   // The survivor gives it up: every session it had in the directory closed, the tombstone left.
-  ASSERT_TRUE(Eventually([&] { return Call(*survivor_, {"GET", keys_.ReapLease(kNode)}).str ==
-                                      "reaped"; },
-                         absl::Seconds(20)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return Call(*survivor_, {"GET", keys_.ReapLease(kNode)}).str == "reaped";
+      },
+      absl::Seconds(20)));
   EXPECT_EQ(declared_lost_.load(), 0);
 
   HealPartition();
@@ -223,5 +226,38 @@ TEST_F(PartitionTest, ANodeGivenUpDuringAPartitionDoesNotComeBackAsAGhost) {
   EXPECT_EQ(declared_lost_.load(), 1);
 }
 
+// No partition: the node's connection lives, but its heartbeat is silent past node_timeout (here:
+// it beats far less often than the timeout allows), so a survivor gives it up. The node learns it
+// from its next beat (NodeHeartbeat's on_lost, which tells the SessionLog first): from then on
+// nothing more is written for those sessions, and their 1012 closes write nothing.
+TEST_F(PartitionTest, ANodeThatLearnsFromItsHeartbeatWritesNothingMoreForItsReapedSessions) {
+  ASSERT_NO_FATAL_FAILURE(StartNode(/*beat_interval=*/kTimeout * 5));
+  Open("A", "alice", {"t1"});
+  Open("B", "", {});
+  ASSERT_TRUE(Eventually([&] { return Members(keys_.NodeSessions(kNode), false).size() == 2; }));
+  survivor_reaper_ = std::make_unique<cluster::LostNodeReaper>(survivor_thread_, *survivor_, keys_,
+                                                               ReaperOptions("survivor"));
+  survivor_reaper_->Start();
+  ASSERT_TRUE(Eventually([&] { return declared_lost_.load() == 1; }, absl::Seconds(20)));
+  Say("A", "alice", "after the node learnt it");
+  SessionInfo a;
+  a.id = "A";
+  log_->OnSessionTopicsChanged(0, a, {"t2"});
+  Close("A", "alice", 1012);
+  Close("B", "", 1012);
+  Open("E", "erin", {});
+  ASSERT_TRUE(log_->AwaitFlushed(absl::Seconds(10)));
+
+  const std::map<std::string, std::vector<std::string>> history = History();
+  EXPECT_THAT(history.at("A"), ElementsAre("o", "c1006"));
+  EXPECT_THAT(history.at("B"), ElementsAre("o", "c1006"));
+  EXPECT_THAT(history.at("E"), ElementsAre("o"));
+  EXPECT_FALSE(InDirectory("A"));
+  EXPECT_FALSE(InDirectory("B"));
+  EXPECT_THAT(Members(keys_.TopicSessions("t2"), true), IsEmpty());
+  EXPECT_THAT(Members(keys_.NodeSessions(kNode), false), ElementsAre("E"));
+  // A's message (its topic change is not even taken: a given-up session is no longer held).
+  EXPECT_EQ(log_->stats().given_up_writes, 1u);
+}
 }  // namespace
 }  // namespace wsbridge
