@@ -39,6 +39,7 @@ ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id
   // Everything is made before the Redis thread starts, so no callback can find a part missing.
   RedisClientOptions client_options;
   client_options.url = url_;
+  client_options.probe_channel = keys_.ProbeChannel();
   commands_ = std::make_unique<RedisConnection>(
       redis_thread_, client_options, [this](const RedisStateChange& change) {
         if (!change.connected) {
