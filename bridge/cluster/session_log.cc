@@ -540,35 +540,39 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
   }
 
   void StandingKnown(uint64_t epoch, const RedisReply& reply) {
-    if (detached_ || epoch != epoch_ || link_ != Link::kLoading) return;
-    if (reply.unanswered) return;  // the loss is reported by on_state
-    if (reply.is_error() && absl::StartsWith(reply.str, "LOADING")) {
-      still_loading_ = true;
-    } else if (reply.is_error()) {
-      // Not known: the heartbeat still finds out, and kClosedScript keeps closed once each.
-      spdlog::error("cluster session log: reading this node's standing failed: {}", reply.str);
-    } else if (reply.integer == 1) {
-      DeclaredLost(LostNews::kStanding);
-    }
-    OneLoadAnswered(epoch);
+    LoadAnswered(epoch, reply, [&] {
+      if (reply.is_error()) {
+        // Not known: the heartbeat still finds out, and kClosedScript keeps closed once each.
+        spdlog::error("cluster session log: reading this node's standing failed: {}", reply.str);
+      } else if (reply.integer == 1) {
+        DeclaredLost(LostNews::kStanding);
+      }
+    });
   }
 
   void ScriptLoaded(int script, uint64_t epoch, const RedisReply& reply) {
-    if (detached_ || epoch != epoch_ || link_ != Link::kLoading) return;
-    if (reply.unanswered) return;  // the loss is reported by on_state
-    if (reply.is_error() && absl::StartsWith(reply.str, "LOADING")) {
-      still_loading_ = true;
-    } else if (reply.is_error()) {
-      // Sent by source (EVAL) from now on; if Redis refuses that too, each write says so.
-      spdlog::error("cluster session log: SCRIPT LOAD refused: {}", reply.str);
-    } else {
-      shas_[script] = reply.str;
-    }
-    OneLoadAnswered(epoch);
+    LoadAnswered(epoch, reply, [&] {
+      if (reply.is_error()) {
+        // Sent by source (EVAL) from now on; if Redis refuses that too, each write says so.
+        spdlog::error("cluster session log: SCRIPT LOAD refused: {}", reply.str);
+      } else {
+        shas_[script] = reply.str;
+      }
+    });
   }
 
-  // The standing check and the loads of one connect: live once all are answered.
-  void OneLoadAnswered(uint64_t epoch) {
+  // One answer of a connect's round (the standing check and the loads): `take` sees it unless it
+  // is stale, missing (the loss is reported by on_state) or LOADING (the round is sent again a
+  // little later); live once all are answered.
+  template <class Take>
+  void LoadAnswered(uint64_t epoch, const RedisReply& reply, Take take) {
+    if (detached_ || epoch != epoch_ || link_ != Link::kLoading) return;
+    if (reply.unanswered) return;
+    if (reply.is_error() && absl::StartsWith(reply.str, "LOADING")) {
+      still_loading_ = true;
+    } else {
+      take();
+    }
     if (--loads_pending_ > 0) return;
     if (!still_loading_) return GoLive();
     retry_timer_.expires_after(std::chrono::milliseconds(100));
