@@ -158,6 +158,12 @@ bool Wants(EventKindMask kinds, const v1::Event& event) {
   return (kinds & (1u << KindOf(event))) != 0;
 }
 
+// The reader's XREAD BLOCK waits in Redis up to `block` by design: its watchdog allows that on top.
+RedisClientOptions WithBlockAllowance(RedisClientOptions redis, absl::Duration block) {
+  if (redis.reply_timeout > absl::ZeroDuration()) redis.reply_timeout += block;
+  return redis;
+}
+
 }  // namespace
 
 // Everything of the feed; lives on the Redis thread and is destroyed there. Completions and
@@ -168,7 +174,8 @@ class ClusterEventFeed::Core : public std::enable_shared_from_this<Core> {
        const EventOptions& events, ClusterKeys keys, std::string node_id, Options options)
       : thread_(thread),
         commands_(commands),
-        reader_(std::make_unique<RedisConnection>(thread, std::move(redis))),
+        reader_(std::make_unique<RedisConnection>(
+            thread, WithBlockAllowance(std::move(redis), options.block))),
         bus_(bus),
         events_(events),
         keys_(std::move(keys)),

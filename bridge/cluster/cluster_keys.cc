@@ -22,6 +22,8 @@ std::string ClusterKeys::UserChannel(absl::string_view user) const { return Key(
 std::string ClusterKeys::NodeChannel(absl::string_view node) const { return Key("n", node); }
 std::string ClusterKeys::AllChannel() const { return absl::StrCat(prefix_, "all"); }
 
+std::string ClusterKeys::ProbeChannel() const { return absl::StrCat(prefix_, "probe"); }
+
 std::string ClusterKeys::Session(absl::string_view session_id) const {
   return Key("s", session_id);
 }

@@ -33,6 +33,9 @@ class ClusterKeys {
   std::string NodeChannel(absl::string_view node) const;
   // Broadcasts to all sessions.
   std::string AllChannel() const;
+  // Nothing: every subscriber connection SUBSCRIBEs it again and again as its watchdog's probe
+  // (RedisClientOptions::probe_channel).
+  std::string ProbeChannel() const;
 
   // --- The session directory ------------------------------------------------------------------
   // Hash of one session: node, user, info (a serialized wsbridge.v1.Session without stats).

@@ -39,6 +39,7 @@ ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id
   // Everything is made before the Redis thread starts, so no callback can find a part missing.
   RedisClientOptions client_options;
   client_options.url = url_;
+  client_options.probe_channel = keys_.ProbeChannel();
   commands_ = std::make_unique<RedisConnection>(
       redis_thread_, client_options, [this](const RedisStateChange& change) {
         if (!change.connected) {
@@ -87,8 +88,14 @@ ClusterNode::ClusterNode(RedisUrl url, const Config& config, std::string node_id
   NodeHeartbeatOptions heartbeat_options;
   heartbeat_options.node_id = node_id_;
   heartbeat_options.node_timeout = config.cluster.node_timeout;
-  heartbeat_ = std::make_unique<NodeHeartbeat>(redis_thread_, *commands_, keys_, *reaper_,
-                                               heartbeat_options, std::move(on_declared_lost));
+  // Given up: the SessionLog first (nothing more for the sessions the reaper closed), then the
+  // node closes them.
+  heartbeat_ =
+      std::make_unique<NodeHeartbeat>(redis_thread_, *commands_, keys_, *reaper_, heartbeat_options,
+                                      [this, on_declared_lost = std::move(on_declared_lost)] {
+                                        session_log_->OnDeclaredLost();
+                                        if (on_declared_lost) on_declared_lost();
+                                      });
   feed_ = std::make_unique<ClusterEventFeed>(redis_thread_, *commands_, client_options, bus,
                                              config.events, keys_, node_id_);
 }

@@ -15,6 +15,10 @@
 // closing the same session all produce one `closed` per session. When the node's set is empty,
 // the node leaves wsb:nodes (only if still declared lost) and the lease is released.
 //
+// The node, should it come back, writes nothing more for the sessions closed here: its SessionLog
+// learns that it was given up (from the score 0 or the tombstone, and from its heartbeat) before
+// it replays or reconciles anything (docs/cluster.md "SessionLog", "Given up").
+//
 // A chunk stops the work when the node's score is no longer 0 (it came back: it closes its own
 // sessions) or the lease is another reaper's.
 //

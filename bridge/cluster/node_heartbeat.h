@@ -5,10 +5,12 @@
 // A node that finds it was given up (its score was 0, "declared lost" by a LostNodeReaper, or it
 // had been removed) while it was partitioned or stalled must not keep sessions the cluster
 // believes closed: the heartbeat reports it to `on_lost`, whose owner (ClusterNode) closes every
-// local session (1012). Those closes write no second `closed` for a session the reaper already
-// closed: the SessionLog's `closed` script removes the id from wsb:ns:<node> first and writes only
-// if that removed it, as the reaper does. Its heartbeat has put it back in wsb:nodes by then, so
-// the reaper stops at its next chunk and leaves the rest to the node.
+// local session (1012); ClusterNode tells the SessionLog first (SessionLog::OnDeclaredLost), so
+// nothing more is written for the sessions the reaper closed. Those closes write no second
+// `closed` for a session the reaper already closed: the SessionLog's `closed` script removes the id
+// from wsb:ns:<node> first and writes only if that removed it, as the reaper does. Its heartbeat
+// has put it back in wsb:nodes by then, so the reaper stops at its next chunk and leaves the rest
+// to the node.
 //
 // At Start(), before the node takes sessions: one beat (which also stops a reaper working on a
 // previous run of this node id), then the sessions a previous run under the same id left in

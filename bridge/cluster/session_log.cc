@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -173,6 +174,22 @@ end
 return closed
 )lua";
 
+// The node's standing, read first thing on every (re)connect, before anything this connection
+// sends is answered: whether the cluster gave this node up while it could not reach Redis, i.e. a
+// LostNodeReaper declared it lost (score 0 in wsb:nodes) or finished with it (absent, and its
+// tombstone wsb:reap:<node> there). Read only: the node's heartbeat is what clears the mark (and
+// tells the node, NodeHeartbeat's on_lost). Standalone (not behind the preamble): it is sent by
+// source before the scripts are loaded. Returns 1 when given up, else 0.
+//   KEYS[1] wsb:nodes, KEYS[2] wsb:reap:<node>; ARGV[1] the node id
+constexpr std::string_view kStandingScript = R"lua(
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score then
+  if tonumber(score) == 0 then return 1 end
+  return 0
+end
+return redis.call('EXISTS', KEYS[2])
+)lua";
+
 // Commands: a script (index into kScripts) or a plain XADD (message and error events: the log
 // only, one command, atomic by itself).
 enum Command : int { kOpened, kClosed, kTopics, kHeld, kMembers, kStale, kScriptCount, kXadd };
@@ -214,6 +231,8 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
          SessionLogOptions options)
       : connection_(connection),
         options_(std::move(options)),
+        nodes_key_(keys.Nodes()),
+        reap_key_(keys.ReapLease(options_.node_id)),
         retry_timer_(redis_thread.Make<boost::asio::steady_timer>()),
         backlog_(options_.buffer_bytes) {
     names_ = {keys.Events(),          keys.AllSessions(),
@@ -231,17 +250,21 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     PendingWrite write;
     switch (report.kind) {
       case Report::Kind::kOpened:
-        held_[report.session_id] = report.info;
+        held_[report.session_id] = Held{.info = report.info};
         write.command = kOpened;
         write.args = {std::move(report.session_id), std::move(report.user),
                       std::move(report.topics), std::move(report.info), std::move(report.event)};
         break;
       case Report::Kind::kClosed:
+        // Sent for a given-up session too: kClosedScript writes it only if no reaper closed the
+        // session first (a reaper stopped mid-way by the node's return leaves some to the node).
         held_.erase(report.session_id);
+        given_up_.erase(report.session_id);
         write.command = kClosed;
         write.args = {std::move(report.session_id), std::move(report.event)};
         break;
       case Report::Kind::kRecord:
+        write.session = report.session_id;
         write.command = kXadd;
         write.args = {std::move(report.event)};
         write.droppable = true;
@@ -251,14 +274,15 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
         auto it = held_.find(report.session_id);
         if (it == held_.end()) return;
         v1::Session info;
-        info.ParseFromString(it->second);
+        info.ParseFromString(it->second.info);
         info.clear_topics();
         for (absl::string_view t : absl::StrSplit(report.topics, '\n', absl::SkipEmpty())) {
           info.add_topics(std::string(t));
         }
-        it->second = info.SerializeAsString();
+        it->second.info = info.SerializeAsString();
+        write.session = report.session_id;
         write.command = kTopics;
-        write.args = {std::move(report.session_id), std::move(report.topics), it->second};
+        write.args = {std::move(report.session_id), std::move(report.topics), it->second.info};
         break;
       }
     }
@@ -274,6 +298,41 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     }
   }
 
+  // Where the news that the cluster gave this node up came from: this SessionLog's own standing
+  // check at a (re)connect, or the node's heartbeat (OnDeclaredLost).
+  enum class LostNews : uint8_t { kStanding, kHeartbeat };
+
+  // The cluster gave this node up: a reaper wrote the `closed` of every session the directory
+  // had of it (or is writing them). Each held session whose `opened` was sent (so the reaper may
+  // have closed it) is given up with the node: never written again (not reconciled, no message,
+  // error or topic write, also none still waiting in the backlog), except its `closed`, which
+  // kClosedScript drops if a reaper closed it first. The node closes them (1012) right after.
+  // Sessions whose `opened` still waits in the backlog were never seen by the cluster: they are
+  // written as they happened. The heartbeat reports the same loss the standing check found at
+  // the connect before (it is what clears the mark in Redis): that report changes nothing.
+  void DeclaredLost(LostNews news) {
+    if (detached_) return;
+    if (news == LostNews::kHeartbeat && standing_found_lost_) {
+      standing_found_lost_ = false;
+      return;
+    }
+    if (news == LostNews::kStanding) standing_found_lost_ = true;
+    size_t given_up = 0;
+    for (auto it = held_.begin(); it != held_.end();) {
+      if (it->second.announced) {
+        given_up_.insert(it->first);
+        held_.erase(it++);
+        ++given_up;
+      } else {
+        ++it;
+      }
+    }
+    spdlog::warn(
+        "cluster session log: the cluster gave node {} up (silent past --node_timeout): {} of its "
+        "sessions were closed for the cluster; nothing more is written for them",
+        options_.node_id, given_up);
+  }
+
   // `flushed` runs (on the Redis thread) once nothing waits or is in flight.
   void WhenFlushed(std::function<void()> flushed) {
     flushed_waiters_.push_back(std::move(flushed));
@@ -286,6 +345,7 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     flushed_waiters_.clear();
     link_ = Link::kDown;
     held_.clear();
+    given_up_.clear();
     while (!backlog_.empty()) backlog_.Pop();
     PublishStats();
   }
@@ -305,6 +365,7 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     s.dropped_lifecycle = stats_.dropped_lifecycle.load(std::memory_order_relaxed);
     s.outages = stats_.outages.load(std::memory_order_relaxed);
     s.reconciles = stats_.reconciles.load(std::memory_order_relaxed);
+    s.given_up_writes = stats_.given_up_writes.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -320,7 +381,7 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     std::atomic<bool> live{false};
     std::atomic<uint64_t> backlog_writes{0}, backlog_bytes{0}, in_flight_writes{0},
         in_flight_bytes{0}, peak_in_flight_writes{0}, written{0}, failed{0}, unconfirmed{0},
-        dropped_events{0}, dropped_lifecycle{0}, outages{0}, reconciles{0};
+        dropped_events{0}, dropped_lifecycle{0}, outages{0}, reconciles{0}, given_up_writes{0};
   };
 
   bool HasRoom(uint64_t bytes) const {
@@ -383,6 +444,13 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
   // `on_reply` (scripts only) sees the reply after the common accounting.
   void Send(PendingWrite write, std::function<void(const RedisReply&)> on_reply = nullptr,
             bool by_source = false, bool reconciling = false) {
+    if (!write.session.empty() && given_up_.contains(write.session)) {
+      ++given_up_writes_;  // a message or error (or a topic write) of a session given up
+      return;
+    }
+    if (write.command == kOpened) {
+      if (auto it = held_.find(write.args[0]); it != held_.end()) it->second.announced = true;
+    }
     ++in_flight_writes_;
     in_flight_bytes_ += write.bytes;
     peak_in_flight_writes_ = std::max(peak_in_flight_writes_, in_flight_writes_);
@@ -452,8 +520,17 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     ++epoch_;
     logged_failure_ = false;
     link_ = Link::kLoading;
-    loads_pending_ = kScriptCount;
+    loads_pending_ = kScriptCount + 1;
     still_loading_ = false;
+    standing_found_lost_ = false;
+    // First on the new connection, so it sees the mark before anything of this node's heartbeat
+    // sent after it can clear it; a beat sent earlier (while connecting) is answered before the
+    // loads below, and reports a loss it found through OnDeclaredLost, before we go live.
+    connection_.Command(
+        {"EVAL", std::string(kStandingScript), "2", nodes_key_, reap_key_, options_.node_id},
+        [self = shared_from_this(), epoch = epoch_](RedisReply reply) {
+          self->StandingKnown(epoch, reply);
+        });
     for (int i = 0; i < kScriptCount; ++i) {
       connection_.Command({"SCRIPT", "LOAD", sources_[i]},
                           [self = shared_from_this(), i, epoch = epoch_](RedisReply reply) {
@@ -462,16 +539,39 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     }
   }
 
+  void StandingKnown(uint64_t epoch, const RedisReply& reply) {
+    LoadAnswered(epoch, reply, [&] {
+      if (reply.is_error()) {
+        // Not known: the heartbeat still finds out, and kClosedScript keeps closed once each.
+        spdlog::error("cluster session log: reading this node's standing failed: {}", reply.str);
+      } else if (reply.integer == 1) {
+        DeclaredLost(LostNews::kStanding);
+      }
+    });
+  }
+
   void ScriptLoaded(int script, uint64_t epoch, const RedisReply& reply) {
+    LoadAnswered(epoch, reply, [&] {
+      if (reply.is_error()) {
+        // Sent by source (EVAL) from now on; if Redis refuses that too, each write says so.
+        spdlog::error("cluster session log: SCRIPT LOAD refused: {}", reply.str);
+      } else {
+        shas_[script] = reply.str;
+      }
+    });
+  }
+
+  // One answer of a connect's round (the standing check and the loads): `take` sees it unless it
+  // is stale, missing (the loss is reported by on_state) or LOADING (the round is sent again a
+  // little later); live once all are answered.
+  template <class Take>
+  void LoadAnswered(uint64_t epoch, const RedisReply& reply, Take take) {
     if (detached_ || epoch != epoch_ || link_ != Link::kLoading) return;
-    if (reply.unanswered) return;  // the loss is reported by on_state
+    if (reply.unanswered) return;
     if (reply.is_error() && absl::StartsWith(reply.str, "LOADING")) {
       still_loading_ = true;
-    } else if (reply.is_error()) {
-      // Sent by source (EVAL) from now on; if Redis refuses that too, each write says so.
-      spdlog::error("cluster session log: SCRIPT LOAD refused: {}", reply.str);
     } else {
-      shas_[script] = reply.str;
+      take();
     }
     if (--loads_pending_ > 0) return;
     if (!still_loading_) return GoLive();
@@ -539,7 +639,8 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
   void Reconcile() {
     std::vector<std::string> args;
     size_t in_chunk = 0;
-    for (const auto& [id, info_bytes] : held_) {
+    for (const auto& [id, held] : held_) {
+      const std::string& info_bytes = held.info;
       v1::Session info;
       info.ParseFromString(info_bytes);
       std::vector<std::string> topics(info.topics().begin(), info.topics().end());
@@ -572,7 +673,9 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     std::vector<std::vector<std::string>> chunks;
     for (size_t i = 0; !members.is_error() && i + 1 < members.elements.size(); i += 2) {
       const std::string& id = members.elements[i].str;
-      if (held_.contains(id)) continue;
+      // A given-up session still in the node's set (a reaper stopped mid-way) is closed by the
+      // node itself (1012), right after.
+      if (held_.contains(id) || given_up_.contains(id)) continue;
       v1::Event closed;
       *closed.mutable_time() = Now();
       closed.set_session_id(id);
@@ -624,10 +727,13 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
     stats_.dropped_lifecycle.store(backlog_.dropped_kept(), std::memory_order_relaxed);
     stats_.outages.store(outages_, std::memory_order_relaxed);
     stats_.reconciles.store(reconciles_, std::memory_order_relaxed);
+    stats_.given_up_writes.store(given_up_writes_, std::memory_order_relaxed);
   }
 
   RedisConnection& connection_;
   SessionLogOptions options_;
+  const std::string nodes_key_;  // wsb:nodes and wsb:reap:<node>: the standing check's keys
+  const std::string reap_key_;
   std::vector<std::string> names_;  // ARGV[1..8] of every script; [0] the log, [7] its MAXLEN
   std::array<std::string, kScriptCount> sources_;
   std::array<std::string, kScriptCount> shas_;  // empty: not loaded (yet): EVAL by source
@@ -658,9 +764,19 @@ class SessionLog::Writer : public std::enable_shared_from_this<Writer> {
 
   std::vector<std::function<void()>> flushed_waiters_;  // WhenFlushed()
 
-  // The sessions this node holds (opened and not closed, as taken here): id -> serialized
-  // v1::Session as in the directory's `info`. Bounded by the sessions the node holds.
-  absl::flat_hash_map<std::string, std::string> held_;
+  // The sessions this node holds (opened and not closed, as taken here), but those given up:
+  // id -> the serialized v1::Session as in the directory's `info`, and whether its `opened` was
+  // sent. Bounded by the sessions the node holds.
+  struct Held {
+    std::string info;
+    bool announced = false;
+  };
+  absl::flat_hash_map<std::string, Held> held_;
+  // Sessions held when the cluster gave this node up (DeclaredLost) whose `closed` has not been
+  // taken yet. Bounded by the sessions the node holds.
+  absl::flat_hash_set<std::string> given_up_;
+  bool standing_found_lost_ = false;  // this connect's standing check found the node given up
+  uint64_t given_up_writes_ = 0;
 
   AtomicStats stats_;
 };
@@ -733,6 +849,8 @@ void SessionLog::OnSessionTopicsChanged(size_t /*shard*/, const SessionInfo& ses
 }
 
 void SessionLog::OnRedisState(const RedisStateChange& change) { writer_->OnState(change); }
+
+void SessionLog::OnDeclaredLost() { writer_->DeclaredLost(Writer::LostNews::kHeartbeat); }
 
 bool SessionLog::AwaitFlushed(absl::Duration timeout) {
   auto flushed = std::make_shared<absl::Notification>();

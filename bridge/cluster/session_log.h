@@ -21,6 +21,11 @@
 // this node holds but it no longer does get a `closed` entry (1006, TRANSPORT, "closed during redis
 // outage") and leave the directory. What an outage can lose is listed in docs/cluster.md.
 //
+// Given up. When the cluster gave this node up (a LostNodeReaper closed its sessions while it was
+// cut off or silent), nothing more is written for the sessions it held then (no `opened` again,
+// no message, no second `closed`): the SessionLog learns it first thing at every reconnect, before
+// it replays or reconciles, and from OnDeclaredLost (docs/cluster.md "Given up").
+//
 // Thread-safety: Publish() and the HubObserver callbacks are called on the I/O threads (any
 // number at once; each posts to the Redis thread and returns). OnRedisState() runs on the Redis
 // thread. stats() and the counters are safe from any thread. All other state belongs to the
@@ -84,6 +89,8 @@ class SessionLog final : public EventOutlet, public HubObserver {
     uint64_t dropped_lifecycle = 0;  // opened/closed/topic writes dropped (reconcile repairs)
     uint64_t outages = 0;            // connection losses seen
     uint64_t reconciles = 0;         // reconciliations finished (after an outage)
+    uint64_t given_up_writes = 0;    // message/error events not sent: their session was given
+                                     // up with the node (OnDeclaredLost)
   };
 
   // `connection`: the node's command connection. The SessionLog starts as if it were down (it
@@ -108,6 +115,14 @@ class SessionLog final : public EventOutlet, public HubObserver {
   // On the Redis thread: every state change of `connection` (its on_state). Call it once with
   // {connected = true} if the connection was already up when the SessionLog was made.
   void OnRedisState(const RedisStateChange& change);
+
+  // On the Redis thread: the node's heartbeat found that the cluster gave this node up
+  // (NodeHeartbeat's on_lost). Call it before the node closes its sessions. The sessions held
+  // then whose `opened` reached Redis were closed by a reaper: nothing more is written for them
+  // (their `closed` only if no reaper wrote one). The SessionLog also learns this by itself at
+  // every (re)connect, before it replays and reconciles; the heartbeat's report of the same loss
+  // then changes nothing. See docs/cluster.md "SessionLog".
+  void OnDeclaredLost();
 
   // Blocks the caller (not the Redis thread, not an I/O thread) until every write taken so far
   // has been answered by Redis (or found unanswered), or `timeout` passes; true if it was. For a

@@ -8,7 +8,7 @@ namespace wsbridge::cluster {
 uint64_t WriteBacklog::Cost(const PendingWrite& write) {
   uint64_t bytes = kWriteOverhead;
   for (const std::string& arg : write.args) bytes += arg.size() + kArgumentOverhead;
-  return bytes;
+  return bytes + write.session.size();
 }
 
 void WriteBacklog::Push(PendingWrite write) {

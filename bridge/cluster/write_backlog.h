@@ -28,6 +28,9 @@ struct PendingWrite {
   std::vector<std::string> args;
   bool droppable = false;
   uint64_t bytes = 0;  // set by WriteBacklog::Cost()
+  // The session a message/error event or a topic change is about (empty otherwise): such a write
+  // is not sent once the session was given up with the node (SessionLog::OnDeclaredLost).
+  std::string session;
 };
 
 class WriteBacklog {

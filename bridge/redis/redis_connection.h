@@ -8,9 +8,10 @@
 // The connection looks after itself: AUTH and SELECT from the URL are sent on every connect
 // ahead of any command; after a loss it reconnects with a capped backoff
 // (redis_client_options.h) and reports each change (connected / lost, with why) to `on_state`.
-// A command pending when the connection is lost, or given while it is down between attempts,
-// completes with an error reply marked `unanswered` (redis_reply.h): callers see the outage at
-// once and may retry; nothing is replayed for them.
+// A command pending when the connection is lost (closed, or Redis silent past
+// `reply_timeout`: the watchdog, redis_client_options.h), or given while it is down between
+// attempts, completes with an error reply marked `unanswered` (redis_reply.h): callers see the
+// outage at once and may retry; nothing is replayed for them.
 //
 // Thread-safety: Command() may be called from any thread; it posts the work onto the Redis
 // thread, which owns all of the connection's state. Commands from one thread are sent in the

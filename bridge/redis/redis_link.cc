@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -59,7 +60,8 @@ RedisLink::RedisLink(IoThread& io, RedisClientOptions options, StateCallback on_
       on_push_(std::move(on_push)),
       backoff_(options_.reconnect_initial),
       retry_timer_(io.Make<boost::asio::steady_timer>()),
-      connect_timer_(io.Make<boost::asio::steady_timer>()) {}
+      connect_timer_(io.Make<boost::asio::steady_timer>()),
+      watchdog_timer_(io.Make<boost::asio::steady_timer>()) {}
 
 RedisLink::~RedisLink() {
   // Close() freed the context; a context left here would call back into freed memory.
@@ -79,6 +81,8 @@ void RedisLink::Connect() {
   connected_ = false;
   handshake_pending_ = 0;
   abandon_reason_.clear();
+  sent_.clear();
+  probe_sent_.reset();
   redisAsyncContext* ac = redisAsyncConnect(options_.url.host.c_str(), options_.url.port);
   if (ac == nullptr) {
     Lost(absl::StrCat("redis: cannot connect to ", Where(), ": out of memory"));
@@ -111,6 +115,10 @@ void RedisLink::Connect() {
     ++handshake_pending_;
     Issue({"SELECT", std::to_string(url.db)},
           [this, attempt](const RedisReply& r) { OnHandshakeReply(attempt, "SELECT", r); });
+  }
+  if (ac_ != nullptr) {
+    ++handshake_pending_;
+    Issue({"PING"}, [this, attempt](const RedisReply& r) { OnHandshakeReply(attempt, "PING", r); });
   }
 
   connect_timer_.expires_after(absl::ToChronoNanoseconds(options_.connect_timeout));
@@ -150,12 +158,13 @@ void RedisLink::OnDisconnect(const redisAsyncContext* ac, int /*status*/) {
 
 void RedisLink::OnReply(redisAsyncContext* ac, void* reply, void* privdata) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(privdata));
+  RedisLink* link = LinkOf(ac);
   if (reply != nullptr) {
+    if (link->ac_ == ac && !link->sent_.empty()) link->sent_.pop_front();
     pending->done(Convert(*static_cast<redisReply*>(reply)));
     return;
   }
   // No reply: hiredis is freeing the context (a loss, or Abandon()).
-  RedisLink* link = LinkOf(ac);
   std::string why =
       !link->abandon_reason_.empty() ? link->abandon_reason_
       : ac->c.err != 0
@@ -168,14 +177,17 @@ void RedisLink::OnPush(redisAsyncContext* /*ac*/, void* reply, void* privdata) {
   RedisLink* link = static_cast<RedisLink*>(privdata);
   // A null reply: the context is being freed with this subscription in it.
   if (reply == nullptr || link->closed_ || link->on_push_ == nullptr) return;
-  link->on_push_(Convert(*static_cast<redisReply*>(reply)));
+  RedisReply converted = Convert(*static_cast<redisReply*>(reply));
+  if (link->TakeProbeAnswer(converted)) return;
+  link->on_push_(converted);
 }
 
 void RedisLink::OnHandshakeReply(uint64_t attempt, const char* what, const RedisReply& reply) {
   if (attempt != attempt_ || ac_ == nullptr) return;  // that attempt is already over
   // No answer: hiredis is freeing the context, and OnConnect or OnDisconnect reports why.
   if (reply.unanswered) return;
-  if (reply.is_error()) {
+  // Any answer to the PING will do (LOADING, NOAUTH: Redis is there, the commands will say).
+  if (reply.is_error() && std::string_view(what) != "PING") {
     Abandon(absl::StrCat("redis: ", what, " on ", Where(), " failed: ", reply.str));
     return;
   }
@@ -189,6 +201,9 @@ void RedisLink::MarkConnected() {
   reported_lost_ = false;
   reported_error_.clear();
   last_error_.clear();
+  connected_at_ = Clock::now();
+  last_probe_ = connected_at_;
+  ScheduleWatchdog();
   if (!closed_ && on_state_ != nullptr) {
     RedisStateChange change;
     change.connected = true;
@@ -200,6 +215,9 @@ void RedisLink::Lost(const std::string& why) {
   connected_ = false;
   handshake_pending_ = 0;
   connect_timer_.cancel();
+  watchdog_timer_.cancel();
+  sent_.clear();
+  probe_sent_.reset();
   last_error_ = why;
   if (closed_) return;
   if (!reported_lost_ || why != reported_error_) {
@@ -233,6 +251,62 @@ void RedisLink::ScheduleRetry() {
   });
 }
 
+void RedisLink::ScheduleWatchdog() {
+  if (options_.reply_timeout <= absl::ZeroDuration()) return;
+  watchdog_timer_.expires_after(std::max<Clock::duration>(
+      absl::ToChronoNanoseconds(options_.reply_timeout / 4), std::chrono::milliseconds(1)));
+  watchdog_timer_.async_wait(
+      [weak = weak_from_this(), attempt = attempt_](boost::system::error_code ec) {
+        const auto self = weak.lock();
+        if (ec || self == nullptr || self->attempt_ != attempt || self->closed_ ||
+            !self->connected_ || self->ac_ == nullptr) {
+          return;
+        }
+        self->Watch();
+      });
+}
+
+bool RedisLink::Overdue(Clock::time_point now) const {
+  const auto bound = absl::ToChronoNanoseconds(options_.reply_timeout);
+  // Waiting counts from the connect at the earliest: commands given while it was under way.
+  const auto late = [&](Clock::time_point sent) {
+    return now - std::max(sent, connected_at_) > bound;
+  };
+  return (!sent_.empty() && late(sent_.front())) || (probe_sent_ && late(*probe_sent_));
+}
+
+void RedisLink::Watch() {
+  if (Overdue(Clock::now())) {
+    // Replies may be waiting unread when this thread itself was busy: read what is there first
+    // (a non-blocking read; callbacks run as from the loop).
+    redisAsyncHandleRead(ac_);
+    if (closed_ || !connected_ || ac_ == nullptr) return;
+    if (Overdue(Clock::now())) {
+      Abandon(absl::StrCat("redis: ", Where(), " did not answer within ",
+                           absl::ToInt64Milliseconds(options_.reply_timeout), " ms"));
+      return;
+    }
+  }
+  const Clock::time_point now = Clock::now();
+  if (on_push_ != nullptr && !probe_sent_ &&
+      now - last_probe_ >= absl::ToChronoNanoseconds(options_.reply_timeout / 2) &&
+      SendPubSub({"SUBSCRIBE", options_.probe_channel})) {
+    probe_sent_ = now;
+    last_probe_ = now;
+  }
+  ScheduleWatchdog();
+}
+
+bool RedisLink::TakeProbeAnswer(const RedisReply& reply) {
+  if (reply.type != RedisReply::Type::kArray || reply.elements.size() < 2 ||
+      reply.elements[0].str != "subscribe" || reply.elements[1].str != options_.probe_channel) {
+    return false;
+  }
+  probe_sent_.reset();
+  last_probe_ = Clock::now();
+  return true;
+}
+
 void RedisLink::Send(const std::vector<std::string>& argv, Completion done) {
   if (closed_) {
     done(RedisReply::Unanswered("redis: connection closed"));
@@ -260,6 +334,7 @@ bool RedisLink::Issue(const std::vector<std::string>& argv, Completion done) {
                                                     : "redis: connection is closing"));
     return false;
   }
+  sent_.push_back(Clock::now());
   return true;
 }
 
@@ -279,6 +354,7 @@ void RedisLink::Close() {
   closed_ = true;
   retry_timer_.cancel();
   connect_timer_.cancel();
+  watchdog_timer_.cancel();
   if (ac_ != nullptr) Abandon("redis: connection closed");
 }
 

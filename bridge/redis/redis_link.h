@@ -2,11 +2,18 @@
 // redis/): one hiredis async context at a time on one IoThread, reconnected by itself.
 //
 // A connection's life: Connect() creates the context (hiredis resolves and starts a
-// non-blocking connect), queues AUTH and SELECT from the URL ahead of everything else, and counts
-// as connected when the TCP connect completed and both were answered OK (then the backoff
-// resets and on_state reports it). A loss (EOF, reset, a refused AUTH, a connect timeout) frees
-// the context: every command it held completes with an unanswered error reply, on_state reports
-// the loss once, and a timer tries again after the backoff (redis_client_options.h).
+// non-blocking connect), queues AUTH and SELECT from the URL and a PING ahead of everything else,
+// and counts as connected when the TCP connect completed, AUTH and SELECT were answered OK and the
+// PING was answered at all (a hung Redis accepts TCP connections: without the PING it would count
+// as connected), then the backoff resets and on_state reports it. A loss (EOF, reset, a refused
+// AUTH, a connect timeout, the watchdog) frees the context: every command it held completes with
+// an unanswered error reply, on_state reports the loss once, and a timer tries again after the
+// backoff (redis_client_options.h).
+//
+// The watchdog (RedisClientOptions::reply_timeout): while connected, a timer checks that the
+// oldest command waiting for its reply (and, on a link with on_push, the SUBSCRIBE probe it sends
+// every reply_timeout / 2) was sent less than reply_timeout ago; replies already in the socket are
+// read first, so a Redis thread that was itself busy does not count as a silent Redis.
 //
 // Commands given while a context exists (connecting or connected) go to hiredis at once and are
 // pipelined: hiredis appends them to its output buffer and one write carries all that were
@@ -18,9 +25,12 @@
 // on_state, on_push) run on that thread, inside hiredis's processing: they must not block.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +92,12 @@ class RedisLink : public std::enable_shared_from_this<RedisLink> {
   void Abandon(const std::string& why);
   void ScheduleRetry();
   std::string Where() const;
+  using Clock = std::chrono::steady_clock;
+  void ScheduleWatchdog();
+  void Watch();
+  bool Overdue(Clock::time_point now) const;
+  // True (and consumed) for the confirmation of the watchdog's probe.
+  bool TakeProbeAnswer(const RedisReply& reply);
 
   IoThread& io_;
   const RedisClientOptions options_;
@@ -102,6 +118,14 @@ class RedisLink : public std::enable_shared_from_this<RedisLink> {
   absl::Duration backoff_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer connect_timer_;
+  // The watchdog's: when each command of the current context still waiting for its reply was
+  // sent, oldest first (replies come in order); the probe waiting for its confirmation; when the
+  // last probe went or came back; when the context counted as connected.
+  std::deque<Clock::time_point> sent_;
+  std::optional<Clock::time_point> probe_sent_;
+  Clock::time_point last_probe_;
+  Clock::time_point connected_at_;
+  boost::asio::steady_timer watchdog_timer_;
 };
 
 }  // namespace wsbridge

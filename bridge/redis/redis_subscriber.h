@@ -7,6 +7,10 @@
 // moment a channel is unsubscribed (count back to 0) its messages are no longer delivered, even
 // those Redis sent before it processed the UNSUBSCRIBE.
 //
+// An idle subscriber still notices a Redis that hangs: it SUBSCRIBEs `probe_channel` every
+// reply_timeout / 2 and a confirmation missing for reply_timeout counts as a loss
+// (redis_client_options.h). The probe's confirmations are not reported.
+//
 // After a loss the subscriber reconnects by itself (redis_client_options.h) and subscribes again
 // to every channel it holds; once Redis has confirmed them all it reports connected with
 // `resubscribed` = how many. Messages published while it was down are lost (Redis pub/sub keeps

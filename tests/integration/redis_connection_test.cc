@@ -402,6 +402,71 @@ TEST_F(RedisConnectionTest, ASubscriberSurvivesAKilledServer) {
   ASSERT_TRUE(Eventually([&] { return inbox.size() == 3; }));
 }
 
+// A Redis that hangs (SIGSTOP) closes nothing: the watchdog fails the pending command with a
+// message that says so, within the bound (and one check), and when Redis goes on the connection
+// comes back by itself. Reconnects while it hangs do not count as connected (their PING is not
+// answered).
+TEST_F(RedisConnectionTest, AHungRedisFailsPendingCommandsWithinTheBoundAndRecovers) {
+  RedisServer server;
+  StateLog states;
+  RedisClientOptions options = OptionsFor(server.Url());
+  options.reply_timeout = absl::Milliseconds(300);
+  options.connect_timeout = absl::Milliseconds(300);
+  RedisConnection redis(redis_thread_, options, states.Callback());
+  ASSERT_EQ(Call(redis, {"SET", "k", "v"}).str, "OK");
+
+  server.Pause();
+  const RedisReply hung = Call(redis, {"GET", "k"});
+  EXPECT_TRUE(hung.unanswered);
+  EXPECT_THAT(hung.str, HasSubstr("did not answer within 300 ms"));
+  // Reported right after the pending commands were failed.
+  ASSERT_TRUE(Eventually([&] { return states.losses() >= 1; }));
+  const std::vector<RedisStateChange> changes = states.changes();
+  ASSERT_GE(changes.size(), 2u);  // connected, then the loss
+  EXPECT_FALSE(changes[1].connected);
+  EXPECT_THAT(changes[1].error, HasSubstr("did not answer within 300 ms"));
+  absl::SleepFor(absl::Milliseconds(700));  // reconnect attempts meanwhile
+  EXPECT_FALSE(states.connected());
+  EXPECT_TRUE(Call(redis, {"GET", "k"}).unanswered);
+
+  server.Resume();
+  ASSERT_TRUE(Eventually([&] { return Call(redis, {"GET", "k"}).str == "v"; }));
+  EXPECT_TRUE(states.connected());
+}
+
+// An idle subscriber notices a hung Redis too (its probe is not confirmed), and after it goes on
+// subscribes again and receives.
+TEST_F(RedisConnectionTest, AnIdleSubscriberNoticesAHungRedis) {
+  RedisServer server;
+  StateLog states;
+  Inbox inbox;
+  RedisClientOptions options = OptionsFor(server.Url());
+  options.reply_timeout = absl::Milliseconds(300);
+  options.connect_timeout = absl::Milliseconds(300);
+  RedisSubscriber subscriber(redis_thread_, options, inbox.Callback(), states.Callback());
+  SubscribeAndWait(subscriber, "news");
+  absl::SleepFor(absl::Milliseconds(900));  // idle, probed: a healthy Redis is not lost
+  EXPECT_EQ(states.losses(), 0);
+
+  server.Pause();
+  ASSERT_TRUE(Eventually([&] { return states.losses() >= 1; }, absl::Seconds(10)));
+  for (const RedisStateChange& c : states.changes()) {
+    if (!c.connected) {
+      EXPECT_THAT(c.error, HasSubstr("did not answer within 300 ms"));
+      break;
+    }
+  }
+  server.Resume();
+  ASSERT_TRUE(Eventually([&] {
+    const auto all = states.changes();
+    return !all.empty() && all.back().connected && all.back().resubscribed == 1;
+  }));
+  RedisConnection publisher(redis_thread_, OptionsFor(server.Url()));
+  EXPECT_EQ(Call(publisher, {"PUBLISH", "news", "again"}).integer, 1);
+  ASSERT_TRUE(Eventually([&] { return inbox.size() == 1; }));
+  EXPECT_EQ(inbox.messages()[0].second, "again");
+}
+
 TEST_F(RedisConnectionTest, DestroyingAConnectionWithCommandsInFlightCompletesEachOnce) {
   RedisServer server;
   constexpr int kCount = 2000;

@@ -120,8 +120,21 @@ void RedisServer::Start() {
   }
 }
 
+void RedisServer::Pause() {
+  if (process_ == nullptr || paused_) return;
+  process_->Signal(SIGSTOP);
+  paused_ = true;
+}
+
+void RedisServer::Resume() {
+  if (process_ == nullptr || !paused_) return;
+  process_->Signal(SIGCONT);
+  paused_ = false;
+}
+
 void RedisServer::Stop() {
   if (process_ == nullptr) return;
+  Resume();  // a stopped process does not act on SIGTERM
   process_->Signal(SIGTERM);
   if (!process_->WaitExit(absl::Seconds(5)).has_value()) {
     process_->Signal(SIGKILL);
@@ -135,6 +148,7 @@ void RedisServer::Kill() {
   process_->Signal(SIGKILL);
   process_->WaitExit(absl::Seconds(5));
   process_.reset();
+  paused_ = false;
 }
 
 void RedisServer::Restart() {

@@ -40,6 +40,9 @@ class RedisServer {
   void Kill();
   // Stops it if running, then starts it again on the same port and waits for PING.
   void Restart();
+  // SIGSTOP / SIGCONT: a Redis that hangs, its connections open and silent, then goes on.
+  void Pause();
+  void Resume();
   bool running() const { return process_ != nullptr; }
 
  private:
@@ -50,6 +53,7 @@ class RedisServer {
   uint16_t port_ = 0;
   std::string dir_;  // its working directory and log file, removed at the end
   std::unique_ptr<ChildProcess> process_;
+  bool paused_ = false;
 };
 
 }  // namespace wsbridge::testing

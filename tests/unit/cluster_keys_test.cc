@@ -16,6 +16,7 @@ TEST(ClusterKeysTest, NamesFollowTheSchema) {
   EXPECT_EQ(keys.UserChannel("alice"), "wsb:u:alice");
   EXPECT_EQ(keys.NodeChannel("node-1"), "wsb:n:node-1");
   EXPECT_EQ(keys.AllChannel(), "wsb:all");
+  EXPECT_EQ(keys.ProbeChannel(), "wsb:probe");
   EXPECT_EQ(keys.Session("abc"), "wsb:s:abc");
   EXPECT_EQ(keys.AllSessions(), "wsb:sessions");
   EXPECT_EQ(keys.UserSessions("alice"), "wsb:us:alice");
