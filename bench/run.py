@@ -98,14 +98,18 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SERVERS = ["wsbridge", "nchan", "floor", "cluster", "wsbridge1", "grpcfloor-cb", "grpcfloor-cq"]
+SERVERS = ["wsbridge", "nchan", "floor", "cluster", "cluster-b", "wsbridge1", "grpcfloor-cb",
+           "grpcfloor-cq"]
 # What runs without --servers; "cluster" (two wsbridge nodes and a redis-server), "wsbridge1" and
 # the gRPC floors are asked for.
 DEFAULT_SERVERS = ["wsbridge", "nchan", "floor"]
 # The ratios summary.md gives, (numerator, denominator) server names, for every metric where both
 # have a median: wsbridge against each floor and nchan, the cluster against its single nodes.
 RATIOS = [("wsbridge", "nchan"), ("wsbridge", "floor"), ("wsbridge", "grpcfloor-cb"),
-          ("wsbridge", "grpcfloor-cq"), ("cluster", "wsbridge"), ("cluster", "wsbridge1")]
+          ("wsbridge", "grpcfloor-cq"), ("cluster", "wsbridge"), ("cluster", "wsbridge1"),
+          ("cluster-b", "wsbridge1")]
+# What --pin may measure: one delivering node on a core of its own.
+PINNABLE_SERVERS = ["wsbridge1", "cluster-b"]
 WORKLOADS = ["a", "b", "c", "d", "e"]
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 JWT_SECRET = "bench-secret-not-for-production"
@@ -123,8 +127,15 @@ class BenchError(Exception):
 class Plan:
     """What one run measures. Plain attributes; --quick shrinks them for a smoke test."""
 
-    def __init__(self, quick, deflate=False, payload="x", message_size=None, tls=False):
+    def __init__(self, quick, deflate=False, payload="x", message_size=None, tls=False,
+                 pin=False, node_cores=None):
         self.quick = quick
+        # --node_cores: (a) holds the delivering node to this share of its core (CpuQuota).
+        self.node_cores = node_cores
+        # --pin: the delivering node alone on CPU 1, everything else (load generators, publisher,
+        # a cluster's other node and redis-server) on CPU 0. None: anywhere.
+        self.node_cpus = "1" if pin else None
+        self.tool_cpus = "0" if pin else None
         self.deflate = deflate          # load generator clients offer permessage-deflate
         self.tls = tls                  # wss: the bridge has a certificate, the clients speak TLS
         self.payload = payload          # publisher padding: "x" or "json"
@@ -188,9 +199,10 @@ class Child:
     called from the main thread.
     """
 
-    def __init__(self, name, argv, log_dir, stdin_pipe=False):
+    def __init__(self, name, argv, log_dir, stdin_pipe=False, cpus=None):
         self.name = name
-        self.argv = [str(a) for a in argv]
+        # `cpus` ("0", "1"): run on those CPUs only (taskset execs the program: same pid).
+        self.argv = (["taskset", "-c", cpus] if cpus else []) + [str(a) for a in argv]
         self.log_path = Path(log_dir) / f"{name}.stderr"
         self._log = open(self.log_path, "wb")
         self.lines = []
@@ -296,6 +308,47 @@ class Child:
         return "\n".join("    " + line for line in text[-lines:])
 
 
+class CpuQuota:
+    """A cgroup of the v1 cpu controller holding one process (all its threads) to a share of a
+    core per 10 ms period: with --node_cores the delivering node, not the load generator that
+    shares the machine, is the limit of (a), the same limit for every pinnable server. Needs
+    root and a writable /sys/fs/cgroup/cpu. Main thread only."""
+
+    ROOT = Path("/sys/fs/cgroup/cpu")
+    PERIOD_US = 10_000
+
+    def __init__(self, name, pid):
+        self.path = self.ROOT / f"wsbridge-bench-{name}-{pid}"
+        try:
+            self.path.mkdir()
+            (self.path / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (self.path / "cgroup.procs").write_text(str(pid))
+        except OSError as error:
+            self.remove()
+            raise BenchError(f"--node_cores: cannot make a cpu cgroup at {self.path} "
+                             f"({error}); it needs root and the cgroup v1 cpu controller")
+        LIVE_CGROUPS.add(self)
+
+    def limit(self, cores):
+        """Holds the process to `cores` (e.g. 0.5) from now on; None lifts the limit."""
+        quota = -1 if cores is None else max(1000, int(cores * self.PERIOD_US))
+        (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+
+    def remove(self):
+        """Moves what is left back to the root group and removes the cgroup."""
+        try:
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                (self.ROOT / "cgroup.procs").write_text(pid)
+        except OSError:
+            pass
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
+        LIVE_CGROUPS.discard(self)
+
+
+LIVE_CGROUPS = set()   # CpuQuota groups that cleanup must remove
 LIVE_CHILDREN = {}     # pid -> Child, for cleanup
 EXTRA_PIDS = set()     # pids started indirectly (nginx workers) that cleanup must also kill
 
@@ -306,6 +359,8 @@ def stop_everything():
             child.stop(signal.SIGKILL, grace=2)
         except Exception:  # cleanup must go on
             pass
+    for group in list(LIVE_CGROUPS):
+        group.remove()
     for pid in list(EXTRA_PIDS):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -424,6 +479,10 @@ class Server:
     def pids(self):
         return [self.child.pid] if self.child else []
 
+    def delivering_pid(self):
+        """The process that writes to the subscribers (--pin, --node_cores)."""
+        return self.child.pid
+
     def ws_ports(self):
         """WebSocket ports the subscribers spread over (one per node)."""
         return [self.ws_port]
@@ -499,7 +558,7 @@ class WsbridgeServer(Server):
         if plan.tls:
             cert, key = self_signed_certificate(self.work_dir)
             argv += [f"--ws_tls_cert={cert}", f"--ws_tls_key={key}"]
-        self.child = Child("wsbridge", argv, self.work_dir)
+        self.child = Child("wsbridge", argv, self.work_dir, cpus=plan.node_cpus)
         line = self.child.wait_line("wsbridge listening", 20)
         if line is None:
             raise BenchError("wsbridge did not start:\n" + self.child.stderr_tail())
@@ -565,7 +624,8 @@ class WsbridgeClusterServer(WsbridgeServer):
         redis_port = free_port()
         self.redis = Child("redis", ["redis-server", "--bind", "127.0.0.1", "--port",
                                      str(redis_port), "--save", "", "--appendonly", "no",
-                                     "--dir", str(self.work_dir)], self.work_dir)
+                                     "--dir", str(self.work_dir)], self.work_dir,
+                           cpus=plan.tool_cpus)
         deadline = time.monotonic() + 20
         while not port_open(redis_port):
             if time.monotonic() > deadline or not self.redis.running():
@@ -579,7 +639,9 @@ class WsbridgeClusterServer(WsbridgeServer):
                     f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
                     "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn",
                     f"--redis_url=redis://127.0.0.1:{redis_port}", f"--node_id=bench-{node}"]
-            child = Child(f"wsbridge-{node}", argv, self.work_dir)
+            # Pinned, node B (where cluster-b's subscribers are) has CPU 1 to itself.
+            cpus = plan.node_cpus if node == "b" else plan.tool_cpus
+            child = Child(f"wsbridge-{node}", argv, self.work_dir, cpus=cpus)
             self.nodes.append(child)
             line = child.wait_line("wsbridge listening", 20)
             if line is None:
@@ -605,6 +667,23 @@ class WsbridgeClusterServer(WsbridgeServer):
         if self.redis:
             self.redis.stop(signal.SIGTERM, grace=5)
             self.redis = None
+
+
+class WsbridgeClusterRemoteServer(WsbridgeClusterServer):
+    """The cluster with every subscriber on node B and the publisher on node A: each Broadcast
+    crosses Redis once and node B delivers it all, so (a) measures what one node of a cluster
+    delivers. With --pin node B has CPU 1 to itself, as wsbridge1 has with --pin: the fair
+    per-node comparison on a machine the tools share (node A, redis-server and the tools on
+    CPU 0). Server CPU still counts all three processes."""
+
+    name = "cluster-b"
+    node_count = 1  # one node delivers
+
+    def ws_ports(self):
+        return [self.node_ws_ports[1]]
+
+    def delivering_pid(self):
+        return self.nodes[1].pid
 
 
 NGINX_CONF = """\
@@ -748,8 +827,8 @@ class GrpcFloorCqServer(GrpcFloorServer):
 
 
 SERVER_CLASSES = {cls.name: cls for cls in (
-    WsbridgeServer, NchanServer, FloorServer, WsbridgeClusterServer, WsbridgeOneThreadServer,
-    GrpcFloorCallbackServer, GrpcFloorCqServer)}
+    WsbridgeServer, NchanServer, FloorServer, WsbridgeClusterServer, WsbridgeClusterRemoteServer,
+    WsbridgeOneThreadServer, GrpcFloorCallbackServer, GrpcFloorCqServer)}
 
 
 def port_open(port):
@@ -788,7 +867,8 @@ class LoadgenGroup:
                 argv.append("--tls=true")
             argv.append(f"--path_template={path_template}" if path_template
                         else f"--paths_file={paths_file}")
-            self.children.append(Child(f"{name}-loadgen{p}", argv, work_dir, stdin_pipe=True))
+            self.children.append(Child(f"{name}-loadgen{p}", argv, work_dir, stdin_pipe=True,
+                                       cpus=plan.tool_cpus))
             offset += count
 
     def wait_ready(self, timeout):
@@ -840,9 +920,9 @@ def publisher_problems(pub, code, child):
     return []
 
 
-def run_publisher(tools, work_dir, name, flags, timeout):
+def run_publisher(tools, work_dir, name, flags, timeout, cpus=None):
     """Runs the publisher to the end: (RESULT object or None, exit code, Child)."""
-    child = Child(f"{name}-publisher", [tools["publisher"]] + flags, work_dir)
+    child = Child(f"{name}-publisher", [tools["publisher"]] + flags, work_dir, cpus=cpus)
     result = child.json_line("RESULT", timeout)
     code = child.wait(10 if result is not None else 1)
     if code is None:
@@ -932,9 +1012,12 @@ class Bench:
         if not workloads:
             self.log(round_index, server_name, "skipped: it serves (b) only")
             return
+        quota = None
         try:
             server.start(self.plan, self.topics(round_index))
             self.log(round_index, server_name, f"started (pids {server.pids()})")
+            if self.plan.node_cores:
+                quota = CpuQuota(server_name, server.delivering_pid())
             # Idle memory first, on the fresh server: later workloads leave freed memory in the
             # allocator that new sessions would reuse.
             if "d" in workloads or "e" in workloads:
@@ -945,6 +1028,8 @@ class Bench:
                 if "c" in workloads and self.plan.latency_subscribers not in subs_list:
                     subs_list.insert(0, self.plan.latency_subscribers)
                 previous = None
+                if quota:
+                    quota.limit(self.plan.node_cores)  # (a) only: it would skew latency
                 for subs in subs_list:
                     entry = self.fanout_point(round_index, server, work_dir, subs, previous)
                     if entry["valid"]:
@@ -952,9 +1037,11 @@ class Bench:
                     if subs == self.plan.latency_subscribers and entry["valid"]:
                         max_msgs_at_latency_subs = entry["metrics"]["messages_per_sec"]
                     # The unary path too, for the record; it feeds neither `previous` nor (c).
-                    if (server_name in ("wsbridge", "cluster", "wsbridge1")
+                    if (server_name in ("wsbridge", "cluster", "cluster-b", "wsbridge1")
                             and "a" in workloads and subs == self.plan.fanout_unary_subscribers):
                         self.fanout_point(round_index, server, work_dir, subs, None, unary=True)
+            if quota:
+                quota.limit(None)
             if "c" in workloads:
                 for rate in self.plan.latency_rates:
                     self.latency_point(round_index, server, work_dir, rate,
@@ -965,6 +1052,8 @@ class Bench:
             self.record(round_index, server_name, "setup", "server", {}, [str(error)], {})
         finally:
             server.stop()
+            if quota:
+                quota.remove()
             if not self.args.keep_temp:
                 shutil.rmtree(work_dir, ignore_errors=True)
 
@@ -982,15 +1071,18 @@ class Bench:
             time.sleep(0.3)  # let subscriptions settle (nchan registers them across workers)
             group.mark_cpu()
             cpu_before = server.cpu()
+            node_cpu_before = cpu_ns([server.delivering_pid()])
             flags = server.fanout_publisher(self.plan, topic, paced=rate > 0, unary=unary) + [
                 f"--messages={messages}", f"--size={self.plan.message_size}", f"--rate={rate}",
                 f"--payload={self.plan.payload}", "--timeout=30"]
             expected_seconds = messages / rate if rate else 60
             pub, pub_code, pub_child = run_publisher(self.tools, work_dir, tag, flags,
-                                                     timeout=expected_seconds * 2 + 120)
+                                                     timeout=expected_seconds * 2 + 120,
+                                                     cpus=self.plan.tool_cpus)
             results, codes = group.finish(timeout=expected_seconds + 60 +
                                           2 * self.plan.loadgen_timeout)
             cpu_after = server.cpu()
+            node_cpu = cpu_delta_ns(node_cpu_before, cpu_ns([server.delivering_pid()]))
         finally:
             group.stop()
         problems += publisher_problems(pub, pub_code, pub_child)
@@ -1034,6 +1126,10 @@ class Bench:
             "publisher_cores":
                 pub_child.cpu_seconds() / window if window > 0 and pub_child.cpu_seconds() else None,
             "server_cores": cpu / 1e9 / window if window > 0 else None,
+            # The process that wrote to the subscribers (a cluster's node B, the single node):
+            # with --node_cores, at that share when the node was the limit.
+            "node_cores": node_cpu / 1e9 / window if window > 0 else None,
+            "node_cpu_us_per_delivery": node_cpu / received / 1e3 if received else None,
             "mode": flag_value(flags, "mode"),
             "in_flight": int(flag_value(flags, "in_flight")),
         }
@@ -1057,7 +1153,8 @@ class Bench:
                  f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire, "
                  f"{fmt_si(metrics['messages_per_sec'])} msg/s, "
                  f"p50 {fmt_num(metrics['latency_us']['p50'], 0)} us; cores: server "
-                 f"{fmt_num(metrics['server_cores'])}, loadgen {fmt_num(metrics['loadgen_cores'])}, "
+                 f"{fmt_num(metrics['server_cores'])} (delivering node "
+                 f"{fmt_num(metrics['node_cores'])}), loadgen {fmt_num(metrics['loadgen_cores'])}, "
                  f"publisher {fmt_num(metrics['publisher_cores'])}"
                  + ("" if entry["valid"] else "  [INVALID]"))
         return entry
@@ -1116,7 +1213,7 @@ class Bench:
                     flags + [f"--users={users}", f"--user_template={user_template}",
                              f"--messages={users * per_user}",
                              f"--size={self.plan.message_size}", "--timeout=30"],
-                    timeout=300)
+                    timeout=300, cpus=self.plan.tool_cpus)
                 results = []
                 if group:
                     results, _ = group.finish(timeout=60 + 2 * self.plan.loadgen_timeout)
@@ -1224,6 +1321,8 @@ SUMMARY_METRICS = [
     ("a", "deliveries_per_sec", "deliveries/s", False),
     ("a", "deliveries_per_sec_per_node", "deliveries/s per node", False),
     ("a", "cpu_us_per_delivery", "server CPU us/delivery", True),
+    ("a", "node_cpu_us_per_delivery", "delivering node's CPU us/delivery", True),
+    ("a", "node_cores", "delivering node's cores busy", False),
     ("a", "messages_per_sec", "messages/s", False),
     ("b", "calls_per_sec", "publisher calls/s", False),
     ("b", "cpu_us_per_call", "server CPU us/call", True),
@@ -1405,7 +1504,7 @@ def draw_charts(data, out_dir):
     summary = data["summary"]
     colors = {"wsbridge": "#1f77b4", "nchan": "#d62728", "floor": "#7f7f7f",
               "cluster": "#2ca02c", "wsbridge1": "#9467bd", "grpcfloor-cb": "#8c564b",
-              "grpcfloor-cq": "#e377c2"}
+              "grpcfloor-cq": "#e377c2", "cluster-b": "#17becf"}
     out_dir = Path(out_dir)
 
     def series(workload, metric, x_of, scale=1.0):
@@ -1513,6 +1612,14 @@ def parse_args(argv):
     parser.add_argument("--tls", action="store_true",
                         help="wss: wsbridge gets a self-signed certificate and the load generator "
                              "clients speak TLS (wsbridge only)")
+    parser.add_argument("--pin", action="store_true",
+                        help="the delivering node alone on CPU 1, the tools (and a cluster's "
+                             "node A and redis-server) on CPU 0; servers: " +
+                             ",".join(PINNABLE_SERVERS))
+    parser.add_argument("--node_cores", type=float, default=None,
+                        help="with --pin: during (a), hold the delivering node to this share of "
+                             "its core (e.g. 0.5, a cgroup CPU quota; needs root) so that it, not "
+                             "the load generator, is the limit")
     parser.add_argument("--tmp_root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick and "--rounds" not in " ".join(argv):
@@ -1548,16 +1655,32 @@ def main(argv):
               "add --servers=wsbridge")
         return 2
 
+    if args.node_cores is not None and not args.pin:
+        print("--node_cores needs --pin (the node's core is the one it is held to a share of)")
+        return 2
+    if args.pin:
+        unpinnable = [s for s in servers if s not in PINNABLE_SERVERS]
+        if unpinnable:
+            print(f"--pin gives one core to one delivering node: {','.join(unpinnable)} cannot "
+                  f"be pinned; choose from {','.join(PINNABLE_SERVERS)}")
+            return 2
+        if args.node_cores is not None and not 0.05 <= args.node_cores <= 1:
+            print("--node_cores is a share of one core: 0.05 to 1")
+            return 2
+        if len(os.sched_getaffinity(0)) < 2 or not shutil.which("taskset"):
+            print("--pin needs 2 CPUs and taskset (util-linux)")
+            return 1
+
     build, tools = find_tools(args.build, args.wsbridge)
     needed = ["loadgen", "publisher"] + [s for s in ("wsbridge", "floor") if s in servers]
-    if "cluster" in servers or "wsbridge1" in servers:
+    if any(s.startswith("cluster") or s == "wsbridge1" for s in servers):
         needed.append("wsbridge")
     if "b" not in workloads and any(not SERVER_CLASSES[s].has_websocket for s in servers):
         print("note: grpcfloor-cb/grpcfloor-cq serve (b) only and --only has no b: left out")
         servers = [s for s in servers if SERVER_CLASSES[s].has_websocket]
     if any(not SERVER_CLASSES[s].has_websocket for s in servers):
         needed.append("grpcfloor")
-    if "cluster" in servers:
+    if any(s.startswith("cluster") for s in servers):
         if not shutil.which("redis-server"):
             print("--servers=cluster needs redis-server (apt-get install redis-server)")
             return 1
@@ -1587,7 +1710,8 @@ def main(argv):
 
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = Plan(args.quick, deflate=args.deflate, payload=args.payload,
-                message_size=args.message_size, tls=args.tls)
+                message_size=args.message_size, tls=args.tls, pin=args.pin,
+                node_cores=args.node_cores)
     started = datetime.datetime.now()
     command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv))
     meta = {"started": started.isoformat(timespec="seconds"), "command": command,
