@@ -53,6 +53,17 @@ latency), the cost of going through Redis (docs/benchmarks.md "Cluster"). "wsbri
 node with one I/O thread, what each cluster node has: (a) reports "deliveries/s per node" (the
 cluster's deliveries/s over its two nodes) and its cluster/wsbridge1 ratio.
 
+Per node, fairly: on this machine the nodes, Redis and the tools share two cores, so what one node
+of "cluster" delivers is not what it would on a machine of its own. `--servers=wsbridge1,cluster-b
+--pin --node_cores=0.3` measures it: "cluster-b" is the cluster with every subscriber on node B
+and the publisher on node A (each Broadcast crosses Redis once, node B delivers all of it); --pin
+gives the delivering process (node B, or wsbridge1) CPU 1 to itself and puts everything else (load
+generators, publisher, node A, redis-server) on CPU 0 (taskset); --node_cores holds the delivering
+process to that share of its core during (a) (a cgroup v1 CPU quota; needs root) so that it, and
+not the load generator on the other core, is the limit. (a) then gives deliveries/s per node and
+"delivering node's CPU us/delivery" (that process alone); (c) runs without the quota, the
+delivering node on its own core. Only wsbridge1 and cluster-b can be pinned.
+
 permessage-deflate: --deflate makes every load generator client offer it (Beast's client, as a
 browser does; wsbridge accepts it by default, the floor server and nchan do not); --payload=json
 pads messages with JSON rows that compress like real data instead of 'x' runs; --message_size
