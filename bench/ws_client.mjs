@@ -12,8 +12,8 @@
 // sockets read after their handshakes (frames as sent, compressed or not; with TLS, TLS records).
 // Latency is the receive time minus the payload's sent_ns, both CLOCK_MONOTONIC:
 // process.hrtime.bigint() is libuv's uv_hrtime, clock_gettime(CLOCK_MONOTONIC) on Linux, the
-// clock the publisher stamps with. Percentiles come from the loadgen's histogram (below), so the
-// two clients' numbers mean the same thing.
+// clock the publisher stamps with. The checks and the latency histogram are the loadgen's, in
+// bench/message_checks.mjs, so the two clients' numbers mean the same thing.
 // End: every connection got its --expect messages (or closed, or failed), or no message arrived
 // for --timeout seconds after READY; with --expect=0, when stdin closes. SIGTERM/SIGINT end the
 // run early, still with READY (when not printed yet) and RESULT. Progress goes to stderr once a
@@ -27,6 +27,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import tls from 'node:tls';
+
+import { ReceiveStats, SequenceCheck, parsePayload } from './message_checks.mjs';
 
 const require = createRequire(import.meta.url);
 let WebSocket;
@@ -134,112 +136,6 @@ function loadTargets(config) {
   return (local) => paths[local];
 }
 
-// --- Measurements ------------------------------------------------------------------------------
-
-// loadgen.cc's LatencyHistogram: 1 us resolution, exact below 128 us, then 64 buckets per power
-// of two (at most 1.6% relative width) up to 2^36 us; larger values land in the last bucket.
-class LatencyHistogram {
-  static SUB_BUCKET_BITS = 6;
-  static LINEAR_END = 2 << LatencyHistogram.SUB_BUCKET_BITS;  // 128
-  static OCTAVES = 30;
-  static BUCKETS = LatencyHistogram.LINEAR_END +
-                   LatencyHistogram.OCTAVES * (LatencyHistogram.LINEAR_END / 2);
-
-  counts = new Float64Array(LatencyHistogram.BUCKETS);
-  count = 0;
-  sumNanos = 0;
-  maxNanos = 0;
-
-  record(nanos) {
-    if (nanos < 0) nanos = 0;
-    this.counts[LatencyHistogram.bucketOf(Math.floor(nanos / 1000))] += 1;
-    this.count += 1;
-    this.sumNanos += nanos;
-    if (nanos > this.maxNanos) this.maxNanos = nanos;
-  }
-
-  static bucketOf(micros) {
-    const linearEnd = LatencyHistogram.LINEAR_END;
-    if (micros < linearEnd) return micros;
-    const bitWidth = micros < 2 ** 32 ? 32 - Math.clz32(micros) : Math.floor(Math.log2(micros)) + 1;
-    const shift = Math.min(bitWidth - (LatencyHistogram.SUB_BUCKET_BITS + 1),
-                           LatencyHistogram.OCTAVES);
-    const mantissa = Math.min(Math.floor(micros / 2 ** shift), linearEnd - 1);  // [64, 128)
-    return linearEnd + (shift - 1) * (linearEnd / 2) + (mantissa - linearEnd / 2);
-  }
-
-  static highestMicrosOf(bucket) {
-    const linearEnd = LatencyHistogram.LINEAR_END;
-    if (bucket < linearEnd) return bucket;
-    const shift = Math.floor((bucket - linearEnd) / (linearEnd / 2)) + 1;
-    const mantissa = ((bucket - linearEnd) % (linearEnd / 2)) + linearEnd / 2;
-    return (mantissa + 1) * 2 ** shift - 1;
-  }
-
-  // The highest value (us) equivalent to the sample at `fraction` of the distribution, capped at
-  // the maximum; 0 without samples.
-  percentileMicros(fraction) {
-    if (this.count === 0) return 0;
-    const rank = Math.max(1, Math.floor(fraction * this.count + 0.999999));
-    let seen = 0;
-    for (let i = 0; i < this.counts.length; ++i) {
-      seen += this.counts[i];
-      if (seen >= rank) return Math.min(LatencyHistogram.highestMicrosOf(i), this.maxMicros());
-    }
-    return this.maxMicros();
-  }
-  maxMicros() { return this.maxNanos / 1000; }
-  meanMicros() { return this.count === 0 ? 0 : this.sumNanos / 1000 / this.count; }
-}
-
-// What every client of the run received, as loadgen's ReceiveStats (one per process here).
-class ReceiveStats {
-  received = 0;
-  duplicates = 0;
-  gaps = 0;
-  missing = 0;
-  unparsed = 0;
-  beyondExpected = 0;  // messages with seq >= --expect
-  closedEarly = 0;
-  closeCodes = new Map();
-  firstReceiveNs = 0n;  // 0n: nothing received yet
-  lastReceiveNs = 0n;
-  latency = new LatencyHistogram();
-}
-
-const SPACE = 0x20;
-const ZERO = 0x30;
-const MINUS = 0x2d;
-
-// The seq and sent_ns of a benchmark message (a Buffer), read from its first bytes only; null when
-// it is not one. Writes into `out` to keep the per-message path free of allocations. sent_ns is a
-// double: exact below 2^53 ns (104 days of uptime), then within a few ns.
-function parsePayload(data, out) {
-  const end = data.length;
-  let i = 0;
-  let seq = 0;
-  for (; i < end && i < 20; ++i) {
-    const digit = data[i] - ZERO;
-    if (digit < 0 || digit > 9) break;
-    seq = seq * 10 + digit;
-  }
-  if (i === 0 || i >= end || data[i] !== SPACE) return null;
-  let j = i + 1;
-  const negative = j < end && data[j] === MINUS;
-  if (negative) ++j;
-  const digitsStart = j;
-  let sent = 0;
-  for (; j < end && j - digitsStart < 19; ++j) {
-    const digit = data[j] - ZERO;
-    if (digit < 0 || digit > 9) break;
-    sent = sent * 10 + digit;
-  }
-  if (j === digitsStart || j >= end || data[j] !== SPACE) return null;
-  out.seq = seq;
-  out.sentNs = negative ? -sent : sent;
-  return out;
-}
-
 // --- Clients -----------------------------------------------------------------------------------
 
 // One WebSocket client: connects (with retries), then checks every message it receives against
@@ -252,9 +148,7 @@ class BenchClient {
     this.timer = null;     // attempt deadline, then retry backoff; only while connecting
     this.attempts = 0;
     this.state = 'connecting';
-    this.nextSeq = 0;
-    this.received = 0;
-    this.flawed = false;   // saw a duplicate, gap or message beyond --expect
+    this.sequence = new SequenceCheck();
     this.finished = false; // counted in Run.onConnectionFinished
     this.tcpSocket = null;
     this.wireBytesAtOpen = 0;
@@ -321,32 +215,18 @@ class BenchClient {
     const run = this.run;
     const stats = run.stats;
     ++stats.received;
-    ++this.received;
     if (stats.firstReceiveNs === 0n) stats.firstReceiveNs = now;
     stats.lastReceiveNs = now;
     const payload = parsePayload(data, run.parsed);
     if (payload === null) {
       ++stats.unparsed;
+      this.sequence.takeUnparsed();
       return;
     }
     stats.latency.record(Number(now) - payload.sentNs);
     const expect = run.config.expect;
-    const seq = payload.seq;
-    if (expect > 0 && seq >= expect) {
-      ++stats.beyondExpected;
-      this.flawed = true;
-    } else if (seq === this.nextSeq) {
-      ++this.nextSeq;
-    } else if (seq < this.nextSeq) {
-      ++stats.duplicates;
-      this.flawed = true;
-    } else {
-      ++stats.gaps;
-      stats.missing += seq - this.nextSeq;
-      this.nextSeq = seq + 1;
-      this.flawed = true;
-    }
-    if (expect > 0 && this.nextSeq === expect) this.markFinished();
+    this.sequence.take(payload.seq, expect, stats);
+    if (expect > 0 && this.sequence.nextSeq === expect) this.markFinished();
   }
 
   onClosed(code) {
@@ -368,11 +248,11 @@ class BenchClient {
   // --expect=0: still connected.
   complete(expect) {
     if (expect === 0) return this.state === 'open';
-    return this.nextSeq === expect && this.received === expect && !this.flawed;
+    return this.sequence.complete(expect);
   }
   // Expected messages after the last one that arrived (0 for a connection that never opened).
   missingAtEnd(expect) {
-    return this.state !== 'failed' && this.nextSeq < expect ? expect - this.nextSeq : 0;
+    return this.state === 'failed' ? 0 : this.sequence.missingAtEnd(expect);
   }
   // Bytes the TCP socket read since the handshake (0 when the connection never opened); a closed
   // socket keeps its count.
