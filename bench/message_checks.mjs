@@ -31,7 +31,11 @@ export class LatencyHistogram {
   static bucketOf(micros) {
     const linearEnd = LatencyHistogram.LINEAR_END;
     if (micros < linearEnd) return micros;
-    const bitWidth = micros < 2 ** 32 ? 32 - Math.clz32(micros) : Math.floor(Math.log2(micros)) + 1;
+    if (micros < 2 ** 31) {  // the usual case, in 32-bit integer operations
+      const shift = 32 - Math.clz32(micros) - (LatencyHistogram.SUB_BUCKET_BITS + 1);
+      return linearEnd + (shift - 1) * (linearEnd / 2) + ((micros >>> shift) - linearEnd / 2);
+    }
+    const bitWidth = Math.floor(Math.log2(micros)) + 1;
     const shift = Math.min(bitWidth - (LatencyHistogram.SUB_BUCKET_BITS + 1),
                            LatencyHistogram.OCTAVES);
     const mantissa = Math.min(Math.floor(micros / 2 ** shift), linearEnd - 1);  // [64, 128)
