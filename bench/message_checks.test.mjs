@@ -89,3 +89,24 @@ test('LatencyHistogram: exact below 128 us, at most 1/64 wide above, capped at t
   histogram.record(-5);  // a clock step backwards counts as 0
   assert.equal(histogram.count, 101);
 });
+
+test('LatencyHistogram.bucketOf: the integer fast path agrees with loadgen.cc\'s formula', () => {
+  // BucketOf of bench/loadgen.cc, written out in plain arithmetic.
+  const reference = (micros) => {
+    if (micros < 128) return micros;
+    let bitWidth = 0;
+    while (2 ** bitWidth <= micros) ++bitWidth;
+    const shift = Math.min(bitWidth - 7, 30);
+    const mantissa = Math.min(Math.floor(micros / 2 ** shift), 127);
+    return 128 + (shift - 1) * 64 + (mantissa - 64);
+  };
+  for (let micros = 0; micros < 2 ** 34; micros = micros < 70_000 ? micros + 1 : micros * 1.01) {
+    const value = Math.floor(micros);
+    assert.equal(LatencyHistogram.bucketOf(value), reference(value), `${value} us`);
+  }
+  for (let bit = 7; bit <= 36; ++bit) {
+    for (const value of [2 ** bit - 1, 2 ** bit, 2 ** bit + 1]) {
+      assert.equal(LatencyHistogram.bucketOf(value), reference(value), `${value} us`);
+    }
+  }
+});
