@@ -152,6 +152,7 @@ class BenchClient {
     this.finished = false; // counted in Run.onConnectionFinished
     this.tcpSocket = null;
     this.wireBytesAtOpen = 0;
+    this.lastError = null;   // the last attempt's, for the failure message
   }
 
   startAttempt() {
