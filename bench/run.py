@@ -5,6 +5,7 @@ Usage: bench/run.py [--build=build] [--wsbridge=PATH] [--rounds=3] [--quick] [--
                     [--only=a,b,c,d,e] [--servers=wsbridge,nchan,floor,cluster,wsbridge1,grpcfloor-cb,
                     grpcfloor-cq] [--charts_from=FILE.json]
                     [--keep_temp] [--deflate] [--payload=x|json] [--message_size=N] [--tls]
+                    [--client=loadgen|node]
 
 Each round starts every server fresh (wsbridge, then nginx+nchan, then the floor server), each with
 two worker threads/processes on loopback, runs the workloads against it and stops it:
@@ -73,6 +74,19 @@ the run (TCP payload: frame headers and bodies, compressed or not) per delivered
 two runs, e.g. `--servers=wsbridge --only=d,a,c --payload=json --message_size=1024` with and
 without --deflate: (d) gives idle RSS per session with deflate negotiated.
 
+Subscribers of another stack: --client=node runs the subscribers of (a) and (c) in ONE Node.js
+process per WebSocket port (bench/ws_client.mjs, npm ws 8; bench/install-deps.sh installs it), a
+single-threaded event loop reading all 1,000-15,000 sockets, as an application on another stack
+would, instead of the loadgen. It takes the loadgen's flags, checks every message the same way
+and reports the same READY/RESULT lines (same latency histogram), so the points compare: what it
+measures is the server as such a client sees it, where one event loop pays for every socket's
+reads and every message's parse (its cores are "loadgen_cores"; near one core it, not the server,
+is the limit, and its p99 includes its own queueing). With --deflate it inflates on libuv's thread
+pool (ws: at most 10 at a time) and is the limit early; with --tls it decrypts on the event loop.
+(b), (d) and (e) keep the loadgen. The client is recorded in meta and in every point ("client"),
+summary.md and the charts name it. Example, the issue-13 comparison with both clients:
+`--servers=wsbridge,nchan --only=a,c` once with --client=loadgen and once with --client=node.
+
 Every message is checked by the load generator (every subscriber gets every seq, in order); a point
 that fails the check is reported loudly and left out of the medians. Server CPU is the sum over
 all threads of all the server's processes of /proc/<pid>/task/<tid>/schedstat (ns on CPU).
@@ -139,8 +153,11 @@ class Plan:
     """What one run measures. Plain attributes; --quick shrinks them for a smoke test."""
 
     def __init__(self, quick, deflate=False, payload="x", message_size=None, tls=False,
-                 pin=False, node_cores=None):
+                 pin=False, node_cores=None, client="loadgen"):
         self.quick = quick
+        # --client: the subscribers of (a) and (c), "loadgen" (bench/loadgen.cc) or "node" (one
+        # bench/ws_client.mjs event loop per port); (b), (d) and (e) always use the loadgen.
+        self.client = client
         # --node_cores: (a) holds the delivering node to this share of its core (CpuQuota).
         self.node_cores = node_cores
         # --pin: the delivering node alone on CPU 1, everything else (load generators, publisher,
@@ -853,22 +870,29 @@ def port_open(port):
 # --- Load generator and publisher --------------------------------------------------------------
 
 class LoadgenGroup:
-    """`connections` WebSocket clients over one or two loadgen processes (global indices 0..n-1).
-    With several `ports` (the nodes of a cluster) there is one process per port, each connecting
-    its share of the clients to its node."""
+    """`connections` WebSocket clients (global indices 0..n-1) over load generator processes that
+    all take the loadgen's flags and print its READY/RESULT lines. `client` "loadgen": one or two
+    wsbridge_bench_loadgen processes; "node": exactly one bench/ws_client.mjs process, one
+    single-threaded event loop reading every socket. With several `ports` (the nodes of a cluster)
+    there is one process per port, each connecting its share of the clients to its node."""
 
     def __init__(self, tools, plan, work_dir, name, ports, connections, expect,
-                 path_template=None, paths_file=None):
+                 path_template=None, paths_file=None, client="loadgen"):
         self.children = []
         self.cpu_seconds = None  # CPU of all processes since mark_cpu(), known after finish()
         self._cpu_mark = 0.0
-        processes = 1 if connections <= plan.connections_per_loadgen else 2
-        processes = max(processes, len(ports))
+        if client == "node":
+            processes = len(ports)
+            program = [tools["node"], tools["node_client"]]
+        else:
+            processes = 1 if connections <= plan.connections_per_loadgen else 2
+            processes = max(processes, len(ports))
+            program = [tools["loadgen"]]
         concurrency = max(1, plan.connect_concurrency // processes)
         offset = 0
         for p in range(processes):
             count = connections // processes + (1 if p < connections % processes else 0)
-            argv = [tools["loadgen"], "--host=127.0.0.1", f"--port={ports[p % len(ports)]}",
+            argv = program + ["--host=127.0.0.1", f"--port={ports[p % len(ports)]}",
                     f"--connections={count}", f"--index_offset={offset}", "--threads=1",
                     f"--connect_concurrency={concurrency}", f"--expect={expect}",
                     f"--timeout={plan.loadgen_timeout}"]
@@ -878,7 +902,7 @@ class LoadgenGroup:
                 argv.append("--tls=true")
             argv.append(f"--path_template={path_template}" if path_template
                         else f"--paths_file={paths_file}")
-            self.children.append(Child(f"{name}-loadgen{p}", argv, work_dir, stdin_pipe=True,
+            self.children.append(Child(f"{name}-{client}{p}", argv, work_dir, stdin_pipe=True,
                                        cpus=plan.tool_cpus))
             offset += count
 
@@ -1073,7 +1097,7 @@ class Bench:
                    unary=False):
         problems = []
         group = LoadgenGroup(self.tools, self.plan, work_dir, tag, server.ws_ports(), subs, messages,
-                             path_template=server.topic_path(topic))
+                             path_template=server.topic_path(topic), client=self.plan.client)
         try:
             readies = group.wait_ready(timeout=60 + subs / 100)
             connected = sum(r.get("connected", 0) for r in readies)
@@ -1098,7 +1122,7 @@ class Bench:
             group.stop()
         problems += publisher_problems(pub, pub_code, pub_child)
         if any(r is None for r in results):
-            problems.append("a loadgen printed no RESULT")
+            problems.append(f"a {self.plan.client} client process printed no RESULT")
         results = [r for r in results if r]
         complete = sum(r.get("complete_connections", 0) for r in results)
         received = sum(r.get("received", 0) for r in results)
@@ -1112,13 +1136,14 @@ class Bench:
                             f"{messages} messages in order (missing {missing}, gaps {gaps}, "
                             f"duplicates {dups}, closed early {closed})")
         if any(code != 0 for code in codes) and complete == subs:
-            problems.append(f"loadgen exit codes {codes}")
+            problems.append(f"{self.plan.client} client exit codes {codes}")
         firsts = [r["first_receive_ns"] for r in results if r.get("first_receive_ns")]
         lasts = [r["last_receive_ns"] for r in results if r.get("last_receive_ns")]
         window = (max(lasts) - min(firsts)) / 1e9 if firsts and lasts else 0
         cpu = cpu_delta_ns(cpu_before, cpu_after)
         metrics = {
             "subscribers": subs, "messages": messages, "received": received,
+            "client": self.plan.client,
             "deliveries_per_sec": received / window if window > 0 else None,
             # What one node delivered: the cluster's two nodes share the deliveries.
             "deliveries_per_sec_per_node":
@@ -1132,7 +1157,8 @@ class Bench:
             "cpu_us_per_delivery": cpu / received / 1e3 if received else None,
             "latency_us": merge_latency(results),
             "publisher_calls_per_sec": pub.get("calls_per_sec") if pub else None,
-            # Client-side CPU over the receive window, to tell when the tools were the limit.
+            # Client-side CPU over the receive window, to tell when the tools were the limit (the
+            # subscribers' processes, whichever "client" they are).
             "loadgen_cores": group.cpu_seconds / window if window > 0 else None,
             "publisher_cores":
                 pub_child.cpu_seconds() / window if window > 0 and pub_child.cpu_seconds() else None,
@@ -1165,7 +1191,8 @@ class Bench:
                  f"{fmt_si(metrics['messages_per_sec'])} msg/s, "
                  f"p50 {fmt_num(metrics['latency_us']['p50'], 0)} us; cores: server "
                  f"{fmt_num(metrics['server_cores'])} (delivering node "
-                 f"{fmt_num(metrics['node_cores'])}), loadgen {fmt_num(metrics['loadgen_cores'])}, "
+                 f"{fmt_num(metrics['node_cores'])}), {metrics['client']} "
+                 f"{fmt_num(metrics['loadgen_cores'])}, "
                  f"publisher {fmt_num(metrics['publisher_cores'])}"
                  + ("" if entry["valid"] else "  [INVALID]"))
         return entry
@@ -1193,7 +1220,9 @@ class Bench:
                  f"p50 {fmt_num(lat['p50'], 0)} us, p99 {fmt_num(lat['p99'], 0)} us, "
                  f"p999 {fmt_num(lat['p999'], 0)} us, "
                  f"{fmt_num(metrics['cpu_us_per_delivery'], 3)} us CPU/delivery, "
-                 f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire"
+                 f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire; "
+                 f"cores: server {fmt_num(metrics['server_cores'])}, {metrics['client']} "
+                 f"{fmt_num(metrics['loadgen_cores'])}"
                  + ("" if entry["valid"] else "  [INVALID]"))
 
     def unicast_points(self, round_index, server, work_dir):
@@ -1250,6 +1279,7 @@ class Bench:
                 "rpc_latency_us": pub.get("rpc_latency_us") if pub else None,
                 "latency_us": merge_latency(results),
                 "mode": flags[0].split("=", 1)[1],
+                "client": "loadgen" if group else None,
             }
             pub_seconds = pub.get("seconds") if pub else None
             if pub_seconds:
@@ -1299,7 +1329,7 @@ class Bench:
         seconds = max((r.get("handshake_seconds") or 0) for r in readies) if readies else 0
         handshake_cpu = cpu_delta_ns(cpu_before, cpu_after_connect)
         if "d" in self.workloads:
-            metrics = {"sessions": connected, "rss_before_kib": rss_before,
+            metrics = {"sessions": connected, "client": "loadgen", "rss_before_kib": rss_before,
                        "rss_after_kib": rss_after, "pss_before_kib": pss_before,
                        "pss_after_kib": pss_after,
                        "kib_per_session": (rss_after - rss_before) / connected if connected else None,
@@ -1312,7 +1342,7 @@ class Bench:
                      f"{rss_after / 1024:.1f} MiB, {fmt_num(metrics['kib_per_session'])} KiB/session"
                      + ("" if entry["valid"] else "  [INVALID]"))
         if "e" in self.workloads:
-            metrics = {"sessions": connected, "handshake_seconds": seconds,
+            metrics = {"sessions": connected, "client": "loadgen", "handshake_seconds": seconds,
                        "handshakes_per_sec": connected / seconds if seconds else None,
                        "server_cpu_ns": handshake_cpu,
                        "cpu_us_per_handshake":
@@ -1432,6 +1462,14 @@ def fanout_note(workload, plan):
             f"one at a time.")
 
 
+def client_description(meta):
+    """Which client measured (a) and (c), for summary.md and the charts."""
+    if meta.get("client", "loadgen") == "node":
+        return ("node: one bench/ws_client.mjs process per port, a single-threaded Node.js event "
+                "loop reading every socket with npm ws")
+    return "loadgen: bench/loadgen (Boost.Beast, one I/O thread per process)"
+
+
 def write_markdown(path, data):
     meta = data["meta"]
     summary = data["summary"]
@@ -1446,6 +1484,8 @@ def write_markdown(path, data):
     lines.append("- Servers: wsbridge --io_threads=2; nginx+nchan worker_processes 2; "
                  "floor --threads=2; grpcfloor-cq --threads=2 (grpcfloor-cb: gRPC's own threads); "
                  "all on 127.0.0.1 with the load generators and publisher on the same machine")
+    lines.append(f"- Subscribers' client in (a) and (c): {client_description(meta)}; (b), (d) and "
+                 "(e): bench/loadgen (Boost.Beast)")
     lines.append("")
     invalid = [p for p in data["points"] if not p["valid"]]
     if invalid:
@@ -1558,12 +1598,15 @@ def draw_charts(data, out_dir):
     def by_subscribers(point, _metrics, _server):
         return int(point) if point.isdigit() else None
 
+    client = data["meta"].get("client", "loadgen")
     deliveries = series("a", "deliveries_per_sec", by_subscribers, 1e-6)
-    plot("fanout_deliveries.png", "Fan-out: deliveries per second (median over rounds)",
+    plot("fanout_deliveries.png",
+         f"Fan-out: deliveries per second ({client} client, median over rounds)",
          "subscribers on the topic", "million deliveries/s",
          [(s, colors[s], 1, pts) for s, pts in deliveries.items()])
     cpu = series("a", "cpu_us_per_delivery", by_subscribers)
-    plot("fanout_cpu.png", "Fan-out: server CPU per delivery (median over rounds)",
+    plot("fanout_cpu.png",
+         f"Fan-out: server CPU per delivery ({client} client, median over rounds)",
          "subscribers on the topic", "server CPU us per delivery",
          [(s, colors[s], 1, pts) for s, pts in cpu.items()])
 
@@ -1576,7 +1619,8 @@ def draw_charts(data, out_dir):
     for metric, label, dash in (("p50_us", "p50", 1), ("p99_us", "p99", 2), ("p999_us", "p99.9", 3)):
         for server, pts in series("c", metric, by_rate).items():
             lines.append((f"{server} {label}", colors[server], dash, pts))
-    plot("latency.png", "Latency, fan-out to 1k subscribers, against the publish rate",
+    plot("latency.png", f"Latency, fan-out to 1k subscribers ({client} client), against the "
+         "publish rate",
          "messages/s published", "latency us (publish to receive)", lines, logy=True)
 
 
@@ -1592,8 +1636,20 @@ def find_tools(build, wsbridge=None):
              "loadgen": build / "bench" / "wsbridge_bench_loadgen",
              "publisher": build / "bench" / "wsbridge_bench_publisher",
              "floor": build / "bench" / "wsbridge_bench_floor",
-             "grpcfloor": build / "bench" / "wsbridge_bench_grpc_floor"}
+             "grpcfloor": build / "bench" / "wsbridge_bench_grpc_floor",
+             "node_client": REPO / "bench" / "ws_client.mjs"}
     return build, tools
+
+
+def node_client_problem():
+    """Why --client=node cannot run here (None when it can): node, or the npm package ws that
+    bench/install-deps.sh installs into bench/node_modules."""
+    if not shutil.which("node"):
+        return "--client=node needs node (apt-get install nodejs)"
+    if not (REPO / "bench" / "node_modules" / "ws" / "package.json").is_file():
+        return ("--client=node needs the npm package ws in bench/node_modules: run "
+                "bench/install-deps.sh")
+    return None
 
 
 def parse_args(argv):
@@ -1631,6 +1687,10 @@ def parse_args(argv):
                         help="with --pin: during (a), hold the delivering node to this share of "
                              "its core (e.g. 0.5, a cgroup CPU quota; needs root) so that it, not "
                              "the load generator, is the limit")
+    parser.add_argument("--client", choices=["loadgen", "node"], default="loadgen",
+                        help="the subscribers of (a) and (c): the loadgen (default) or one "
+                             "single-threaded Node.js event loop with npm ws per port "
+                             "(bench/ws_client.mjs); (b), (d), (e) always use the loadgen")
     parser.add_argument("--tmp_root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick and "--rounds" not in " ".join(argv):
@@ -1701,6 +1761,12 @@ def main(argv):
         print("build them with:\n  " + BUILD_HINT.format(build=args.build))
         return 1
     tools = {k: str(v) for k, v in tools.items()}
+    if args.client == "node":
+        problem = node_client_problem()
+        if problem:
+            print(problem)
+            return 1
+        tools["node"] = shutil.which("node")
     if "nchan" in servers:
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists()
                                           else None)
@@ -1722,15 +1788,17 @@ def main(argv):
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = Plan(args.quick, deflate=args.deflate, payload=args.payload,
                 message_size=args.message_size, tls=args.tls, pin=args.pin,
-                node_cores=args.node_cores)
+                node_cores=args.node_cores, client=args.client)
     started = datetime.datetime.now()
     command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv))
     meta = {"started": started.isoformat(timespec="seconds"), "command": command,
             "rounds": args.rounds, "quick": args.quick, "servers": servers,
+            "client": args.client,
             "workloads": workloads, "machine": machine_info(tools),
             "plan": {k: v for k, v in vars(plan).items()}}
     print(f"benchmark: {args.rounds} round(s), servers {','.join(servers)}, "
-          f"workloads {','.join(workloads)}{' (quick)' if args.quick else ''}", flush=True)
+          f"workloads {','.join(workloads)}{' (quick)' if args.quick else ''}, "
+          f"(a)/(c) subscribers: {args.client}", flush=True)
     bench = Bench(args, plan, tools, servers, workloads)
     interrupted = False
     try:
