@@ -136,6 +136,17 @@ struct SessionOptions {
   // Interval of protocol pings sent to idle peers. 0 = no pings. Default 25s.
   absl::Duration ping_interval = absl::Seconds(25);
 
+  // --- Coalescing of streams (ws/stream_coalescing.h) ------------------------------------------
+  // A session whose messages come less than this apart is streaming: while it streams, the
+  // kernel may hold a frame until the browser has acknowledged the ones before it (Nagle's
+  // algorithm) and send them together; any other session's frames leave at once (TCP_NODELAY).
+  // 0 = never coalesce. Default 50ms.
+  absl::Duration coalesce_gap = absl::Milliseconds(50);
+  // Longest the kernel may hold a streaming session's frames: what it still holds this long
+  // after the last check is sent anyway (a browser that delays its acknowledgements, as Windows
+  // does for up to 200 ms, cannot stall a stream). > 0. Default 20ms.
+  absl::Duration coalesce_max_hold = absl::Milliseconds(20);
+
   // --- Browser -> bridge messages --------------------------------------------------------------
   // Inbound messages per second allowed per session, pings included; past it the session is
   // closed with 1008. 0 = unlimited. Default 100: far above what a person types or a page

@@ -432,6 +432,14 @@ const std::vector<FlagSpec>& FlagTable() {
                    "Close a peer silent this long; 0 = never."),
       DurationFlag("ping_interval", Field(&Config::session, &S::ping_interval),
                    /*allow_zero=*/true, "Interval of protocol pings to idle peers; 0 = no pings."),
+      // Coalescing of streams.
+      DurationFlag("coalesce_gap", Field(&Config::session, &S::coalesce_gap),
+                   /*allow_zero=*/true,
+                   "A session getting messages less than this apart lets the kernel coalesce "
+                   "its frames until the browser acknowledges earlier ones; 0 = never."),
+      DurationFlag("coalesce_max_hold", Field(&Config::session, &S::coalesce_max_hold),
+                   /*allow_zero=*/false,
+                   "Longest a streaming session's frames may be held for coalescing."),
       // Browser -> bridge messages.
       CountFlag("client_messages_per_second",
                 Field(&Config::session, &S::client_messages_per_second), 0, kNoMax,

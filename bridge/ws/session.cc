@@ -400,7 +400,44 @@ void Session::Flush() {
   WSBRIDGE_ASSERT_ON(context_.thread);
   flush_scheduled_ = false;
   if (writing_ || Ended()) return;
+  if (state_ == State::kOpen) {
+    ApplyCoalescing(coalescing_.BeforeMessageWrite(context_.clock.Now(),
+                                                   ToSteady(context_.options.coalesce_gap)));
+  }
   WriteQueued();
+}
+
+void Session::ApplyCoalescing(ws::StreamCoalescing::Change change) {
+  switch (change) {
+    case ws::StreamCoalescing::Change::kNone:
+      return;
+    case ws::StreamCoalescing::Change::kStartCoalescing:
+      ws::SetSendAtOnce(transport_.socket(), false);
+      if (!coalescing_watched_) {
+        coalescing_watched_ = true;
+        context_.coalescing.Watch(context_.thread, weak_from_this(),
+                                  ToSteady(context_.options.coalesce_max_hold));
+      }
+      return;
+    case ws::StreamCoalescing::Change::kSendAtOnce:
+      ws::SetSendAtOnce(transport_.socket(), true);
+      return;
+  }
+}
+
+bool Session::SweepCoalescing() {
+  WSBRIDGE_ASSERT_ON(context_.thread);
+  if (!Ended()) {
+    ApplyCoalescing(coalescing_.OnSweep(context_.clock.Now(),
+                                        ToSteady(context_.options.coalesce_gap),
+                                        /*closing=*/state_ != State::kOpen));
+    if (coalescing_.coalescing()) {
+      ws::PushHeldFrames(transport_.socket());
+      return true;
+    }
+  }
+  coalescing_watched_ = false;
+  return false;
 }
 
 void Session::WriteQueued() {
@@ -493,6 +530,9 @@ void Session::QueueCloseFrame(uint16_t code, std::string_view reason) {
   closing_->code = code;
   closing_->reason.assign(reason);
   writer_.PushUnbounded(MakePayload(Payload::Kind::kClose, ws::EncodeCloseBody(code, reason)));
+  // The close frame leaves at once, with whatever the kernel still held for coalescing.
+  ApplyCoalescing(coalescing_.OnSweep(context_.clock.Now(), ToSteady(context_.options.coalesce_gap),
+                                      /*closing=*/true));
   ScheduleFlush();
 }
 

@@ -100,6 +100,7 @@
 #include "ws/frame_writer.h"
 #include "ws/permessage_deflate.h"
 #include "ws/session_context.h"
+#include "ws/stream_coalescing.h"
 #include "ws/token_bucket.h"
 #include "ws/transport.h"
 
@@ -141,6 +142,11 @@ class Session final : public SessionEndpoint,
   // consumer if its writes have made no progress past the write timeout, or pings it when it has
   // been silent for a ping interval. Called by the thread's LivenessSweeper.
   void CheckLiveness(Clock::TimePoint now);
+
+  // Called by the thread's CoalescingSweeper while this session coalesces (ws/stream_coalescing.h):
+  // sends what the kernel holds, or goes back to sending at once when the stream paused or the
+  // session is closing. Returns whether the sweeper should keep watching it.
+  bool SweepCoalescing();
 
  private:
   enum class State : uint8_t {
@@ -210,6 +216,7 @@ class Session final : public SessionEndpoint,
 
   // Writing.
   void ScheduleFlush();
+  void ApplyCoalescing(ws::StreamCoalescing::Change change);
   void WriteQueued();
   bool OnFrameWritten(Payload::Kind kind, size_t bytes);
 
@@ -234,18 +241,20 @@ class Session final : public SessionEndpoint,
   std::unique_ptr<std::string> early_bytes_;  // frames that came with the upgrade request
   SessionCounters counters_;
   TokenBucket inbound_rate_;
-  size_t live_index_ = 0;          // position in context_.live_sessions while open
-  Clock::TimePoint last_heard_{};  // last bytes of any kind read from the browser
+  ws::StreamCoalescing coalescing_;  // whether the kernel may hold our frames now
+  size_t live_index_ = 0;            // position in context_.live_sessions while open
+  Clock::TimePoint last_heard_{};    // last bytes of any kind read from the browser
   Clock::TimePoint last_ping_{};
   Clock::TimePoint write_blocked_since_{};  // when the socket last stopped taking
   State state_ = State::kUpgrading;
-  bool writing_ = false;          // waiting for the socket to take more bytes
-  bool flush_scheduled_ = false;  // in the WriteFlusher's list
-  bool reading_ = false;          // a wait for readability is pending
-  bool registered_ = false;       // in the hub shard (from Accept to Finish)
-  bool opened_ = false;           // `opened` reported: `closed` will follow
-  bool rate_limited_ = false;     // closed for its inbound rate: later frames are not forwarded
-  bool read_paused_ = false;      // not reading while the send queue is over its limits
+  bool writing_ = false;             // waiting for the socket to take more bytes
+  bool flush_scheduled_ = false;     // in the WriteFlusher's list
+  bool reading_ = false;             // a wait for readability is pending
+  bool registered_ = false;          // in the hub shard (from Accept to Finish)
+  bool opened_ = false;              // `opened` reported: `closed` will follow
+  bool rate_limited_ = false;        // closed for its inbound rate: later frames are not forwarded
+  bool read_paused_ = false;         // not reading while the send queue is over its limits
+  bool coalescing_watched_ = false;  // in the CoalescingSweeper's list
   // permessage-deflate: 0 = not negotiated; else the server window the browser allowed (8..15),
   // which decides which shared compressed frames it may get (ws::FitsServerWindow). All the
   // per-session state deflate needs: the zlib streams are the thread's.

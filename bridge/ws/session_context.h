@@ -18,6 +18,7 @@
 #include "metrics/io_thread_metrics.h"
 #include "runtime/clock.h"
 #include "runtime/io_thread.h"
+#include "ws/coalescing_sweeper.h"
 #include "ws/permessage_deflate.h"
 #include "ws/send_queue.h"
 #include "ws/write_flusher.h"
@@ -38,6 +39,8 @@ struct SessionContext {
   std::vector<class Session*> live_sessions{};
   // Sessions with frames to write, flushed together (ws/write_flusher.h).
   WriteFlusher flusher{};
+  // Bounds how long the kernel holds streaming sessions' frames (ws/stream_coalescing.h).
+  CoalescingSweeper coalescing{};
   // Where every session of this thread reads its socket into; a session keeps bytes only while
   // a frame is incomplete, so idle sessions hold no read buffer.
   std::vector<char> read_scratch{};

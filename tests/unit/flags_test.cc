@@ -201,6 +201,10 @@ std::vector<FlagCase> EveryFlag() {
        [](const Config& c) { EXPECT_EQ(c.session.idle_timeout, absl::ZeroDuration()); }},
       {"ping_interval", "2m",
        [](const Config& c) { EXPECT_EQ(c.session.ping_interval, absl::Minutes(2)); }},
+      {"coalesce_gap", "0",
+       [](const Config& c) { EXPECT_EQ(c.session.coalesce_gap, absl::ZeroDuration()); }},
+      {"coalesce_max_hold", "5ms",
+       [](const Config& c) { EXPECT_EQ(c.session.coalesce_max_hold, absl::Milliseconds(5)); }},
       {"client_messages_per_second", "50",
        [](const Config& c) { EXPECT_EQ(c.session.client_messages_per_second, 50u); }},
       {"client_messages_burst", "20",
@@ -237,7 +241,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 47u);
+  EXPECT_EQ(tested.size(), 49u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {

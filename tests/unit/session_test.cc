@@ -5,6 +5,10 @@
 // `opened`, then exactly one `closed`, with the initiator a service would expect.
 #include "ws/session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -153,6 +157,8 @@ class SessionTest : public ::testing::Test {
     browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.Make<asio::ip::tcp::socket>());
     browser_->connect(acceptor.local_endpoint());
     asio::ip::tcp::socket server = acceptor.accept();
+    server_fd_ = server.native_handle();  // the same descriptor inside the session
+    server.set_option(asio::ip::tcp::no_delay(true));  // as the listener hands sockets over
     if (small_buffers_) {
       server.set_option(asio::socket_base::send_buffer_size(4096));
       browser_->set_option(asio::socket_base::receive_buffer_size(4096));
@@ -236,6 +242,7 @@ class SessionTest : public ::testing::Test {
   std::unique_ptr<SessionContext> context_;
   std::unique_ptr<asio::ip::tcp::socket> browser_;
   bool small_buffers_ = false;
+  int server_fd_ = -1;
 };
 
 // --- Opened, then closed: one test per way a connection ends -----------------------------------
@@ -694,6 +701,102 @@ TEST_F(SessionTest, AWriteStalledPastTheWriteTimeoutClosesAsSlowConsumer) {
   browser_->close();
   RunUntil([&] { return Closed(); });
   ExpectOpenedThenOneClosed("closed:1013:slow consumer:server");
+}
+
+// --- Coalescing of streams (ws/stream_coalescing.h) ---------------------------------------------
+
+class CoalescingTest : public SessionTest {
+ protected:
+  // Whether the session's socket sends every frame at once (TCP_NODELAY), read off the socket.
+  bool SendsAtOnce() {
+    int nodelay = -1;
+    socklen_t length = sizeof nodelay;
+    EXPECT_EQ(::getsockopt(server_fd_, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length), 0);
+    return nodelay != 0;
+  }
+
+  // Delivers a one-letter text message and lets the session write it.
+  void DeliverAndWrite(Session& session, char letter) {
+    ASSERT_EQ(session.Deliver(MakePayload(Payload::Kind::kText, std::string(1, letter))),
+              DeliveryOutcome::kQueued);
+    RunPending();
+  }
+};
+
+TEST_F(CoalescingTest, AStreamLetsTheKernelCoalesceUntilItPauses) {
+  limits_.coalesce_gap = absl::Milliseconds(50);
+  auto session = Open();
+  EXPECT_TRUE(SendsAtOnce());
+  DeliverAndWrite(*session, 'a');
+  clock_.Advance(std::chrono::milliseconds(10));
+  DeliverAndWrite(*session, 'b');
+  EXPECT_FALSE(SendsAtOnce()) << "messages 10 ms apart are a stream";
+  EXPECT_EQ(Context().coalescing.watched(), 1u);
+  EXPECT_EQ(BrowserReceives(6),
+            "\x81\x01"
+            "a"
+            "\x81\x01"
+            "b");
+
+  clock_.Advance(std::chrono::milliseconds(20));
+  Context().coalescing.Sweep();
+  EXPECT_FALSE(SendsAtOnce()) << "20 ms after the last message the stream goes on";
+  EXPECT_EQ(Context().coalescing.watched(), 1u);
+
+  clock_.Advance(std::chrono::milliseconds(40));
+  Context().coalescing.Sweep();
+  EXPECT_TRUE(SendsAtOnce()) << "after a pause of the gap, frames leave at once again";
+  EXPECT_EQ(Context().coalescing.watched(), 0u);
+}
+
+TEST_F(CoalescingTest, AMessageAfterAPauseLeavesAtOnce) {
+  auto session = Open();
+  DeliverAndWrite(*session, 'a');
+  clock_.Advance(std::chrono::milliseconds(1));
+  DeliverAndWrite(*session, 'b');
+  ASSERT_FALSE(SendsAtOnce());
+  clock_.Advance(std::chrono::milliseconds(80));
+  DeliverAndWrite(*session, 'c');
+  EXPECT_TRUE(SendsAtOnce()) << "the first message after a pause is not held";
+  EXPECT_EQ(BrowserReceives(9),
+            "\x81\x01"
+            "a"
+            "\x81\x01"
+            "b"
+            "\x81\x01"
+            "c");
+}
+
+TEST_F(CoalescingTest, SparseMessagesNeverCoalesce) {
+  auto session = Open();
+  for (char letter : std::string("abc")) {
+    DeliverAndWrite(*session, letter);
+    clock_.Advance(std::chrono::milliseconds(60));
+  }
+  EXPECT_TRUE(SendsAtOnce());
+  EXPECT_EQ(Context().coalescing.watched(), 0u);
+}
+
+TEST_F(CoalescingTest, AZeroGapTurnsCoalescingOff) {
+  limits_.coalesce_gap = absl::ZeroDuration();
+  auto session = Open();
+  for (char letter : std::string("abc")) DeliverAndWrite(*session, letter);
+  EXPECT_TRUE(SendsAtOnce());
+  EXPECT_EQ(Context().coalescing.watched(), 0u);
+}
+
+TEST_F(CoalescingTest, AClosingSessionSendsItsCloseFrameAtOnce) {
+  auto session = Open();
+  DeliverAndWrite(*session, 'a');
+  DeliverAndWrite(*session, 'b');
+  ASSERT_FALSE(SendsAtOnce());
+  session->Close(1000, "bye");
+  EXPECT_TRUE(SendsAtOnce()) << "the close frame must not wait for coalescing";
+  RunPending();
+  Context().coalescing.Sweep();
+  EXPECT_EQ(Context().coalescing.watched(), 0u);
+  BrowserSends(ClientFrame(kClose, CloseBody(1000, "")));
+  RunUntil([&] { return Closed(); });
 }
 
 }  // namespace
