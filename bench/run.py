@@ -87,6 +87,9 @@ pool (ws: at most 10 at a time) and is the limit early; with --tls it decrypts o
 summary.md and the charts name it. Example, the issue-13 comparison with both clients:
 `--servers=wsbridge,nchan --only=a,c` once with --client=loadgen and once with --client=node.
 
+Before and after: --wsbridge_flags="--coalesce_gap=0" adds flags to every wsbridge process (here:
+no stream coalescing, every frame sent at once); the flags are recorded in the result's meta.plan.
+
 Every message is checked by the load generator (every subscriber gets every seq, in order); a point
 that fails the check is reported loudly and left out of the medians. Server CPU is the sum over
 all threads of all the server's processes of /proc/<pid>/task/<tid>/schedstat (ns on CPU).
@@ -153,13 +156,15 @@ class Plan:
     """What one run measures. Plain attributes; --quick shrinks them for a smoke test."""
 
     def __init__(self, quick, deflate=False, payload="x", message_size=None, tls=False,
-                 pin=False, node_cores=None, client="loadgen"):
+                 pin=False, node_cores=None, client="loadgen", wsbridge_flags=()):
         self.quick = quick
         # --client: the subscribers of (a) and (c), "loadgen" (bench/loadgen.cc) or "node" (one
         # bench/ws_client.mjs event loop per port); (b), (d) and (e) always use the loadgen.
         self.client = client
         # --node_cores: (a) holds the delivering node to this share of its core (CpuQuota).
         self.node_cores = node_cores
+        # --wsbridge_flags: added to every wsbridge process (e.g. --coalesce_gap=0 for "before").
+        self.wsbridge_flags = list(wsbridge_flags)
         # --pin: the delivering node alone on CPU 1, everything else (load generators, publisher,
         # a cluster's other node and redis-server) on CPU 0. None: anywhere.
         self.node_cpus = "1" if pin else None
@@ -582,7 +587,7 @@ class WsbridgeServer(Server):
                 "--public_topics=" + ",".join(topics), f"--jwt_secret={JWT_SECRET}",
                 f"--send_queue_messages={plan.send_queue_messages}",
                 f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
-                "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn"]
+                "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn"] + plan.wsbridge_flags
         if plan.tls:
             cert, key = self_signed_certificate(self.work_dir)
             argv += [f"--ws_tls_cert={cert}", f"--ws_tls_key={key}"]
@@ -666,6 +671,7 @@ class WsbridgeClusterServer(WsbridgeServer):
                     f"--send_queue_messages={plan.send_queue_messages}",
                     f"--send_queue_bytes={plan.send_queue_bytes}", "--ping_interval=0",
                     "--idle_timeout=0", "--drain_seconds=2", "--log_level=warn",
+                    *plan.wsbridge_flags,
                     f"--redis_url=redis://127.0.0.1:{redis_port}", f"--node_id=bench-{node}"]
             # Pinned, node B (where cluster-b's subscribers are) has CPU 1 to itself.
             cpus = plan.node_cpus if node == "b" else plan.tool_cpus
@@ -1691,6 +1697,9 @@ def parse_args(argv):
                         help="the subscribers of (a) and (c): the loadgen (default) or one "
                              "single-threaded Node.js event loop with npm ws per port "
                              "(bench/ws_client.mjs); (b), (d), (e) always use the loadgen")
+    parser.add_argument("--wsbridge_flags", default="",
+                        help="extra flags for every wsbridge process, space-separated (e.g. "
+                             "\"--coalesce_gap=0\" to measure without stream coalescing)")
     parser.add_argument("--tmp_root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick and "--rounds" not in " ".join(argv):
@@ -1788,7 +1797,8 @@ def main(argv):
     out_dir.mkdir(parents=True, exist_ok=True)
     plan = Plan(args.quick, deflate=args.deflate, payload=args.payload,
                 message_size=args.message_size, tls=args.tls, pin=args.pin,
-                node_cores=args.node_cores, client=args.client)
+                node_cores=args.node_cores, client=args.client,
+                wsbridge_flags=shlex.split(args.wsbridge_flags))
     started = datetime.datetime.now()
     command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv))
     meta = {"started": started.isoformat(timespec="seconds"), "command": command,
