@@ -441,6 +441,17 @@ def cpu_delta_ns(before, after):
     return ticks if ticks > sched + tolerance else sched
 
 
+def tcp_segments_sent():
+    """TCP segments this machine has sent (/proc/net/snmp Tcp OutSegs): on loopback, what the
+    servers sent plus the clients' ACKs. None where it cannot be read."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Tcp:")]
+        return int(rows[1][rows[0].index("OutSegs")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def rss_kib(pids):
     """(VmRSS summed, Pss summed) in KiB."""
     rss = 0
@@ -1112,6 +1123,7 @@ class Bench:
             time.sleep(0.3)  # let subscriptions settle (nchan registers them across workers)
             group.mark_cpu()
             cpu_before = server.cpu()
+            segments_before = tcp_segments_sent()
             node_cpu_before = cpu_ns([server.delivering_pid()])
             flags = server.fanout_publisher(self.plan, topic, paced=rate > 0, unary=unary) + [
                 f"--messages={messages}", f"--size={self.plan.message_size}", f"--rate={rate}",
@@ -1123,6 +1135,7 @@ class Bench:
             results, codes = group.finish(timeout=expected_seconds + 60 +
                                           2 * self.plan.loadgen_timeout)
             cpu_after = server.cpu()
+            segments_after = tcp_segments_sent()
             node_cpu = cpu_delta_ns(node_cpu_before, cpu_ns([server.delivering_pid()]))
         finally:
             group.stop()
@@ -1155,6 +1168,12 @@ class Bench:
             "deliveries_per_sec_per_node":
                 received / window / server.node_count if window > 0 else None,
             "wire_bytes_per_delivery": wire_bytes / received if received else None,
+            # All TCP segments the machine sent over the run (data and ACKs, publisher included)
+            # per delivery: below ~2 when frames to a subscriber share segments.
+            "tcp_segments_per_delivery":
+                (segments_after - segments_before) / received
+                if received and segments_before is not None and segments_after is not None
+                else None,
             "deflate": self.plan.deflate, "payload": self.plan.payload,
             "message_size": self.plan.message_size,
             "messages_per_sec": received / subs / window if window > 0 else None,
@@ -1226,7 +1245,8 @@ class Bench:
                  f"p50 {fmt_num(lat['p50'], 0)} us, p99 {fmt_num(lat['p99'], 0)} us, "
                  f"p999 {fmt_num(lat['p999'], 0)} us, "
                  f"{fmt_num(metrics['cpu_us_per_delivery'], 3)} us CPU/delivery, "
-                 f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire; "
+                 f"{fmt_num(metrics['wire_bytes_per_delivery'], 1)} B/delivery on the wire, "
+                 f"{fmt_num(metrics['tcp_segments_per_delivery'])} TCP segments/delivery; "
                  f"cores: server {fmt_num(metrics['server_cores'])}, {metrics['client']} "
                  f"{fmt_num(metrics['loadgen_cores'])}"
                  + ("" if entry["valid"] else "  [INVALID]"))
@@ -1378,6 +1398,8 @@ SUMMARY_METRICS = [
     ("c", "p50_us", "latency p50 us", True),
     ("c", "p99_us", "latency p99 us", True),
     ("c", "p999_us", "latency p999 us", True),
+    ("c", "cpu_us_per_delivery", "server CPU us/delivery", True),
+    ("c", "tcp_segments_per_delivery", "TCP segments/delivery, machine-wide", True),
     ("d", "kib_per_session", "KiB RSS/idle session", True),
     ("e", "handshakes_per_sec", "handshakes/s", False),
     ("e", "cpu_us_per_handshake", "server CPU us/handshake", True),
