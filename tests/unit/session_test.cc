@@ -157,7 +157,7 @@ class SessionTest : public ::testing::Test {
     browser_ = std::make_unique<asio::ip::tcp::socket>(thread_.Make<asio::ip::tcp::socket>());
     browser_->connect(acceptor.local_endpoint());
     asio::ip::tcp::socket server = acceptor.accept();
-    server_fd_ = server.native_handle();  // the same descriptor inside the session
+    server_fd_ = server.native_handle();               // the same descriptor inside the session
     server.set_option(asio::ip::tcp::no_delay(true));  // as the listener hands sockets over
     if (small_buffers_) {
       server.set_option(asio::socket_base::send_buffer_size(4096));
