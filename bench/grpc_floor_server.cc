@@ -190,15 +190,22 @@ class CallbackPushStream final : public grpc::ServerBidiReactor<v1::PushRequest,
   bool finished_ = false;
 };
 
+// A unary call answered at once: `answer` fills the response, the default reactor finishes OK.
+template <class Request, class Response>
+grpc::ServerUnaryReactor* AnswerNow(grpc::CallbackServerContext* context, const Request& request,
+                                    Response& response, void (*answer)(const Request&, Response&)) {
+  answer(request, response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 class CallbackFloorService final : public v1::Bridge::CallbackService {
  public:
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
                                  v1::PushResponse* response) override {
-    AnswerTaken(*request, *response);
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    return AnswerNow(context, *request, *response, AnswerTaken);
   }
 
   grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* PushStream(
@@ -209,10 +216,7 @@ class CallbackFloorService final : public v1::Bridge::CallbackService {
   grpc::ServerUnaryReactor* PushBatch(grpc::CallbackServerContext* context,
                                       const v1::PushBatchRequest* request,
                                       v1::PushBatchResponse* response) override {
-    AnswerBatchTaken(*request, *response);
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    return AnswerNow(context, *request, *response, AnswerBatchTaken);
   }
 };
 

@@ -374,9 +374,7 @@ TEST_F(ClusterBrokerTest, APushBatchOnAReachesSessionsOnBInItemOrderAcrossChanne
   ghost->mutable_message()->set_text("ghost");
 
   v1::PushBatchResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status status = cluster_->api(kA).PushBatch(&context, request, &response);
+  grpc::Status status = cluster_->api(kA).PushBatch(CallContext().get(), request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.results_size(), kPushes + 1);
   for (int k = 0; k < kPushes; ++k) {
@@ -404,9 +402,7 @@ TEST_F(ClusterBrokerTest, RedisDownFailsEachPushOfABatchWithUnavailableInItsResu
     push->mutable_message()->set_text("while down");
   }
   v1::PushBatchResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status status = cluster_->api(kA).PushBatch(&context, request, &response);
+  grpc::Status status = cluster_->api(kA).PushBatch(CallContext().get(), request, &response);
 
   // The call itself went through: each push says what became of it.
   ASSERT_TRUE(status.ok()) << status.error_message();
