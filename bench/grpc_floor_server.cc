@@ -1,18 +1,19 @@
 // wsbridge_bench_grpc_floor: the gRPC floor of the publisher path. It serves wsbridge.v1.Bridge's
-// Push (unary) and PushStream (bidi) and does no bridge work at all: gRPC parses the request, the
-// answer says the message was taken by every target (matched = queued = number of session_ids
-// plus user_ids, so the publisher's --expect_queued=1 check holds for one user per call), and
-// nothing is delivered anywhere. Every other method is UNIMPLEMENTED. What wsbridge spends per
-// call above this server is what the bridge costs; what this server spends is gRPC's own price.
+// Push and PushBatch (unary) and PushStream (bidi) and does no bridge work at all: gRPC parses
+// the request, the answer says the message was taken by every target (matched = queued = number
+// of session_ids plus user_ids, so the publisher's --expect_queued=1 check holds for one user per
+// push; a PushBatch answers every push so, in its place), and nothing is delivered anywhere. Every
+// other method is UNIMPLEMENTED. What wsbridge spends per call above this server is what the bridge
+// costs; what this server spends is gRPC's own price.
 //
 // Two implementations, each the fastest form gRPC 1.51 offers for it, chosen with --api:
-//   callback  grpc::CallbackService, the API the bridge uses. Push returns the context's default
-//             reactor already finished; PushStream is a bidi reactor. Threads: gRPC's own (its
-//             pollers and callback executor); --threads does not apply.
+//   callback  grpc::CallbackService, the API the bridge uses. Push and PushBatch return the
+//             context's default reactor already finished; PushStream is a bidi reactor. Threads:
+//             gRPC's own (its pollers and callback executor); --threads does not apply.
 //   cq        the completion-queue API: --threads ServerCompletionQueues, one polling thread
-//             each, every thread with its own outstanding RequestPush/RequestPushStream slots.
-//             A call lives on the queue that matched it, so all its events run on one thread and
-//             its state needs no lock.
+//             each, every thread with its own outstanding RequestPush, RequestPushBatch and
+//             RequestPushStream slots. A call lives on the queue that matched it, so all its
+//             events run on one thread and its state needs no lock.
 // PushStream, both ways: one answer per request, in request order. Reading goes on while an
 // answer is being written (as in the bridge's DeliveryStreamReactor), up to kMaxQueuedAnswers
 // answers waiting for the one write in flight; past that reading pauses until the caller reads.
@@ -69,8 +70,9 @@ constexpr std::string_view kUsage =
     "                                 [--threads=<cores>]  (--threads: --api=cq only)\n";
 // Answers a PushStream holds while one is being written; past this, reading pauses.
 constexpr size_t kMaxQueuedAnswers = 1024;
-// --api=cq: RequestPush and RequestPushStream slots each polling thread keeps open, so calls that
-// arrive together are matched at once rather than one per round trip through the queue.
+// --api=cq: RequestPush, RequestPushBatch and RequestPushStream slots each polling thread keeps
+// open, so calls that arrive together are matched at once rather than one per round trip through
+// the queue.
 constexpr int kOutstandingRequestsPerMethod = 32;
 // The bridge's receive limit with its default --max_message_bytes (1 MiB): max(4 MiB, 2x + 4 KiB).
 constexpr int kMaxReceiveMessageBytes = 4 << 20;
@@ -103,6 +105,14 @@ void AnswerTaken(const v1::PushRequest& request, v1::PushResponse& response) {
   const auto targets = static_cast<uint32_t>(request.session_ids_size() + request.user_ids_size());
   response.set_matched(targets);
   response.set_queued(targets);
+}
+
+// A PushBatch: every push answered as taken, in its place.
+void AnswerBatchTaken(const v1::PushBatchRequest& request, v1::PushBatchResponse& response) {
+  response.mutable_results()->Reserve(request.pushes_size());
+  for (const v1::PushRequest& push : request.pushes()) {
+    AnswerTaken(push, *response.add_results()->mutable_response());
+  }
 }
 
 // --- Callback API
@@ -180,34 +190,48 @@ class CallbackPushStream final : public grpc::ServerBidiReactor<v1::PushRequest,
   bool finished_ = false;
 };
 
+// A unary call answered at once: `answer` fills the response, the default reactor finishes OK.
+template <class Request, class Response>
+grpc::ServerUnaryReactor* AnswerNow(grpc::CallbackServerContext* context, const Request& request,
+                                    Response& response, void (*answer)(const Request&, Response&)) {
+  answer(request, response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 class CallbackFloorService final : public v1::Bridge::CallbackService {
  public:
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
                                  v1::PushResponse* response) override {
-    AnswerTaken(*request, *response);
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    return AnswerNow(context, *request, *response, AnswerTaken);
   }
 
   grpc::ServerBidiReactor<v1::PushRequest, v1::PushResponse>* PushStream(
       grpc::CallbackServerContext* /*context*/) override {
     return new CallbackPushStream();
   }
+
+  grpc::ServerUnaryReactor* PushBatch(grpc::CallbackServerContext* context,
+                                      const v1::PushBatchRequest* request,
+                                      v1::PushBatchResponse* response) override {
+    return AnswerNow(context, *request, *response, AnswerBatchTaken);
+  }
 };
 
 // --- Completion-queue API
 // -------------------------------------------------------------------------
 
-// Push and PushStream asynchronous; the other eight methods are left out of the registration
-// ("generic"): they reach the AsyncGenericService, which answers every call UNIMPLEMENTED.
-using CqFloorService = v1::Bridge::WithAsyncMethod_Push<
-    v1::Bridge::WithAsyncMethod_PushStream<v1::Bridge::WithGenericMethod_Broadcast<
+// Push, PushStream and PushBatch asynchronous; the other eight methods are left out of the
+// registration ("generic"): they reach the AsyncGenericService, which answers every call
+// UNIMPLEMENTED. (A method left synchronous would make gRPC start a sync thread pool.)
+using CqFloorService = v1::Bridge::WithAsyncMethod_Push<v1::Bridge::WithAsyncMethod_PushStream<
+    v1::Bridge::WithAsyncMethod_PushBatch<v1::Bridge::WithGenericMethod_Broadcast<
         v1::Bridge::WithGenericMethod_Subscribe<v1::Bridge::WithGenericMethod_Unsubscribe<
             v1::Bridge::WithGenericMethod_Disconnect<v1::Bridge::WithGenericMethod_GetSession<
                 v1::Bridge::WithGenericMethod_ListSessions<v1::Bridge::WithGenericMethod_Events<
-                    v1::Bridge::WithGenericMethod_BroadcastStream<v1::Bridge::Service>>>>>>>>>>;
+                    v1::Bridge::WithGenericMethod_BroadcastStream<v1::Bridge::Service>>>>>>>>>>>;
 
 // What a completion-queue tag points to: one pending operation of one call.
 class CqEvent {
@@ -242,17 +266,45 @@ struct CqThread {
   bool closing = false;
 };
 
-// One unary Push: requested -> matched (answer, Finish) -> finished (deleted). Lives on one
-// completion queue: its events run on that queue's polling thread only.
-class CqPush {
+// The two unary methods the floor serves on a completion queue: how a slot is opened and how
+// the request is answered.
+struct CqPushMethod {
+  using Request = v1::PushRequest;
+  using Response = v1::PushResponse;
+  static void RequestSlot(CqFloorService& service, grpc::ServerContext* context, Request* request,
+                          grpc::ServerAsyncResponseWriter<Response>* responder,
+                          grpc::ServerCompletionQueue* cq, void* tag) {
+    service.RequestPush(context, request, responder, cq, cq, tag);
+  }
+  static void Answer(const Request& request, Response& response) { AnswerTaken(request, response); }
+};
+
+struct CqPushBatchMethod {
+  using Request = v1::PushBatchRequest;
+  using Response = v1::PushBatchResponse;
+  static void RequestSlot(CqFloorService& service, grpc::ServerContext* context, Request* request,
+                          grpc::ServerAsyncResponseWriter<Response>* responder,
+                          grpc::ServerCompletionQueue* cq, void* tag) {
+    service.RequestPushBatch(context, request, responder, cq, cq, tag);
+  }
+  static void Answer(const Request& request, Response& response) {
+    AnswerBatchTaken(request, response);
+  }
+};
+
+// One unary call (Push or PushBatch, as Method says): requested -> matched (answer, Finish) ->
+// finished (deleted). Lives on one completion queue: its events run on that queue's polling
+// thread only.
+template <class Method>
+class CqUnary {
  public:
-  // Opens a slot for the next Push on `queue`; the object deletes itself.
-  static void Request(CqThread& queue) { new CqPush(queue); }
+  // Opens a slot for the next call on `queue`; the object deletes itself.
+  static void Request(CqThread& queue) { new CqUnary(queue); }
 
  private:
-  explicit CqPush(CqThread& queue) : queue_(queue) {
-    queue_.service.RequestPush(&context_, &request_, &responder_, queue_.cq.get(), queue_.cq.get(),
-                               &matched_);
+  explicit CqUnary(CqThread& queue) : queue_(queue) {
+    Method::RequestSlot(queue_.service, &context_, &request_, &responder_, queue_.cq.get(),
+                        &matched_);
   }
 
   void OnMatched(bool ok) {
@@ -261,7 +313,7 @@ class CqPush {
       return;
     }
     Request(queue_);  // keep the slot open for the next call
-    AnswerTaken(request_, response_);
+    Method::Answer(request_, response_);
     responder_.Finish(response_, grpc::Status::OK, &finished_);
   }
 
@@ -269,11 +321,11 @@ class CqPush {
 
   CqThread& queue_;
   grpc::ServerContext context_;
-  v1::PushRequest request_;
-  v1::PushResponse response_;
-  grpc::ServerAsyncResponseWriter<v1::PushResponse> responder_{&context_};
-  CqOp<CqPush> matched_{this, &CqPush::OnMatched};
-  CqOp<CqPush> finished_{this, &CqPush::OnFinished};
+  typename Method::Request request_;
+  typename Method::Response response_;
+  grpc::ServerAsyncResponseWriter<typename Method::Response> responder_{&context_};
+  CqOp<CqUnary> matched_{this, &CqUnary::OnMatched};
+  CqOp<CqUnary> finished_{this, &CqUnary::OnFinished};
 };
 
 // One PushStream: requested -> matched -> reads and writes (one of each pending at most, answers
@@ -398,10 +450,11 @@ class CqUnimplemented {
       return;
     }
     Request(queue_);
-    stream_.Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                absl::StrCat("the gRPC floor serves only Push and PushStream, not ",
-                                             context_.method())),
-                   &finished_);
+    stream_.Finish(
+        grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                     absl::StrCat("the gRPC floor serves only Push, PushStream and PushBatch, not ",
+                                  context_.method())),
+        &finished_);
   }
 
   void OnFinished(bool /*ok*/) { delete this; }
@@ -432,7 +485,8 @@ class CqClose final : public CqEvent {
 // shut down and drained. Runs on the queue's own thread.
 void PollQueue(CqThread& queue) {
   for (int i = 0; i < kOutstandingRequestsPerMethod; ++i) {
-    CqPush::Request(queue);
+    CqUnary<CqPushMethod>::Request(queue);
+    CqUnary<CqPushBatchMethod>::Request(queue);
     CqPushStream::Request(queue);
   }
   CqUnimplemented::Request(queue);

@@ -13,6 +13,14 @@
 // themselves and are only limited by --in_flight: one topic is published in order with up to
 // --in_flight requests un-answered.
 //
+// PushBatch (--mode=grpc-pushbatch): a request carries --batch consecutive calls (pushes), each
+// answered in its place, and the node delivers a request's pushes in item order. Requests in flight
+// hold disjoint users: with N users and batches of B, at most max(1, floor(N / B)) requests are in
+// flight (and at most --in_flight), and a request starts only once every request before that
+// window is answered. Any two requests in flight are then fewer than N pushes apart, so a user's
+// next push is sent only after the request holding its previous one was answered (or sits in the
+// same request, behind it): every subscriber still sees 0, 1, 2, ... in order.
+//
 // Pacing. With --rate=R, call k is not started before start + k/R (an absolute schedule): when the
 // server falls behind, due calls go out as soon as the in-flight limit allows, so the latency the
 // subscribers measure includes real queueing and the publisher never sends ahead of the schedule.
@@ -40,6 +48,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -67,7 +76,14 @@ using tcp = asio::ip::tcp;
 
 // --- Configuration ------------------------------------------------------------------------------
 
-enum class PublishMode { kGrpcBroadcast, kGrpcPush, kGrpcPushStream, kGrpcBroadcastStream, kHttp };
+enum class PublishMode {
+  kGrpcBroadcast,
+  kGrpcPush,
+  kGrpcPushStream,
+  kGrpcBroadcastStream,
+  kGrpcPushBatch,
+  kHttp
+};
 
 struct PublisherConfig {
   PublishMode mode = PublishMode::kGrpcBroadcast;
@@ -81,6 +97,7 @@ struct PublisherConfig {
   size_t size = 100;              // payload bytes
   Padding padding = Padding::kX;  // --payload: how the payload is padded to `size`
   uint64_t in_flight = 32;        // calls started and not yet answered, at most
+  uint64_t batch = 100;           // --mode=grpc-pushbatch: pushes per request
   double rate = 0;                // calls per second; 0 = as fast as possible
   std::string api_key;            // sent as x-api-key metadata when non-empty
   int64_t expect_queued = -1;     // when >= 0, a gRPC answer with another `queued` counts as failed
@@ -94,7 +111,7 @@ constexpr std::string_view kUsage = R"(Usage: wsbridge_bench_publisher --mode=MO
 
 Publishes benchmark messages ("<seq> <sent_ns> xxx...") and prints RESULT {json} on stdout.
 
-  --mode=grpc-broadcast|grpc-push|grpc-pushstream|grpc-broadcaststream|http
+  --mode=grpc-broadcast|grpc-push|grpc-pushstream|grpc-broadcaststream|grpc-pushbatch|http
   --target=HOST:PORT       gRPC address of wsbridge (default 127.0.0.1:50051)
   --http=HOST:PORT         nchan-style publisher for --mode=http (default 127.0.0.1:8080)
   --topic=T                fan-out: Broadcast to topic T (unary, or on one BroadcastStream), or
@@ -109,6 +126,9 @@ Publishes benchmark messages ("<seq> <sent_ns> xxx...") and prints RESULT {json}
                            stream (topic or user) never has two calls in flight, so a single topic
                            is published strictly in order, one call at a time. PushStream and
                            BroadcastStream keep order by themselves: K requests un-answered.
+  --batch=B                grpc-pushbatch: pushes per PushBatch request (default 100); --messages
+                           counts pushes, --in_flight requests, and requests in flight hold
+                           disjoint users (at most max(1, users / B) of them), so order holds
   --rate=R                 calls per second on an absolute schedule; 0 = as fast as possible
   --api_key=KEY            sent as x-api-key metadata
   --expect_queued=N        count a gRPC answer whose queued != N as failed (default: no check)
@@ -165,6 +185,8 @@ std::optional<PublisherConfig> ParseFlags(int argc, char** argv, int& exit_code)
         config.mode = PublishMode::kGrpcPushStream;
       } else if (value == "grpc-broadcaststream") {
         config.mode = PublishMode::kGrpcBroadcastStream;
+      } else if (value == "grpc-pushbatch") {
+        config.mode = PublishMode::kGrpcPushBatch;
       } else if (value == "http") {
         config.mode = PublishMode::kHttp;
       } else {
@@ -190,6 +212,8 @@ std::optional<PublisherConfig> ParseFlags(int argc, char** argv, int& exit_code)
       config.padding = value == "json" ? Padding::kJson : Padding::kX;
     } else if (name == "in_flight") {
       valid = ParseUnsignedFlag(value, config.in_flight) && config.in_flight > 0;
+    } else if (name == "batch") {
+      valid = ParseUnsignedFlag(value, config.batch) && config.batch > 0;
     } else if (name == "rate") {
       valid = ParseDoubleFlag(value, config.rate);
     } else if (name == "api_key") {
@@ -229,9 +253,12 @@ std::optional<PublisherConfig> ParseFlags(int argc, char** argv, int& exit_code)
              !has_topic) {
     problem = "--mode=grpc-broadcast and grpc-broadcaststream need --topic";
   } else if ((config.mode == PublishMode::kGrpcPush ||
-              config.mode == PublishMode::kGrpcPushStream) &&
+              config.mode == PublishMode::kGrpcPushStream ||
+              config.mode == PublishMode::kGrpcPushBatch) &&
              !has_users) {
-    problem = "--mode=grpc-push and grpc-pushstream need --users";
+    problem = "--mode=grpc-push, grpc-pushstream and grpc-pushbatch need --users";
+  } else if (config.mode == PublishMode::kGrpcPushBatch && config.rate > 0) {
+    problem = "--mode=grpc-pushbatch publishes as fast as it can: --rate is not supported";
   } else if (config.messages == 0) {
     problem = "--messages must be at least 1";
   }
@@ -513,9 +540,11 @@ CallLog::Answer JudgeGrpcAnswer(const PublisherConfig& config, uint64_t call,
 
 // --- gRPC unary: Broadcast and Push -------------------------------------------------------------
 
-// UnaryGrpcPublisher: one Broadcast (topic) or Push (user) call per index, spread round-robin over
-// a few channels, all completing on one completion queue that one thread polls. Each call has a
-// deadline of --timeout, so every started call is answered eventually.
+// UnaryGrpcPublisher: one Broadcast (topic) or Push (user) call per index, or with
+// --mode=grpc-pushbatch one PushBatch per request index (its --batch pushes are the calls it
+// holds), spread round-robin over a few channels, all completing on one completion queue that one
+// thread polls. Each call has a deadline of --timeout, so every started call is answered
+// eventually.
 //
 // Thread-safety: Issue may be called from any thread; answers are handled on the poll thread.
 class UnaryGrpcPublisher {
@@ -547,6 +576,7 @@ class UnaryGrpcPublisher {
   }
 
   void Issue(uint64_t call) {
+    if (config_.mode == PublishMode::kGrpcPushBatch) return IssueBatch(call);
     const int64_t now_ns = MonotonicNanos();
     std::string text =
         MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size, config_.padding);
@@ -591,7 +621,11 @@ class UnaryGrpcPublisher {
 
     void OnFinished() override {
       const std::unique_ptr<Rpc> owned(this);
-      owner->OnDone(call, status, response.matched(), response.queued(), response.dropped());
+      if constexpr (std::is_same_v<Response, v1::PushBatchResponse>) {
+        owner->OnBatchDone(call, status, response);
+      } else {
+        owner->OnDone(call, status, response.matched(), response.queued(), response.dropped());
+      }
     }
 
     UnaryGrpcPublisher* owner;
@@ -608,6 +642,60 @@ class UnaryGrpcPublisher {
     log_.RecordAnswer(call, MonotonicNanos(),
                       JudgeGrpcAnswer(config_, call, status, matched, queued, dropped, log_));
     scheduler_->OnAnswered(call);
+  }
+
+  // The pushes (calls) PushBatch request `request` holds: [first, end).
+  std::pair<uint64_t, uint64_t> PushesOf(uint64_t request) const {
+    const uint64_t first = request * config_.batch;
+    return {first, std::min(first + config_.batch, config_.messages)};
+  }
+
+  void IssueBatch(uint64_t request) {
+    auto* rpc = new Rpc<v1::PushBatchRequest, v1::PushBatchResponse>(this, request);
+    const auto [first, end] = PushesOf(request);
+    rpc->request.mutable_pushes()->Reserve(static_cast<int>(end - first));
+    const int64_t now_ns = MonotonicNanos();
+    for (uint64_t call = first; call < end; ++call) {
+      v1::PushRequest* push = rpc->request.add_pushes();
+      push->add_user_ids(streams_.NameOf(call));
+      push->mutable_message()->set_text(
+          MakeBenchPayload(streams_.SeqOf(call), now_ns, config_.size, config_.padding));
+      log_.RecordSend(call, now_ns);
+    }
+    rpc->Start(stubs_[request % stubs_.size()]->PrepareAsyncPushBatch(&rpc->context, rpc->request,
+                                                                      &queue_));
+  }
+
+  // Each push of the request is judged as a Push would be: the call's status, else its own
+  // result (an error in it fails that push), and --expect_queued.
+  void OnBatchDone(uint64_t request, const grpc::Status& status,
+                   const v1::PushBatchResponse& response) {
+    const auto [first, end] = PushesOf(request);
+    const int64_t now_ns = MonotonicNanos();
+    if (status.ok() && static_cast<uint64_t>(response.results_size()) != end - first) {
+      log_.NoteError("request " + std::to_string(request) + ": " +
+                     std::to_string(response.results_size()) + " results for " +
+                     std::to_string(end - first) + " pushes");
+    }
+    for (uint64_t call = first; call < end; ++call) {
+      const int index = static_cast<int>(call - first);
+      grpc::Status item_status = status;
+      v1::PushResponse item;
+      if (status.ok() && index >= response.results_size()) {
+        item_status = grpc::Status(grpc::StatusCode::INTERNAL, "no result for this push");
+      } else if (status.ok()) {
+        const v1::PushBatchResult& result = response.results(index);
+        if (result.error_code() != 0) {
+          item_status = grpc::Status(static_cast<grpc::StatusCode>(result.error_code()),
+                                     result.error_message());
+        }
+        item = result.response();
+      }
+      log_.RecordAnswer(call, now_ns,
+                        JudgeGrpcAnswer(config_, call, item_status, item.matched(), item.queued(),
+                                        item.dropped(), log_));
+    }
+    scheduler_->OnAnswered(request);
   }
 
   const PublisherConfig& config_;
@@ -1075,6 +1163,8 @@ void PrintResult(const PublisherConfig& config, CallLog& log, const CallSchedule
   json += ",\"messages\":" + std::to_string(config.messages);
   json += ",\"size\":" + std::to_string(config.size);
   json += ",\"in_flight\":" + std::to_string(config.in_flight);
+  if (config.mode == PublishMode::kGrpcPushBatch)
+    json += ",\"batch\":" + std::to_string(config.batch);
   json += ",\"rate\":" + JsonNumber(config.rate);
   json += ",\"streams\":" + std::to_string(config.users > 0 ? config.users : 1);
   json += ",\"sent\":" + std::to_string(log.sent());
@@ -1178,6 +1268,12 @@ int Run(const PublisherConfig& config) {
                                     config.mode == PublishMode::kGrpcBroadcastStream;
   options.order_window = ordered_by_transport || config.allow_reorder ? 0 : streams.count();
   options.rate = config.rate;
+  if (config.mode == PublishMode::kGrpcPushBatch) {
+    // The scheduler hands out requests of --batch pushes; see the header for the order rule.
+    options.calls = (config.messages + config.batch - 1) / config.batch;
+    options.order_window =
+        config.allow_reorder ? 0 : std::max<uint64_t>(1, streams.count() / config.batch);
+  }
   if (ordered_by_transport && config.rate == 0) {
     options.refill_batch = std::max<uint64_t>(1, config.in_flight / 4);
   }

@@ -27,12 +27,13 @@ two worker threads/processes on loopback, runs the workloads against it and stop
                  publishes on one BroadcastStream (up to 1024 un-answered), nchan and floor by HTTP
                  POST one at a time.
   (b) unicast    10k sessions of distinct users, 20 messages each; publisher calls/s, CPU per call
-                 (wsbridge: gRPC Push with 16 and 64 in flight, PushStream with 1024; nchan and
-                 floor: HTTP publish over 16 and 64 keep-alive connections)
+                 (wsbridge: gRPC Push with 16 and 64 in flight, PushStream with 1024, PushBatch of
+                 100 pushes with 16 requests in flight; calls are pushes; nchan and floor: HTTP
+                 publish over 16 and 64 keep-alive connections)
 
 gRPC floors: --servers=wsbridge,grpcfloor-cb,grpcfloor-cq --only=b puts wsbridge's publisher path
-beside bench/grpc_floor_server.cc, which answers the same Push and PushStream calls (the same
-publisher flags and points) with no bridge work: "grpcfloor-cb" on gRPC's callback API (the one
+beside bench/grpc_floor_server.cc, which answers the same Push, PushStream and PushBatch calls
+(the same publisher flags and points) with no bridge work: "grpcfloor-cb" on gRPC's callback API (the one
 the bridge uses), "grpcfloor-cq" on two completion queues with a polling thread each. They have no
 WebSocket side, so they run only (b), with the publisher alone (no sessions, no delivery check; the
 publisher still checks every answer says queued=1); summary.md adds wsbridge/grpcfloor-cb and
@@ -199,6 +200,10 @@ class Plan:
         self.latency_rates = [50, 100, 150, 200, 300]
         self.unicast_in_flight = [16, 64]
         self.pushstream_in_flight = 1024
+        # PushBatch: pushes per request, and requests in flight (the publisher also keeps the
+        # requests in flight to disjoint users, at most users / batch of them, for order).
+        self.pushbatch_size = 100
+        self.pushbatch_in_flight = 16
         # wsbridge fan-out publishes on one BroadcastStream. Flat out, the window stays modest so
         # that no session's send queue can overflow; paced (c), the schedule is the limit.
         self.broadcaststream_in_flight = 256
@@ -561,14 +566,18 @@ class Server:
 
 
 def grpc_unicast_publishers(plan, grpc_port):
-    """(b) over gRPC, for wsbridge and the gRPC floors alike: unary Push with k16/k64 in flight and
-    PushStream with 1024 un-answered, each call to one user whose one session must take it."""
+    """(b) over gRPC, for wsbridge and the gRPC floors alike: unary Push with k16/k64 in flight,
+    PushStream with 1024 un-answered and PushBatch of 100 pushes with 16 requests in flight, each
+    push to one user whose one session must take it."""
     target = f"--target=127.0.0.1:{grpc_port}"
     points = [(f"k{k}", ["--mode=grpc-push", target, f"--in_flight={k}", "--expect_queued=1"])
               for k in plan.unicast_in_flight]
     k = plan.pushstream_in_flight
     points.append((f"stream{k}", ["--mode=grpc-pushstream", target, f"--in_flight={k}",
                                   "--expect_queued=1"]))
+    b = plan.pushbatch_size
+    points.append((f"batch{b}", ["--mode=grpc-pushbatch", target, f"--batch={b}",
+                                 f"--in_flight={plan.pushbatch_in_flight}", "--expect_queued=1"]))
     return points
 
 
@@ -841,8 +850,8 @@ class FloorServer(Server):
 
 
 class GrpcFloorServer(Server):
-    """wsbridge_bench_grpc_floor: Push and PushStream answered with no bridge work (each call
-    "taken" by its one user), on gRPC's callback API ("grpcfloor-cb") or on two completion queues
+    """wsbridge_bench_grpc_floor: Push, PushStream and PushBatch answered with no bridge work (each
+    push "taken" by its one user), on gRPC's callback API ("grpcfloor-cb") or on two completion queues
     with a polling thread each ("grpcfloor-cq"). No WebSocket side: (b) only, publisher alone."""
 
     has_websocket = False
@@ -1555,8 +1564,11 @@ def write_markdown(path, data):
     if summary.get("b"):
         lines.append("Unicast points: k16/k64 = 16/64 calls in flight (wsbridge and the gRPC "
                      "floors: unary gRPC Push; nchan/floor: HTTP POST over 16/64 keep-alive "
-                     "connections); stream1024 = PushStream with 1024 un-answered requests. "
-                     "grpcfloor-cb/-cq answer Push and PushStream with no bridge work and have no "
+                     "connections); stream1024 = PushStream with 1024 un-answered requests; "
+                     "batch100 = PushBatch of 100 pushes, 16 requests in flight (calls/s and CPU "
+                     "per call count pushes). "
+                     "grpcfloor-cb/-cq answer Push, PushStream and PushBatch with no bridge work "
+                     "and have no "
                      "sessions (publisher alone): gRPC's own cost per call, on the callback API "
                      "and on the completion-queue API.")
         lines.append("")

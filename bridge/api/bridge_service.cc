@@ -26,23 +26,36 @@ void FinishUnavailable(grpc::ServerUnaryReactor* reactor, const BrokerFailure& f
   reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, failure));
 }
 
-// Completion for Push and Broadcast: fills the counts every delivery response has.
+// Fills the counts every delivery response has from a delivery that succeeded, and counts its
+// fan-out.
+template <class Response>
+void FillDelivery(DeliveryCounts& counts, Response* response, metrics::CallMetrics& metrics) {
+  metrics.ObserveFanout(counts.matched);
+  response->set_matched(counts.matched);
+  response->set_queued(counts.queued);
+  response->set_dropped(counts.dropped);
+  if constexpr (std::is_same_v<Response, v1::PushResponse>) {
+    for (std::string& id : counts.unknown_session_ids) {
+      response->add_unknown_session_ids(std::move(id));
+    }
+  }
+}
+
+// Completion for Push and Broadcast.
 template <class Response>
 DeliveryDone AnswerDelivery(grpc::ServerUnaryReactor* reactor, Response* response,
                             metrics::CallMetrics& metrics) {
   return [reactor, response, &metrics](DeliveryCounts counts) {
     if (!counts.failure.empty()) return FinishUnavailable(reactor, counts.failure);
-    metrics.ObserveFanout(counts.matched);
-    response->set_matched(counts.matched);
-    response->set_queued(counts.queued);
-    response->set_dropped(counts.dropped);
-    if constexpr (std::is_same_v<Response, v1::PushResponse>) {
-      for (std::string& id : counts.unknown_session_ids) {
-        response->add_unknown_session_ids(std::move(id));
-      }
-    }
+    FillDelivery(counts, response, metrics);
     reactor->Finish(grpc::Status::OK);
   };
+}
+
+// A refused push of a PushBatch: its code and why, in its own result.
+void FillRefused(v1::PushBatchResult* result, grpc::StatusCode code, std::string message) {
+  result->set_error_code(static_cast<uint32_t>(code));
+  result->set_error_message(std::move(message));
 }
 
 // Completion for Unsubscribe and Disconnect: the number of sessions acted on.
@@ -96,13 +109,14 @@ void FillSession(const SessionView& view, v1::Session* out) {
 
 BridgeService::BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
                              const ApiKeyCheck& api_key, metrics::CallMetrics& metrics,
-                             uint64_t max_message_bytes)
+                             uint64_t max_message_bytes, size_t max_batch_items)
     : broker_(broker),
       events_(events),
       lifecycle_(lifecycle),
       api_key_(api_key),
       metrics_(metrics),
-      max_message_bytes_(max_message_bytes) {}
+      max_message_bytes_(max_message_bytes),
+      max_batch_items_(max_batch_items) {}
 
 absl::Status BridgeService::Admit(grpc::CallbackServerContext* context) const {
   if (auto status = api_key_.Check(context->client_metadata()); !status.ok()) return status;
@@ -121,6 +135,41 @@ grpc::ServerUnaryReactor* BridgeService::Push(grpc::CallbackServerContext* conte
   if (!delivery.ok()) return FinishWith(reactor, delivery.status());
   broker_.Deliver(std::move(delivery->targets), std::move(delivery->payload),
                   AnswerDelivery(reactor, response, metrics_));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BridgeService::PushBatch(grpc::CallbackServerContext* context,
+                                                   const v1::PushBatchRequest* request,
+                                                   v1::PushBatchResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (auto status = Admit(context); !status.ok()) return FinishWith(reactor, status);
+  auto batch = ValidatePushBatch(*request, max_message_bytes_, max_batch_items_);
+  if (!batch.ok()) return FinishWith(reactor, batch.status());
+  // Every push gets its result now, in request order; the refused ones are final.
+  for (const absl::Status& verdict : batch->verdicts) {
+    v1::PushBatchResult* result = response->add_results();
+    if (!verdict.ok()) {
+      FillRefused(result, grpc::StatusCode::INVALID_ARGUMENT, std::string(verdict.message()));
+    }
+  }
+  if (batch->items->empty()) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  broker_.DeliverBatch(std::move(batch->items), [reactor, response, &metrics = metrics_,
+                                                 item_pushes = std::move(batch->item_pushes)](
+                                                    std::vector<DeliveryCounts> counts) {
+    for (size_t j = 0; j < counts.size(); ++j) {
+      v1::PushBatchResult* result = response->mutable_results(static_cast<int>(item_pushes[j]));
+      if (!counts[j].failure.empty()) {
+        FillRefused(result, grpc::StatusCode::UNAVAILABLE,
+                    absl::StrCat("pushes[", item_pushes[j], "]: ", counts[j].failure));
+      } else {
+        FillDelivery(counts[j], result->mutable_response(), metrics);
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 

@@ -29,13 +29,20 @@ class BridgeService final : public v1::Bridge::CallbackService {
   // fan-out of each delivery and the Events streams are counted (calls by method and status are
   // counted by api/call_counting_interceptor.h).
   // REQUIRES: every reference outlives the service.
+  // `max_batch_items`: the node's config.api.max_batch_items (pushes per PushBatch).
   BridgeService(Broker& broker, EventBus& events, const Lifecycle& lifecycle,
                 const ApiKeyCheck& api_key, metrics::CallMetrics& metrics,
-                uint64_t max_message_bytes);
+                uint64_t max_message_bytes, size_t max_batch_items);
 
   grpc::ServerUnaryReactor* Push(grpc::CallbackServerContext* context,
                                  const v1::PushRequest* request,
                                  v1::PushResponse* response) override;
+  // Validates every push, hands the valid ones to the Broker as ONE batch (one step of the node
+  // order) and answers each push in its place: the refused ones with their error, the others
+  // with their counts.
+  grpc::ServerUnaryReactor* PushBatch(grpc::CallbackServerContext* context,
+                                      const v1::PushBatchRequest* request,
+                                      v1::PushBatchResponse* response) override;
   grpc::ServerUnaryReactor* Broadcast(grpc::CallbackServerContext* context,
                                       const v1::BroadcastRequest* request,
                                       v1::BroadcastResponse* response) override;
@@ -74,6 +81,7 @@ class BridgeService final : public v1::Bridge::CallbackService {
   const ApiKeyCheck& api_key_;
   metrics::CallMetrics& metrics_;
   const uint64_t max_message_bytes_;
+  const size_t max_batch_items_;
   DeliveryStreamGauge delivery_streams_;
 };
 

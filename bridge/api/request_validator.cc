@@ -119,6 +119,35 @@ absl::StatusOr<ValidatedDelivery> ValidatePush(const v1::PushRequest& request,
   return ValidatedDelivery{std::move(targets), std::move(*payload)};
 }
 
+absl::StatusOr<ValidatedPushBatch> ValidatePushBatch(const v1::PushBatchRequest& request,
+                                                     uint64_t max_message_bytes,
+                                                     size_t max_batch_items) {
+  const size_t count = static_cast<size_t>(request.pushes_size());
+  if (count == 0) return absl::InvalidArgumentError("pushes: name at least one push");
+  if (count > max_batch_items) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pushes: ", count, " pushes is over the limit of ", max_batch_items,
+                     " pushes per call (--max_batch_items); split the call"));
+  }
+  ValidatedPushBatch batch;
+  batch.verdicts.reserve(count);
+  batch.items = std::make_shared<std::vector<DeliveryItem>>();
+  batch.items->reserve(count);
+  batch.item_pushes.reserve(count);
+  for (size_t k = 0; k < count; ++k) {
+    auto push = ValidatePush(request.pushes(static_cast<int>(k)), max_message_bytes);
+    if (!push.ok()) {
+      batch.verdicts.push_back(
+          absl::InvalidArgumentError(absl::StrCat("pushes[", k, "].", push.status().message())));
+      continue;
+    }
+    batch.verdicts.push_back(absl::OkStatus());
+    batch.items->push_back(DeliveryItem{std::move(push->targets), std::move(push->payload)});
+    batch.item_pushes.push_back(k);
+  }
+  return batch;
+}
+
 absl::StatusOr<ValidatedDelivery> ValidateBroadcast(const v1::BroadcastRequest& request,
                                                     uint64_t max_message_bytes) {
   if (request.topics().empty() && !request.all_sessions()) {

@@ -41,12 +41,29 @@ struct ValidatedDisconnect {
   std::string reason;
 };
 
+// A PushBatch that may proceed: what became of each of its pushes, and the valid ones to deliver.
+struct ValidatedPushBatch {
+  // One per push, in request order: OK, or INVALID_ARGUMENT naming the push and the field
+  // ("pushes[3].user_ids[0]: empty id").
+  std::vector<absl::Status> verdicts;
+  // The valid pushes, in request order (empty when none is valid).
+  std::shared_ptr<std::vector<DeliveryItem>> items;
+  // item_pushes[j]: the index in the request of items[j].
+  std::vector<size_t> item_pushes;
+};
+
 // `max_message_bytes`: the node's config.session.max_message_bytes (a message no session would
 // accept is refused here, naming the flag).
 absl::StatusOr<ValidatedDelivery> ValidatePush(const v1::PushRequest& request,
                                                uint64_t max_message_bytes);
 absl::StatusOr<ValidatedDelivery> ValidateBroadcast(const v1::BroadcastRequest& request,
                                                     uint64_t max_message_bytes);
+// The call-level checks of a PushBatch (at least one push, at most `max_batch_items`, the
+// node's --max_batch_items) fail the whole call; past them each push is validated as a Push
+// and a refused one fails alone.
+absl::StatusOr<ValidatedPushBatch> ValidatePushBatch(const v1::PushBatchRequest& request,
+                                                     uint64_t max_message_bytes,
+                                                     size_t max_batch_items);
 absl::StatusOr<ValidatedTopicChange> ValidateSubscribe(const v1::SubscribeRequest& request);
 absl::StatusOr<ValidatedTopicChange> ValidateUnsubscribe(const v1::UnsubscribeRequest& request);
 absl::StatusOr<ValidatedDisconnect> ValidateDisconnect(const v1::DisconnectRequest& request);

@@ -7,9 +7,9 @@
 // forwards it to the nodes that hold matching sessions, and combines their answers (counts add
 // up; unknown session ids are those no node knows), so the API layer does not change.
 //
-// Ordering: a Broker accepts Deliver, Subscribe, Unsubscribe and Disconnect in one order (the
-// order of the calls into it, for calls that do not overlap, and some order for calls that do),
-// and every session receives its messages in that order.
+// Ordering: a Broker accepts Deliver, DeliverBatch, Subscribe, Unsubscribe and Disconnect in one
+// order (the order of the calls into it, for calls that do not overlap, and some order for calls
+// that do), and every session receives its messages in that order.
 //
 // Failure: a cluster broker that cannot reach Redis completes a call with its `failure` set
 // (broker/types.h) instead of counts; the hub never does.
@@ -34,6 +34,13 @@ class Broker {
   // Queues `payload` on every session the targets reach.
   virtual void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                        DeliveryDone done) = 0;
+  // Queues each item's payload on every session its targets reach, as if each item were a
+  // Deliver and they came one after another with no other call between them: a session that
+  // receives items 2 and 5 receives them in that order, after everything accepted before the
+  // batch and before everything accepted after it. `done` gets one DeliveryCounts per item, in
+  // item order. REQUIRES: items non-empty.
+  virtual void DeliverBatch(std::shared_ptr<const std::vector<DeliveryItem>> items,
+                            BatchDone done) = 0;
   // Adds `topics` to the selected sessions, except those it would take past the node's
   // topics-per-session limit, which are left unchanged (see SubscribeCounts).
   virtual void Subscribe(std::shared_ptr<const SessionSelector> selector,

@@ -134,8 +134,17 @@ struct SessionPage {
   BrokerFailure failure;
 };
 
+// One message of a batch (Broker::DeliverBatch): whom it goes to and its frame, made once.
+struct DeliveryItem {
+  std::shared_ptr<const DeliveryTargets> targets;
+  PayloadPtr payload;
+};
+
 // Completions of the Broker's operations: each runs exactly once and must not block.
 using DeliveryDone = std::function<void(DeliveryCounts)>;
+// One DeliveryCounts per item of a DeliverBatch, in item order; an item the broker could not
+// carry out has its own `failure` set.
+using BatchDone = std::function<void(std::vector<DeliveryCounts>)>;
 using CountDone = std::function<void(uint32_t sessions)>;
 using SessionCountDone = std::function<void(SessionCount)>;
 using SubscribeDone = std::function<void(SubscribeCounts)>;

@@ -314,52 +314,83 @@ void ClusterBroker::Deliver(std::shared_ptr<const DeliveryTargets> targets, Payl
                             DeliveryDone done) {
   thread_.Post([this, targets = std::move(targets), payload = std::move(payload),
                 done = std::move(done)]() mutable {
-    std::unique_ptr<Call> call = NewCall(CallKind::kDeliver);
-    call->payload = payload;
-    call->deliver_done = std::move(done);
+    SendDelivery(*targets, std::move(payload), std::move(done));
+  });
+}
 
-    internal::v1::Envelope common =
-        CommonPart(internal::v1::Envelope::OP_DELIVER, options_.node_id, call->id);
-    common.set_message(payload->bytes);
-    common.set_binary(payload->kind == Payload::Kind::kBinary);
-    const SessionSelector& selector = targets->selector;
-    const bool broadcast = targets->all_sessions || !targets->topics.empty();
-    const bool push = !selector.session_ids.empty() || !selector.user_ids.empty();
-    if (broadcast && push) {
-      // The API never mixes them (a Push names sessions, a Broadcast topics or everyone).
-      return Complete(*call, "cluster: a delivery to both sessions and topics is not supported");
+void ClusterBroker::DeliverBatch(std::shared_ptr<const std::vector<DeliveryItem>> items,
+                                 BatchDone done) {
+  // The answers of the items: filled and completed on the Redis thread only.
+  struct Answers {
+    std::vector<DeliveryCounts> counts;
+    size_t remaining = 0;
+    BatchDone done;
+  };
+  auto answers = std::make_shared<Answers>();
+  answers->counts.resize(items->size());
+  answers->remaining = items->size();
+  answers->done = std::move(done);
+  // One task: the items' scripts go out back to back on the command connection, with no other
+  // call of this node between them, and Redis runs them in that order.
+  thread_.Post([this, items = std::move(items), answers] {
+    for (size_t k = 0; k < items->size(); ++k) {
+      const DeliveryItem& item = (*items)[k];
+      SendDelivery(*item.targets, item.payload, [answers, k](DeliveryCounts counts) {
+        answers->counts[k] = std::move(counts);
+        if (--answers->remaining == 0) answers->done(std::move(answers->counts));
+      });
     }
-    if (!broadcast) return SendSelected(std::move(call), common, selector, nullptr);
-    std::vector<std::string> candidates;
-    std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
-    const std::vector<std::string> topics = Distinct(targets->topics);
-    const std::vector<std::string> excluded = Distinct(targets->exclude_session_ids);
-    args.push_back(targets->all_sessions ? "1" : "0");
-    args.push_back(std::to_string(targets->all_sessions ? 0 : topics.size()));
-    args.push_back(std::to_string(excluded.size()));
-    if (targets->all_sessions) {
+  });
+}
+
+void ClusterBroker::SendDelivery(const DeliveryTargets& targets, PayloadPtr payload,
+                                 DeliveryDone done) {
+  WSBRIDGE_ASSERT_ON(thread_);
+  std::unique_ptr<Call> call = NewCall(CallKind::kDeliver);
+  call->payload = payload;
+  call->deliver_done = std::move(done);
+
+  internal::v1::Envelope common =
+      CommonPart(internal::v1::Envelope::OP_DELIVER, options_.node_id, call->id);
+  common.set_message(payload->bytes);
+  common.set_binary(payload->kind == Payload::Kind::kBinary);
+  const SessionSelector& selector = targets.selector;
+  const bool broadcast = targets.all_sessions || !targets.topics.empty();
+  const bool push = !selector.session_ids.empty() || !selector.user_ids.empty();
+  if (broadcast && push) {
+    // The API never mixes them (a Push names sessions, a Broadcast topics or everyone).
+    return Complete(*call, "cluster: a delivery to both sessions and topics is not supported");
+  }
+  if (!broadcast) return SendSelected(std::move(call), common, selector, nullptr);
+  std::vector<std::string> candidates;
+  std::vector<std::string> args = {keys_.prefix(), Serialized(common)};
+  const std::vector<std::string> topics = Distinct(targets.topics);
+  const std::vector<std::string> excluded = Distinct(targets.exclude_session_ids);
+  args.push_back(targets.all_sessions ? "1" : "0");
+  args.push_back(std::to_string(targets.all_sessions ? 0 : topics.size()));
+  args.push_back(std::to_string(excluded.size()));
+  if (targets.all_sessions) {
+    internal::v1::Envelope part;
+    part.set_all_sessions(true);
+    for (const std::string& id : excluded) part.add_exclude_session_ids(id);
+    args.push_back(Serialized(part));
+    candidates.push_back(keys_.AllChannel());
+  } else {
+    for (size_t k = 0; k < topics.size(); ++k) {
       internal::v1::Envelope part;
-      part.set_all_sessions(true);
+      part.add_target_topics(topics[k]);
+      for (size_t j = 0; j < k; ++j) part.add_topics_before(topics[j]);
       for (const std::string& id : excluded) part.add_exclude_session_ids(id);
       args.push_back(Serialized(part));
-      candidates.push_back(keys_.AllChannel());
-    } else {
-      for (size_t k = 0; k < topics.size(); ++k) {
-        internal::v1::Envelope part;
-        part.add_target_topics(topics[k]);
-        for (size_t j = 0; j < k; ++j) part.add_topics_before(topics[j]);
-        for (const std::string& id : excluded) part.add_exclude_session_ids(id);
-        args.push_back(Serialized(part));
-      }
-      for (const std::string& topic : topics) {
-        args.push_back(topic);
-        candidates.push_back(keys_.TopicChannel(topic));
-      }
     }
-    for (const std::string& id : excluded) args.push_back(id);
-    for (const std::string& c : ConfirmedOf(candidates)) call->confirmed_at_send.insert(c);
-    Send(std::move(call), *broadcast_script_, std::move(args));
-  });
+    for (const std::string& topic : topics) {
+      args.push_back(topic);
+      candidates.push_back(keys_.TopicChannel(topic));
+    }
+  }
+  for (const std::string& id : excluded) args.push_back(id);
+  for (const std::string& c : ConfirmedOf(candidates)) call->confirmed_at_send.insert(c);
+  Send(std::move(call), *broadcast_script_, std::move(args));
 }
 
 void ClusterBroker::Subscribe(std::shared_ptr<const SessionSelector> selector,

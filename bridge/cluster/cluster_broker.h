@@ -75,6 +75,13 @@ class ClusterBroker final : public Broker {
   // Broker.
   void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                DeliveryDone done) override;
+  // Each item as a Deliver (its own script, counts and failure), all sent from one task of the
+  // Redis thread in item order: pipelined on the one command connection, so Redis runs them in
+  // that order with no other call of this node between them, and every node gets their copies
+  // in that order. Without Redis each item fails on its own ("redis unavailable: ..."): items
+  // before the loss may have been delivered, those after it were not.
+  void DeliverBatch(std::shared_ptr<const std::vector<DeliveryItem>> items,
+                    BatchDone done) override;
   void Subscribe(std::shared_ptr<const SessionSelector> selector,
                  std::shared_ptr<const std::vector<std::string>> topics,
                  SubscribeDone done) override;
@@ -109,6 +116,8 @@ class ClusterBroker final : public Broker {
 
   // Redis thread.
   std::unique_ptr<Call> NewCall(CallKind kind);
+  // Sends one delivery (a Push or a Broadcast) through its script.
+  void SendDelivery(const DeliveryTargets& targets, PayloadPtr payload, DeliveryDone done);
   // Sends a call addressed by `selector` (Push by ids/users, Subscribe, Unsubscribe,
   // Disconnect) through SELECT_AND_PUBLISH: `common` is the op's envelope part, the same on every
   // channel. Subscribe passes its topics as `limited_topics`: the script refuses sessions they

@@ -92,6 +92,9 @@ struct AdmissionOptions {
 struct ApiOptions {
   // Key that gRPC callers must present. Empty = the gRPC API needs no key. Default empty.
   std::string api_key;
+  // Pushes one PushBatch call may carry (flag --max_batch_items); more is INVALID_ARGUMENT. Its
+  // bytes are bounded by the gRPC receive limit. At least 1. Default 1000.
+  uint32_t max_batch_items = 1000;
 };
 
 // The bounds of one session's send queue (ws/send_queue.h). A session whose queue is full is

@@ -403,6 +403,8 @@ const std::vector<FlagSpec>& FlagTable() {
       // gRPC API.
       SecretFlag("api_key", "KEY", Field(&Config::api, &ApiOptions::api_key),
                  "Key gRPC callers must present; empty = no key needed."),
+      CountFlag("max_batch_items", Field(&Config::api, &ApiOptions::max_batch_items), 1, kNoMax,
+                "Pushes one PushBatch call may carry."),
       // Limits.
       ByteSizeFlag("max_message_bytes", Field(&Config::session, &S::max_message_bytes), 1,
                    kMaxMessageBytes, "Largest WebSocket message, both directions (at most 64MiB)."),

@@ -51,6 +51,63 @@ class ListCut {
   const std::function<uint64_t()> sequence_source_;
 };
 
+// What one shard did with one delivery.
+struct DeliveryPartial {
+  uint32_t matched = 0, queued = 0, dropped = 0;
+  std::vector<bool> found_named;  // [k]: targets.selector.session_ids[k] lives on this shard
+};
+
+// Resolves `targets` in `index` and queues `payload` on each session found. On the shard's
+// thread; `scratch` is the shard's reusable resolution buffer.
+DeliveryPartial DeliverOnShard(RoutingIndex& index, std::vector<RoutingIndex::Entry*>& scratch,
+                               const DeliveryTargets& targets, const PayloadPtr& payload) {
+  DeliveryPartial partial;
+  partial.found_named.assign(targets.selector.session_ids.size(), false);
+  scratch.clear();
+  index.Resolve(targets, &partial.found_named, scratch);
+  for (RoutingIndex::Entry* entry : scratch) {
+    ++partial.matched;
+    if (entry->endpoint->Deliver(payload) == DeliveryOutcome::kQueued) {
+      ++partial.queued;
+    } else {
+      ++partial.dropped;
+    }
+  }
+  scratch.clear();
+  return partial;
+}
+
+// The counts of one delivery, summed over the shards' partials.
+class DeliveryTally {
+ public:
+  explicit DeliveryTally(const DeliveryTargets& targets)
+      : targets_(targets), found_(targets.selector.session_ids.size(), false) {}
+
+  void Add(const DeliveryPartial& p) {
+    counts_.matched += p.matched;
+    counts_.queued += p.queued;
+    counts_.dropped += p.dropped;
+    for (size_t i = 0; i < found_.size(); ++i) found_[i] = found_[i] || p.found_named[i];
+  }
+
+  DeliveryCounts Finish() && {
+    const auto& named = targets_.selector.session_ids;
+    for (size_t i = 0; i < named.size(); ++i) {
+      if (!found_[i]) counts_.unknown_session_ids.push_back(named[i]);
+    }
+    return std::move(counts_);
+  }
+
+ private:
+  const DeliveryTargets& targets_;
+  std::vector<bool> found_;
+  DeliveryCounts counts_;
+};
+
+bool UsersOnly(const DeliveryTargets& targets) {
+  return targets.topics.empty() && !targets.all_sessions && targets.selector.session_ids.empty();
+}
+
 }  // namespace
 
 Hub::Hub(std::vector<IoThread*> threads, size_t max_topics_per_session,
@@ -102,55 +159,69 @@ void Hub::OnShards(std::vector<size_t> shard_indices, Work work, Done done) {
 
 template <class Partial, class Work, class Done>
 void Hub::OnAllShards(Work work, Done done) {
+  OnShards<Partial>(AllShards(), std::move(work), std::move(done));
+}
+
+std::vector<size_t> Hub::AllShards() const {
   std::vector<size_t> all(shards_.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-  OnShards<Partial>(std::move(all), std::move(work), std::move(done));
+  return all;
+}
+
+std::vector<size_t> Hub::ShardsFor(const DeliveryTargets& targets) const {
+  // Addressed to users only: just the threads that hold them.
+  if (UsersOnly(targets)) return sessions_.ThreadsOf(targets.selector.user_ids);
+  return AllShards();
 }
 
 void Hub::Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                   DeliveryDone done) {
-  struct Partial {
-    uint32_t matched = 0, queued = 0, dropped = 0;
-    std::vector<bool> found_named;
-  };
-  // Addressed to users only: just the threads that hold them.
-  std::vector<size_t> shard_indices;
-  if (targets->topics.empty() && !targets->all_sessions && targets->selector.session_ids.empty()) {
-    shard_indices = sessions_.ThreadsOf(targets->selector.user_ids);
-  } else {
-    shard_indices.resize(shards_.size());
-    for (size_t i = 0; i < shard_indices.size(); ++i) shard_indices[i] = i;
-  }
-  OnShards<Partial>(
-      std::move(shard_indices),
+  OnShards<DeliveryPartial>(
+      ShardsFor(*targets),
       [targets, payload = std::move(payload)](Shard& shard) {
-        Partial partial;
-        partial.found_named.assign(targets->selector.session_ids.size(), false);
-        shard.scratch.clear();
-        shard.index.Resolve(*targets, &partial.found_named, shard.scratch);
-        for (RoutingIndex::Entry* entry : shard.scratch) {
-          ++partial.matched;
-          if (entry->endpoint->Deliver(payload) == DeliveryOutcome::kQueued) {
-            ++partial.queued;
-          } else {
-            ++partial.dropped;
-          }
-        }
-        shard.scratch.clear();
-        return partial;
+        return DeliverOnShard(shard.index, shard.scratch, *targets, payload);
       },
-      [targets, done = std::move(done)](std::vector<Partial> partials) {
-        DeliveryCounts counts;
-        const auto& named = targets->selector.session_ids;
-        std::vector<bool> found(named.size(), false);
-        for (const Partial& p : partials) {
-          counts.matched += p.matched;
-          counts.queued += p.queued;
-          counts.dropped += p.dropped;
-          for (size_t i = 0; i < named.size(); ++i) found[i] = found[i] || p.found_named[i];
+      [targets, done = std::move(done)](std::vector<DeliveryPartial> partials) {
+        DeliveryTally tally(*targets);
+        for (const DeliveryPartial& p : partials) tally.Add(p);
+        done(std::move(tally).Finish());
+      });
+}
+
+void Hub::DeliverBatch(std::shared_ptr<const std::vector<DeliveryItem>> items, BatchDone done) {
+  // The union of the shards the items need.
+  std::vector<bool> needed(shards_.size(), false);
+  size_t needed_count = 0;
+  for (const DeliveryItem& item : *items) {
+    for (size_t i : ShardsFor(*item.targets)) {
+      if (needed[i]) continue;
+      needed[i] = true;
+      ++needed_count;
+    }
+    if (needed_count == shards_.size()) break;
+  }
+  std::vector<size_t> shard_indices;
+  for (size_t i = 0; i < needed.size(); ++i) {
+    if (needed[i]) shard_indices.push_back(i);
+  }
+  OnShards<std::vector<DeliveryPartial>>(
+      std::move(shard_indices),
+      [items](Shard& shard) {
+        std::vector<DeliveryPartial> partials;
+        partials.reserve(items->size());
+        for (const DeliveryItem& item : *items) {
+          partials.push_back(
+              DeliverOnShard(shard.index, shard.scratch, *item.targets, item.payload));
         }
-        for (size_t i = 0; i < named.size(); ++i) {
-          if (!found[i]) counts.unknown_session_ids.push_back(named[i]);
+        return partials;
+      },
+      [items, done = std::move(done)](std::vector<std::vector<DeliveryPartial>> partials) {
+        std::vector<DeliveryCounts> counts;
+        counts.reserve(items->size());
+        for (size_t k = 0; k < items->size(); ++k) {
+          DeliveryTally tally(*(*items)[k].targets);
+          for (const auto& shard_partials : partials) tally.Add(shard_partials[k]);
+          counts.push_back(std::move(tally).Finish());
         }
         done(std::move(counts));
       });

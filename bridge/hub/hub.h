@@ -12,7 +12,8 @@
 //
 // A Push addressed only to users goes to the threads that hold those users' sessions (the
 // ConnectionLimiter counts them, hub/connection_limiter.h): one post for a user on one thread,
-// none for a user who is offline.
+// none for a user who is offline. A batch of deliveries (DeliverBatch) is ONE step too, on the
+// union of the threads its items need: each thread runs the items in item order.
 //
 // Thread-safety: the asynchronous operations may be called from any thread; `done` runs exactly
 // once and must not block: on one of the I/O threads, or on the calling thread when no thread
@@ -79,6 +80,15 @@ class Hub final : public Broker {
   // Broker: each operation is one step of the node order (runtime/scatter_gather.h).
   void Deliver(std::shared_ptr<const DeliveryTargets> targets, PayloadPtr payload,
                DeliveryDone done) override;
+  // One step of the node order for the whole batch, on the threads any item needs (all of them
+  // when an item names a session id or is a Broadcast; for items addressed only to users, the
+  // threads that hold those users). Each thread resolves and delivers every item in item order
+  // (an item on a thread that holds none of its sessions resolves to nothing there); `done`
+  // gets the per-item counts combined over the threads. Cost: one entry per thread in the
+  // node order and one post per idle thread for the whole batch, plus one resolution per item
+  // per thread reached.
+  void DeliverBatch(std::shared_ptr<const std::vector<DeliveryItem>> items,
+                    BatchDone done) override;
   void Subscribe(std::shared_ptr<const SessionSelector> selector,
                  std::shared_ptr<const std::vector<std::string>> topics,
                  SubscribeDone done) override;
@@ -138,6 +148,10 @@ class Hub final : public Broker {
   void OnShards(std::vector<size_t> shard_indices, Work work, Done done);
   template <class Partial, class Work, class Done>
   void OnAllShards(Work work, Done done);
+  // The shards a delivery to `targets` concerns: those holding its users when it is addressed
+  // to users only, else all.
+  std::vector<size_t> ShardsFor(const DeliveryTargets& targets) const;
+  std::vector<size_t> AllShards() const;
 
   ScatterGather scatter_;  // shard i lives on scatter_ thread i
   std::vector<std::unique_ptr<Shard>> shards_;

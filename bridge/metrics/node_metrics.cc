@@ -215,8 +215,8 @@ class NodeMetrics::Collector final : public prometheus::Collectable {
     std::vector<uint64_t> fanout(kFanoutBounds.size() + 1);
     for (size_t i = 0; i < fanout.size(); ++i) fanout[i] = calls.fanout().bucket(i);
     families.push_back(HistogramFamily("wsbridge_fanout_sessions",
-                                       "Sessions matched by each Push or Broadcast (unary or "
-                                       "stream request).",
+                                       "Sessions matched by each Push or Broadcast (unary, "
+                                       "stream request, or push of a PushBatch).",
                                        kFanoutBounds, fanout, calls.fanout().sum()));
     families.push_back(Single("wsbridge_events_streams", "Events streams open on this node.",
                               MetricType::Gauge, static_cast<double>(gauges.events_streams)));

@@ -269,8 +269,9 @@ absl::Status BridgeServer::Init() {
   const uint64_t max_message_bytes = config_.session.max_message_bytes;
   // Cluster mode: every call goes through Redis, this node's sessions included.
   Broker& broker = cluster_ != nullptr ? cluster_->broker() : static_cast<Broker&>(*hub_);
-  service_ = std::make_unique<BridgeService>(broker, *events_, lifecycle_, api_key_,
-                                             metrics_->calls(), max_message_bytes);
+  service_ =
+      std::make_unique<BridgeService>(broker, *events_, lifecycle_, api_key_, metrics_->calls(),
+                                      max_message_bytes, config_.api.max_batch_items);
   std::vector<std::string> services = {
       v1::Bridge::service_full_name(), "grpc.health.v1.Health",
       grpc::reflection::v1::ServerReflection::service_full_name(),

@@ -333,6 +333,91 @@ TEST_F(ClusterBrokerTest, WhatOneNodePublishesToOneSessionArrivesInOrderAcrossCh
   EXPECT_EQ(Text(bob), "x3");
 }
 
+TEST_F(ClusterBrokerTest, APushBatchOnAReachesSessionsOnBInItemOrderAcrossChannels) {
+  auto alice = Browser(kA, "alice");
+  auto bob = Browser(kB, "bob");
+  auto carol = Browser(kB, "carol");
+  AwaitInDirectory(bob->session_id());
+  AwaitInDirectory(carol->session_id());
+
+  // Pushes alternate between bob's node channel (by id) and the users' channels; some reach
+  // both browsers on B, one reaches alice on A, one names nobody.
+  constexpr int kPushes = 60;
+  v1::PushBatchRequest request;
+  std::vector<std::string> to_bob, to_carol;
+  for (int k = 0; k < kPushes; ++k) {
+    v1::PushRequest* push = request.add_pushes();
+    const std::string text = absl::StrCat(k);
+    push->mutable_message()->set_text(text);
+    switch (k % 4) {
+      case 0:
+        push->add_session_ids(bob->session_id());
+        to_bob.push_back(text);
+        break;
+      case 1:
+        push->add_user_ids("carol");
+        to_carol.push_back(text);
+        break;
+      case 2:
+        push->add_user_ids("bob");
+        push->add_user_ids("carol");
+        to_bob.push_back(text);
+        to_carol.push_back(text);
+        break;
+      default:
+        push->add_user_ids("alice");
+        break;
+    }
+  }
+  v1::PushRequest* ghost = request.add_pushes();
+  ghost->add_session_ids("no-such-session");
+  ghost->mutable_message()->set_text("ghost");
+
+  v1::PushBatchResponse response;
+  grpc::Status status = cluster_->api(kA).PushBatch(CallContext().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), kPushes + 1);
+  for (int k = 0; k < kPushes; ++k) {
+    const v1::PushBatchResult& result = response.results(k);
+    EXPECT_EQ(result.error_code(), 0u) << k << ": " << result.error_message();
+    EXPECT_EQ(result.response().matched(), k % 4 == 2 ? 2u : 1u) << k;
+    EXPECT_EQ(result.response().queued(), k % 4 == 2 ? 2u : 1u) << k;
+  }
+  EXPECT_THAT(response.results(kPushes).response().unknown_session_ids(),
+              ElementsAre("no-such-session"));
+
+  for (const std::string& text : to_bob) ASSERT_EQ(Text(bob), text) << "bob";
+  for (const std::string& text : to_carol) ASSERT_EQ(Text(carol), text) << "carol";
+  for (int k = 3; k < kPushes; k += 4) ASSERT_EQ(Text(alice), absl::StrCat(k)) << "alice";
+}
+
+TEST_F(ClusterBrokerTest, RedisDownFailsEachPushOfABatchWithUnavailableInItsResult) {
+  auto bob = Browser(kB, "bob");
+  cluster_->redis().Stop();
+
+  v1::PushBatchRequest request;
+  for (const char* user : {"bob", "", "bob"}) {
+    v1::PushRequest* push = request.add_pushes();
+    push->add_user_ids(user);
+    push->mutable_message()->set_text("while down");
+  }
+  v1::PushBatchResponse response;
+  grpc::Status status = cluster_->api(kA).PushBatch(CallContext().get(), request, &response);
+
+  // The call itself went through: each push says what became of it.
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 3);
+  for (int k : {0, 2}) {
+    EXPECT_EQ(response.results(k).error_code(),
+              static_cast<uint32_t>(grpc::StatusCode::UNAVAILABLE));
+    EXPECT_THAT(response.results(k).error_message(),
+                HasSubstr(absl::StrCat("pushes[", k, "]: redis unavailable")));
+  }
+  EXPECT_EQ(response.results(1).error_code(),
+            static_cast<uint32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_FALSE(bob->NextMessage(absl::Milliseconds(300)).has_value());
+}
+
 TEST_F(ClusterBrokerTest, RedisDownFailsCallsWithUnavailableLocalTrafficGoesOnAndRecovers) {
   auto on_a = Browser(kA, "alice", {"news"});
   auto on_b = Browser(kB, "bob", {"news"});

@@ -12,15 +12,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
-v1::PushRequest TextPush(std::vector<std::string> session_ids, std::vector<std::string> user_ids,
-                         const std::string& text) {
-  v1::PushRequest request;
-  for (auto& id : session_ids) request.add_session_ids(id);
-  for (auto& id : user_ids) request.add_user_ids(id);
-  request.mutable_message()->set_text(text);
-  return request;
-}
-
 class PushTest : public ::testing::Test {
  protected:
   grpc::Status Push(const v1::PushRequest& request, v1::PushResponse* response) {

@@ -76,4 +76,8 @@ PrometheusText ScrapeMetrics(uint16_t admin_port);
 // A ClientContext with a 10 s deadline, so a hung call fails the test instead of hanging it.
 std::unique_ptr<grpc::ClientContext> CallContext();
 
+// A Push of `text` to `session_ids` and every session of `user_ids`.
+v1::PushRequest TextPush(std::vector<std::string> session_ids, std::vector<std::string> user_ids,
+                         const std::string& text);
+
 }  // namespace wsbridge::testing

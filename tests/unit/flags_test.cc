@@ -98,6 +98,7 @@ TEST(FlagsTest, NoArgumentsAndNoEnvironmentGiveTheDocumentedDefaults) {
   EXPECT_THAT(config.admission.public_topics, IsEmpty());
   EXPECT_THAT(config.admission.allowed_origins, IsEmpty());
   EXPECT_EQ(config.api.api_key, "");
+  EXPECT_EQ(config.api.max_batch_items, 1000u);
   EXPECT_EQ(config.session.max_message_bytes, 1u << 20);
   EXPECT_EQ(config.session.send_queue.max_bytes, 1u << 20);
   EXPECT_EQ(config.session.send_queue.max_messages, 1024u);
@@ -179,6 +180,7 @@ std::vector<FlagCase> EveryFlag() {
          EXPECT_THAT(c.admission.allowed_origins, ElementsAre("https://a.example"));
        }},
       {"api_key", "k3y", [](const Config& c) { EXPECT_EQ(c.api.api_key, "k3y"); }},
+      {"max_batch_items", "50", [](const Config& c) { EXPECT_EQ(c.api.max_batch_items, 50u); }},
       {"max_message_bytes", "65536",
        [](const Config& c) { EXPECT_EQ(c.session.max_message_bytes, 65536u); }},
       {"send_queue_bytes", "4096",
@@ -241,7 +243,7 @@ TEST(FlagsTest, TheTestCasesCoverEveryFlagInTheHelp) {
   std::set<std::string> tested;
   for (const FlagCase& flag : EveryFlag()) tested.insert(flag.name);
   EXPECT_EQ(tested, FlagNamesInHelp());
-  EXPECT_EQ(tested.size(), 49u);
+  EXPECT_EQ(tested.size(), 50u);
 }
 
 TEST(FlagsTest, EveryFlagIsSettableWithNameEqualsValue) {
@@ -470,6 +472,7 @@ TEST(FlagsTest, EveryKindOfErrorIsInvalidArgumentNamingTheFlag) {
       {{"--event_history=18446744073709551616"}, {}, {"--event_history", "out of range"}},
       {{"--send_queue_messages=0"}, {}, {"--send_queue_messages", "out of range (at least 1)"}},
       {{"--max_topics_per_session=0"}, {}, {"--max_topics_per_session", "out of range"}},
+      {{"--max_batch_items=0"}, {}, {"--max_batch_items", "out of range (at least 1)"}},
       {{"--drain_seconds=ten"}, {}, {"--drain_seconds", "not a whole number"}},
       {{"--client_messages_per_second=-3"}, {}, {"--client_messages_per_second"}},
       {{"--client_messages_burst=x"}, {}, {"--client_messages_burst"}},

@@ -179,6 +179,20 @@ class HubTest : public ::testing::Test {
     });
   }
 
+  // A batch item: a Push to `session_ids` and `user_ids` of `text`.
+  static DeliveryItem PushItem(std::vector<std::string> session_ids,
+                               std::vector<std::string> user_ids, const std::string& text) {
+    auto targets = std::make_shared<DeliveryTargets>();
+    targets->selector = SessionSelector{std::move(session_ids), std::move(user_ids)};
+    return DeliveryItem{std::move(targets), MakePayload(Payload::Kind::kText, text)};
+  }
+
+  std::vector<DeliveryCounts> DeliverBatch(std::vector<DeliveryItem> items) {
+    auto shared = std::make_shared<const std::vector<DeliveryItem>>(std::move(items));
+    return Await<std::vector<DeliveryCounts>>(
+        [&](BatchDone done) { hub_.DeliverBatch(shared, std::move(done)); });
+  }
+
   SubscribeCounts Subscribe(std::shared_ptr<const SessionSelector> selector,
                             std::vector<std::string> topics) {
     return Await<SubscribeCounts>([&](SubscribeDone done) {
@@ -382,6 +396,127 @@ TEST_F(HubTest, ASessionReceivesMessagesInTheOrderTheCallsReachedTheHub) {
     ASSERT_TRUE(finished->WaitForNotificationWithTimeout(absl::Seconds(10)));
 
   EXPECT_THAT(s1.ReceivedTexts(), ElementsAre("first", "second", "third"));
+}
+
+// --- DeliverBatch -------------------------------------------------------------------------------
+
+TEST_F(HubTest, ABatchAnswersEachItemWithItsOwnCountsInItemOrder) {
+  AddSession(0, "s1", "alice");
+  AddSession(1, "s2", "alice");
+  AddSession(1, "s3", "bob");
+  AddSession(0, "slow", "carol", {}, DeliveryOutcome::kDropped);
+
+  const std::vector<DeliveryCounts> counts = DeliverBatch({
+      PushItem({}, {"alice"}, "to alice"),
+      PushItem({"s3", "ghost"}, {}, "to s3"),
+      PushItem({}, {"nobody"}, "to nobody"),
+      PushItem({"s1"}, {"carol"}, "to s1 and carol"),
+  });
+
+  ASSERT_EQ(counts.size(), 4u);
+  EXPECT_EQ(counts[0].matched, 2u);
+  EXPECT_EQ(counts[0].queued, 2u);
+  EXPECT_THAT(counts[0].unknown_session_ids, IsEmpty());
+  EXPECT_EQ(counts[1].matched, 1u);
+  EXPECT_EQ(counts[1].queued, 1u);
+  EXPECT_THAT(counts[1].unknown_session_ids, ElementsAre("ghost"));
+  EXPECT_EQ(counts[2].matched, 0u);
+  EXPECT_THAT(counts[2].unknown_session_ids, IsEmpty());
+  EXPECT_EQ(counts[3].matched, 2u);
+  EXPECT_EQ(counts[3].queued, 1u);
+  EXPECT_EQ(counts[3].dropped, 1u);
+  for (const DeliveryCounts& c : counts) EXPECT_EQ(c.failure, "");
+  EXPECT_THAT(session("s1").ReceivedTexts(), ElementsAre("to alice", "to s1 and carol"));
+  EXPECT_THAT(session("s2").ReceivedTexts(), ElementsAre("to alice"));
+  EXPECT_THAT(session("s3").ReceivedTexts(), ElementsAre("to s3"));
+  EXPECT_THAT(session("slow").ReceivedTexts(), ElementsAre("to s1 and carol"));
+}
+
+TEST_F(HubTest, SessionsOnBothShardsReceiveInterleavedItemsInItemOrderAndShareEachPayload) {
+  FakeSession& a = AddSession(0, "a", "alice");
+  FakeSession& b = AddSession(1, "b", "bob");
+
+  DeliverBatch({PushItem({}, {"alice"}, "1"), PushItem({}, {"alice", "bob"}, "2"),
+                PushItem({}, {"bob"}, "3"), PushItem({}, {"bob", "alice"}, "4"),
+                PushItem({}, {"alice"}, "5")});
+
+  EXPECT_THAT(a.ReceivedTexts(), ElementsAre("1", "2", "4", "5"));
+  EXPECT_THAT(b.ReceivedTexts(), ElementsAre("2", "3", "4"));
+  // One frame per item, whoever receives it.
+  EXPECT_EQ(a.received[1].get(), b.received[0].get());
+  EXPECT_EQ(a.received[2].get(), b.received[2].get());
+}
+
+TEST_F(HubTest, ABatchToUsersReachesEveryThreadAnyOfItsItemsNeeds) {
+  // The first item needs thread 0 only, the second thread 1 only: the batch needs both.
+  FakeSession& a = AddSession(0, "a", "alice");
+  FakeSession& b = AddSession(1, "b", "bob");
+
+  const std::vector<DeliveryCounts> counts =
+      DeliverBatch({PushItem({}, {"alice"}, "for alice"), PushItem({}, {"bob"}, "for bob")});
+
+  EXPECT_EQ(counts[0].matched, 1u);
+  EXPECT_EQ(counts[1].matched, 1u);
+  EXPECT_THAT(a.ReceivedTexts(), ElementsAre("for alice"));
+  EXPECT_THAT(b.ReceivedTexts(), ElementsAre("for bob"));
+}
+
+TEST_F(HubTest, ABatchToUsersOnOneThreadRunsOnlyThere) {
+  AddSession(1, "s1", "alice");
+  AddSession(1, "s2", "bob");
+  AddSession(0, "s3", "carol");
+
+  absl::Notification answered;
+  bool on_thread_1 = false;
+  auto items = std::make_shared<const std::vector<DeliveryItem>>(std::vector<DeliveryItem>{
+      PushItem({}, {"alice"}, "a"), PushItem({}, {"bob", "nobody"}, "b")});
+  hub_.DeliverBatch(items, [&](std::vector<DeliveryCounts> counts) {
+    EXPECT_EQ(counts.size(), 2u);
+    on_thread_1 = hub_.thread(1).IsCurrent();
+    answered.Notify();
+  });
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(on_thread_1);
+  EXPECT_THAT(session("s3").received, IsEmpty());
+}
+
+TEST_F(HubTest, ABatchToOfflineUsersIsAnsweredAtOnceWithZeroCountsPerItem) {
+  AddSession(0, "s1", "alice");
+  bool answered = false;
+  auto items = std::make_shared<const std::vector<DeliveryItem>>(
+      std::vector<DeliveryItem>{PushItem({}, {"nobody"}, "a"), PushItem({}, {"ghost"}, "b")});
+  hub_.DeliverBatch(items, [&](std::vector<DeliveryCounts> counts) {
+    ASSERT_EQ(counts.size(), 2u);
+    EXPECT_EQ(counts[0].matched, 0u);
+    EXPECT_EQ(counts[1].matched, 0u);
+    answered = true;
+  });
+  EXPECT_TRUE(answered);  // synchronously, on this thread
+}
+
+TEST_F(HubTest, ABatchIsOneStepBetweenTheCallsBeforeAndAfterIt) {
+  FakeSession& a = AddSession(0, "a", "alice");
+  FakeSession& b = AddSession(1, "b", "alice");
+
+  // Enqueued back to back without waiting: each shard runs them in the node order.
+  std::vector<std::shared_ptr<absl::Notification>> done;
+  auto deliver = [&](const std::string& text) {
+    auto finished = std::make_shared<absl::Notification>();
+    done.push_back(finished);
+    hub_.Deliver(PushItem({}, {"alice"}, text).targets, MakePayload(Payload::Kind::kText, text),
+                 [finished](DeliveryCounts) { finished->Notify(); });
+  };
+  deliver("before");
+  auto finished = std::make_shared<absl::Notification>();
+  done.push_back(finished);
+  hub_.DeliverBatch(std::make_shared<const std::vector<DeliveryItem>>(std::vector<DeliveryItem>{
+                        PushItem({}, {"alice"}, "b1"), PushItem({"b"}, {}, "b2")}),
+                    [finished](std::vector<DeliveryCounts>) { finished->Notify(); });
+  deliver("after");
+  for (const auto& f : done) ASSERT_TRUE(f->WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  EXPECT_THAT(a.ReceivedTexts(), ElementsAre("before", "b1", "after"));
+  EXPECT_THAT(b.ReceivedTexts(), ElementsAre("before", "b1", "b2", "after"));
 }
 
 // --- Broadcast ----------------------------------------------------------------------------------

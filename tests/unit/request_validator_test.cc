@@ -159,6 +159,88 @@ TEST(ValidatePushTest, TheTargetIsCheckedBeforeTheMessage) {
   ExpectInvalid(ValidatePush(request, kDefaultMaxMessageBytes), "session_ids or user_ids: ");
 }
 
+// --- PushBatch ----------------------------------------------------------------------------------
+
+constexpr size_t kDefaultMaxBatchItems = ApiOptions().max_batch_items;
+
+v1::PushBatchRequest Batch(std::vector<v1::PushRequest> pushes) {
+  v1::PushBatchRequest request;
+  for (v1::PushRequest& push : pushes) *request.add_pushes() = std::move(push);
+  return request;
+}
+
+TEST(ValidatePushBatchTest, EveryValidPushBecomesAnItemInRequestOrder) {
+  auto batch =
+      ValidatePushBatch(Batch({TextPush({}, {"alice"}, "one"), TextPush({"s1"}, {"bob"}, "two")}),
+                        kDefaultMaxMessageBytes, kDefaultMaxBatchItems);
+
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->verdicts.size(), 2u);
+  EXPECT_TRUE(batch->verdicts[0].ok());
+  EXPECT_TRUE(batch->verdicts[1].ok());
+  ASSERT_EQ(batch->items->size(), 2u);
+  EXPECT_THAT(batch->item_pushes, ElementsAre(0u, 1u));
+  EXPECT_THAT((*batch->items)[0].targets->selector.user_ids, ElementsAre("alice"));
+  EXPECT_EQ((*batch->items)[0].payload->bytes, "one");
+  EXPECT_THAT((*batch->items)[1].targets->selector.session_ids, ElementsAre("s1"));
+  EXPECT_THAT((*batch->items)[1].targets->selector.user_ids, ElementsAre("bob"));
+  EXPECT_EQ((*batch->items)[1].payload->bytes, "two");
+}
+
+TEST(ValidatePushBatchTest, AnInvalidPushIsRefusedAloneNamingItsIndexAndField) {
+  v1::PushRequest no_message = TextPush({"s1"}, {});
+  no_message.clear_message();
+  auto batch = ValidatePushBatch(
+      Batch({TextPush({}, {"alice"}, "ok"), TextPush({}, {"bob", ""}), TextPush({}, {}), no_message,
+             TextPush({}, {"carol"}, std::string(11, 'x')), TextPush({}, {"dave"}, "also ok")}),
+      10, kDefaultMaxBatchItems);
+
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->verdicts.size(), 6u);
+  EXPECT_TRUE(batch->verdicts[0].ok());
+  ExpectInvalid(batch->verdicts[1], "pushes[1].user_ids[1]: empty id");
+  ExpectInvalid(batch->verdicts[2], "pushes[2].session_ids or user_ids: ");
+  ExpectInvalid(batch->verdicts[3], "pushes[3].message: required");
+  ExpectInvalid(batch->verdicts[4], "pushes[4].message: 11 bytes is over the limit of 10");
+  EXPECT_TRUE(batch->verdicts[5].ok());
+  EXPECT_THAT(batch->item_pushes, ElementsAre(0u, 5u));
+  ASSERT_EQ(batch->items->size(), 2u);
+  EXPECT_EQ((*batch->items)[1].payload->bytes, "also ok");
+}
+
+TEST(ValidatePushBatchTest, APushOverTheIdCapIsRefusedAlone) {
+  v1::PushRequest huge;
+  for (size_t i = 0; i <= kMaxIdsPerRequest; ++i) huge.add_user_ids("u");
+  huge.mutable_message()->set_text("x");
+  auto batch = ValidatePushBatch(Batch({huge, TextPush({}, {"alice"})}), kDefaultMaxMessageBytes,
+                                 kDefaultMaxBatchItems);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ExpectInvalid(batch->verdicts[0], "pushes[0].session_ids and user_ids: 10001 ids");
+  EXPECT_TRUE(batch->verdicts[1].ok());
+}
+
+TEST(ValidatePushBatchTest, OnlyInvalidPushesLeaveNothingToDeliver) {
+  auto batch = ValidatePushBatch(Batch({TextPush({""}, {})}), kDefaultMaxMessageBytes,
+                                 kDefaultMaxBatchItems);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ExpectInvalid(batch->verdicts[0], "pushes[0].session_ids[0]: empty id");
+  EXPECT_THAT(*batch->items, IsEmpty());
+}
+
+TEST(ValidatePushBatchTest, AnEmptyBatchFailsTheCall) {
+  ExpectInvalid(ValidatePushBatch(Batch({}), kDefaultMaxMessageBytes, kDefaultMaxBatchItems),
+                "pushes: name at least one push");
+}
+
+TEST(ValidatePushBatchTest, MoreThanTheLimitFailsTheCallNamingTheFlagAndExactlyTheLimitPasses) {
+  std::vector<v1::PushRequest> three(3, TextPush({}, {"alice"}));
+  auto over = ValidatePushBatch(Batch(three), kDefaultMaxMessageBytes, 2);
+  ExpectInvalid(over, "pushes: 3 pushes is over the limit of 2 pushes per call");
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr("--max_batch_items"));
+  EXPECT_TRUE(ValidatePushBatch(Batch(three), kDefaultMaxMessageBytes, 3).ok());
+  EXPECT_EQ(kDefaultMaxBatchItems, 1000u);
+}
+
 // --- Broadcast ----------------------------------------------------------------------------------
 
 TEST(ValidateBroadcastTest, ABroadcastToTopicsKeepsTopicsAndExclusions) {
