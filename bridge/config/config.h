@@ -143,11 +143,13 @@ struct SessionOptions {
   // A session whose messages come less than this apart is streaming: while it streams, the
   // kernel may hold a frame until the browser has acknowledged the ones before it (Nagle's
   // algorithm) and send them together; any other session's frames leave at once (TCP_NODELAY).
-  // 0 = never coalesce. Default 50ms.
-  absl::Duration coalesce_gap = absl::Milliseconds(50);
-  // Longest the kernel may hold a streaming session's frames: what it still holds this long
-  // after the last check is sent anyway (a browser that delays its acknowledgements, as Windows
-  // does for up to 200 ms, cannot stall a stream). > 0. Default 20ms.
+  // 0 = never coalesce. Default 15ms (sessions getting more than ~66 messages/s): below that a
+  // browser that keeps up gains nothing and the bound's check would cost its syscall.
+  absl::Duration coalesce_gap = absl::Milliseconds(15);
+  // Longest a streaming session's frames may wait on a browser that acknowledges nothing: what
+  // the kernel holds while the browser has sent no ACK for this long is pushed (a browser that
+  // delays its acknowledgements, as Windows does for up to 200 ms, cannot stall a stream; one
+  // that acknowledges as it reads releases them itself). > 0. Default 20ms.
   absl::Duration coalesce_max_hold = absl::Milliseconds(20);
 
   // --- Browser -> bridge messages --------------------------------------------------------------

@@ -432,7 +432,8 @@ bool Session::SweepCoalescing() {
                                         ToSteady(context_.options.coalesce_gap),
                                         /*closing=*/state_ != State::kOpen));
     if (coalescing_.coalescing()) {
-      ws::PushHeldFrames(transport_.socket());
+      ws::PushHeldFrames(transport_.socket(), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  ToSteady(context_.options.coalesce_max_hold)));
       return true;
     }
   }

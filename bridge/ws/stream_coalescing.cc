@@ -6,6 +6,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <cstddef>
+
 namespace wsbridge::ws {
 
 StreamCoalescing::Change StreamCoalescing::BeforeMessageWrite(TimePoint now, Duration gap) {
@@ -31,9 +33,16 @@ void SetSendAtOnce(boost::asio::ip::tcp::socket& socket, bool at_once) {
   socket.set_option(boost::asio::ip::tcp::no_delay(at_once), ignored);
 }
 
-bool PushHeldFrames(boost::asio::ip::tcp::socket& socket) {
+bool PushHeldFrames(boost::asio::ip::tcp::socket& socket, std::chrono::milliseconds ack_silence) {
   int unsent = 0;
   if (::ioctl(socket.native_handle(), SIOCOUTQNSD, &unsent) != 0 || unsent <= 0) return false;
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (::getsockopt(socket.native_handle(), IPPROTO_TCP, TCP_INFO, &info, &length) == 0 &&
+      length >= offsetof(tcp_info, tcpi_last_ack_recv) + sizeof info.tcpi_last_ack_recv &&
+      std::chrono::milliseconds(info.tcpi_last_ack_recv) < ack_silence) {
+    return false;  // the browser acknowledges: what is held leaves with its next ACK
+  }
   // TCP_NODELAY on sends what is queued at once; off again resumes coalescing.
   SetSendAtOnce(socket, true);
   SetSendAtOnce(socket, false);

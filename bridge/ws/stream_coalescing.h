@@ -18,7 +18,9 @@
 //     whatever the kernel held).
 //   - the hold is bounded: every `max_hold` (--coalesce_max_hold) the thread's
 //     CoalescingSweeper asks each streaming session's socket whether the kernel holds unsent
-//     bytes (one ioctl) and, if it does, pushes them (TCP_NODELAY on and off again).
+//     bytes (one ioctl) and, if it does while the browser has acknowledged nothing for
+//     `max_hold`, pushes them (TCP_NODELAY on and off again). A browser that is only behind
+//     acknowledges as it reads, which releases what is held without a push.
 //
 // This class is the per-session decision, pure (no socket, no clock of its own): the session
 // asks it before each write and on each sweep, and applies the answer to its socket with the
@@ -62,9 +64,12 @@ class StreamCoalescing {
 // mode (and a broken one is noticed by the next write).
 void SetSendAtOnce(boost::asio::ip::tcp::socket& socket, bool at_once);
 
-// Sends what Nagle's algorithm holds on `socket` now, if anything: one ioctl (SIOCOUTQNSD,
-// bytes queued but not sent), and two setsockopt calls when some are held. Returns whether
-// anything was held.
-bool PushHeldFrames(boost::asio::ip::tcp::socket& socket);
+// Sends what Nagle's algorithm holds on `socket` if the browser has acknowledged nothing for
+// `ack_silence` or longer, the stall the bound exists for: a browser that reads and acknowledges,
+// however far behind, releases held frames itself, and pushing them early would only cost
+// segments. One ioctl (SIOCOUTQNSD: bytes queued but not sent); when some are held, one
+// getsockopt (TCP_INFO: time since the last ACK) and, to push, two setsockopt. Returns whether
+// it pushed.
+bool PushHeldFrames(boost::asio::ip::tcp::socket& socket, std::chrono::milliseconds ack_silence);
 
 }  // namespace wsbridge::ws

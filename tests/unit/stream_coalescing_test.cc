@@ -1,6 +1,7 @@
 // StreamCoalescing: which sessions let the kernel coalesce their frames (the decision, pure, with
 // hand-made times), and PushHeldFrames on a real loopback connection whose receiver delays its
-// acknowledgements, the case the bound exists for.
+// acknowledgements, the case the bound exists for: pushed only once the receiver has been silent
+// for the given time.
 #include "ws/stream_coalescing.h"
 
 #include <linux/sockios.h>
@@ -108,18 +109,24 @@ class HeldFramesTest : public ::testing::Test {
   asio::ip::tcp::socket sender_{io_};
 };
 
-TEST_F(HeldFramesTest, WhatNaglesAlgorithmHoldsIsSentAtOnceByAPush) {
+TEST_F(HeldFramesTest,
+       WhatNaglesAlgorithmHoldsIsPushedOnceTheBrowserAcknowledgedNothingLongEnough) {
   asio::write(sender_, asio::buffer(std::string("first")));
   asio::write(sender_, asio::buffer(std::string("second")));
   // The receiver has not acknowledged "first" (delayed ACK), so the kernel holds "second".
   ASSERT_GT(Unsent(), 0) << "the kernel sent the second write at once: nothing to test";
   EXPECT_EQ(ReceiverReadsNow(), "first");
 
-  EXPECT_TRUE(PushHeldFrames(sender_));
+  // Its last ACK (of the handshake) is milliseconds old: not silent for 10 s, no push.
+  EXPECT_FALSE(PushHeldFrames(sender_, std::chrono::seconds(10)));
+  EXPECT_GT(Unsent(), 0);
+  EXPECT_EQ(ReceiverReadsNow(), "");
+
+  EXPECT_TRUE(PushHeldFrames(sender_, milliseconds(0)));
   EXPECT_EQ(Unsent(), 0);
   EXPECT_EQ(ReceiverReadsNow(), "second") << "the held bytes were not sent by the push";
 
-  EXPECT_FALSE(PushHeldFrames(sender_)) << "nothing held: no push";
+  EXPECT_FALSE(PushHeldFrames(sender_, milliseconds(0))) << "nothing held: no push";
   int nodelay = 1;
   socklen_t length = sizeof nodelay;
   ::getsockopt(sender_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &length);
