@@ -97,7 +97,7 @@ all threads of all the server's processes of /proc/<pid>/task/<tid>/schedstat (n
 
 Results: <out>/results-<timestamp>.json and <out>/latest.json (raw points and per-point medians
 over rounds with the ratios of RATIOS: wsbridge/nchan, wsbridge/floor, ...), <out>/summary.md, and gnuplot charts
-<out>/fanout_deliveries.png, fanout_cpu.png, latency.png. `--charts_from=FILE.json` redraws the
+<out>/fanout_deliveries.png, fanout_cpu.png, latency.png, paced_cpu.png. `--charts_from=FILE.json` redraws the
 charts (and summary.md) from a saved result file.
 
 Python standard library only. Every process it starts is stopped by PID on exit, Ctrl-C included.
@@ -1572,7 +1572,7 @@ def write_markdown(path, data):
                      "sessions (publisher alone): gRPC's own cost per call, on the callback API "
                      "and on the completion-queue API.")
         lines.append("")
-    lines.append("Charts: fanout_deliveries.png, fanout_cpu.png, latency.png")
+    lines.append("Charts: fanout_deliveries.png, fanout_cpu.png, latency.png, paced_cpu.png")
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -1662,6 +1662,11 @@ def draw_charts(data, out_dir):
     plot("latency.png", f"Latency, fan-out to 1k subscribers ({client} client), against the "
          "publish rate",
          "messages/s published", "latency us (publish to receive)", lines, logy=True)
+    paced_cpu = series("c", "cpu_us_per_delivery", by_rate)
+    plot("paced_cpu.png",
+         f"Paced fan-out to 1k subscribers: server CPU per delivery ({client} client, median)",
+         "messages/s published", "server CPU us per delivery",
+         [(s, colors[s], 1, pts) for s, pts in paced_cpu.items()])
 
 
 # --- Main --------------------------------------------------------------------------------------
