@@ -177,7 +177,7 @@ test("list methods: every RPC of wsbridge.v1.Bridge", async () => {
   const bridgeMethods = r.stdout.split("\n").filter((l) => l.startsWith("wsbridge.v1.Bridge/"));
   assert.deepEqual(bridgeMethods, [
     "Broadcast", "BroadcastStream", "Disconnect", "Events", "GetSession", "ListSessions", "Push",
-    "PushStream", "Subscribe", "Unsubscribe",
+    "PushBatch", "PushStream", "Subscribe", "Unsubscribe",
   ].map((m) => `wsbridge.v1.Bridge/${m}`));
 });
 
@@ -207,6 +207,7 @@ test("describe: reflection serves bridge.proto with the service and its messages
     "rpc Events ( .wsbridge.v1.EventsRequest ) returns ( stream .wsbridge.v1.Event );",
     "rpc PushStream ( stream .wsbridge.v1.PushRequest ) returns ( stream .wsbridge.v1.PushResponse );",
     "rpc BroadcastStream ( stream .wsbridge.v1.BroadcastRequest ) returns ( stream .wsbridge.v1.BroadcastResponse );",
+    "rpc PushBatch ( .wsbridge.v1.PushBatchRequest ) returns ( .wsbridge.v1.PushBatchResponse );",
   ]);
   // grpcurl -plaintext localhost:50051 describe wsbridge.v1.PushRequest
   const push = file.messageType.find((m) => m.name === "PushRequest");
