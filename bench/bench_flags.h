@@ -1,8 +1,12 @@
 // The command lines of the bench servers and the load generator: every argument is --name=value.
 // ParseNameValueArgs splits them and reports the three ways one can be wrong (not --name=value,
 // an unknown name, a bad value) in the same words for every tool; each tool says what its names
-// mean. Header-only, no state: any thread.
+// mean. Also what every such tool's main does the same way: --help, and blocking the termination
+// signals that main then waits for. Header-only, no state.
 #pragma once
+
+#include <pthread.h>
+#include <signal.h>
 
 #include <charconv>
 #include <string>
@@ -15,6 +19,24 @@ namespace wsbridge::bench {
 
 // Debian's Abseil has its own string_view type, which StrCat accepts but std::string_view is not.
 inline absl::string_view AsAbsl(std::string_view text) { return {text.data(), text.size()}; }
+
+// Whether the one argument is --help or -h.
+inline bool HelpRequested(int argc, char** argv) {
+  if (argc != 2) return false;
+  const std::string_view arg = argv[1];
+  return arg == "--help" || arg == "-h";
+}
+
+// Blocks SIGTERM and SIGINT in the calling thread, before it starts any other (they inherit the
+// mask), so that only main receives them, with sigwait or a signalfd on the returned set.
+inline sigset_t BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
 // A number that is the whole of `text`.
 template <typename Number>

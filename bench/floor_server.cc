@@ -54,7 +54,9 @@ namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
 using wsbridge::bench::AsAbsl;
+using wsbridge::bench::BlockTerminationSignals;
 using wsbridge::bench::FlagVerdict;
+using wsbridge::bench::HelpRequested;
 using wsbridge::bench::ParseNameValueArgs;
 using wsbridge::bench::ParseNumber;
 
@@ -379,7 +381,7 @@ void FloorThread::Accept() {
 int main(int argc, char** argv) {
   FloorConfig config;
   std::string error;
-  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+  if (HelpRequested(argc, argv)) {
     std::cout << kUsage;
     return 0;
   }
@@ -389,11 +391,7 @@ int main(int argc, char** argv) {
   }
 
   // Block the termination signals in every thread (threads inherit the mask); main waits.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockTerminationSignals();
   std::signal(SIGPIPE, SIG_IGN);
 
   FloorThreads threads;

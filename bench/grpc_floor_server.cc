@@ -508,7 +508,7 @@ int main(int argc, char** argv) {
   using namespace wsbridge::bench;
   GrpcFloorConfig config;
   std::string error;
-  if (argc == 2 && (std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h")) {
+  if (HelpRequested(argc, argv)) {
     std::cout << kUsage;
     return 0;
   }
@@ -518,11 +518,7 @@ int main(int argc, char** argv) {
   }
 
   // Block the termination signals in every thread (threads inherit the mask); main waits.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockTerminationSignals();
   // As the bridge does (bridge/main.cc): Debian's abseil checks every gRPC-internal lock for
   // deadlock cycles by default, about 5% of a floor call; the floor must not pay what the bridge
   // does not.

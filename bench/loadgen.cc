@@ -67,6 +67,7 @@ namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 using wsbridge::bench::AsAbsl;
+using wsbridge::bench::BlockTerminationSignals;
 using wsbridge::bench::ClientStream;
 using wsbridge::bench::FlagVerdict;
 using wsbridge::bench::MonotonicNanos;
@@ -808,11 +809,7 @@ int main(int argc, char** argv) {
   }
 
   // Termination signals are read from a signalfd by main; every thread inherits the block.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockTerminationSignals();
   std::signal(SIGPIPE, SIG_IGN);
   const int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC);
 
